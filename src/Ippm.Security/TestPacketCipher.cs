@@ -1,0 +1,110 @@
+using System.Security.Cryptography;
+using Ippm.Wire;
+using Ippm.Wire.Test;
+
+namespace Ippm.Security;
+
+/// <summary>
+/// Protection of O/TWAMP test packets in authenticated and encrypted modes (RFC 4656 §4.1.2,
+/// RFC 5357 §4.1.2/§4.2.1, as perfSONAR interoperates):
+/// <list type="bullet">
+/// <item>keys per session: <c>K_test_aes = AES-ECB_SID(K_aes)</c>, <c>K_test_hmac = AES-CBC_SID,IV=0(K_hmac)</c>
+/// (the SID is the AES key; the reference form, proven on the wire);</item>
+/// <item>authenticated: block 0 ECB-encrypted, HMAC over plaintext block 0 only;</item>
+/// <item>encrypted: octets before the HMAC field CBC-encrypted with IV = 0, HMAC over exactly those.</item>
+/// </list>
+/// The HMAC field and padding are never encrypted. One instance per thread: it keeps a keyed AES and HMAC.
+/// </summary>
+public sealed class TestPacketCipher : IDisposable
+{
+    private readonly SecurityMode _mode;
+    private readonly Aes _aes;
+    private readonly IncrementalHash _mac;
+    private readonly byte[] _zeroIv = new byte[16];
+    private readonly byte[] _scratch = new byte[TestPacketLayout.ReflectorHmacOffset];
+    private readonly byte[] _digest = new byte[20];
+
+    public TestPacketCipher(SecurityMode mode, ReadOnlySpan<byte> testAesKey, ReadOnlySpan<byte> testHmacKey)
+    {
+        if (!mode.ProtectsTestPackets())
+        {
+            throw new ArgumentException($"Mode {mode.Name()} sends open test packets.", nameof(mode));
+        }
+        _mode = mode;
+        _aes = Aes.Create();
+        _aes.Key = testAesKey.ToArray();
+        _mac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, testHmacKey);
+    }
+
+    public static TestPacketCipher Create(SecurityMode mode, ControlKeys controlKeys, SessionId sid)
+    {
+        Span<byte> aesKey = stackalloc byte[16];
+        Span<byte> hmacKey = stackalloc byte[32];
+        try
+        {
+            DeriveSessionKeys(controlKeys, sid, aesKey, hmacKey);
+            return new TestPacketCipher(mode, aesKey, hmacKey);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(aesKey);
+            CryptographicOperations.ZeroMemory(hmacKey);
+        }
+    }
+
+    /// <summary>Derives K_test_aes (16) and K_test_hmac (32) with the SID as the AES key.</summary>
+    public static void DeriveSessionKeys(ControlKeys controlKeys, SessionId sid, Span<byte> testAesKey, Span<byte> testHmacKey)
+    {
+        using var aes = Aes.Create();
+        aes.Key = sid.ToArray();
+        aes.EncryptEcb(controlKeys.AesKey, testAesKey, PaddingMode.None);
+        aes.EncryptCbc(controlKeys.HmacKey, stackalloc byte[16], testHmacKey, PaddingMode.None);
+    }
+
+    private int CoveredLength(int hmacOffset) => _mode == SecurityMode.Authenticated ? 16 : hmacOffset;
+
+    /// <summary>Writes the HMAC at <paramref name="hmacOffset"/> and encrypts the covered octets in place.</summary>
+    public void Protect(Span<byte> packet, int hmacOffset)
+    {
+        int covered = CoveredLength(hmacOffset);
+        Span<byte> plain = packet[..covered];
+        _mac.AppendData(plain);
+        _mac.GetHashAndReset(_digest);
+        _digest.AsSpan(0, TestPacketLayout.HmacLength).CopyTo(packet[hmacOffset..]);
+        Span<byte> cipher = _scratch.AsSpan(0, covered);
+        _aes.EncryptCbc(plain, _zeroIv, cipher, PaddingMode.None);
+        cipher.CopyTo(plain);
+    }
+
+    /// <summary>
+    /// Decrypts the covered octets in place and checks the HMAC in constant time. On a bad HMAC the
+    /// decrypted octets are wiped and false is returned; the caller drops the packet.
+    /// </summary>
+    public bool TryUnprotect(Span<byte> packet, int hmacOffset)
+    {
+        if (packet.Length < hmacOffset + TestPacketLayout.HmacLength)
+        {
+            return false;
+        }
+        int covered = CoveredLength(hmacOffset);
+        Span<byte> region = packet[..covered];
+        Span<byte> plain = _scratch.AsSpan(0, covered);
+        _aes.DecryptCbc(region, _zeroIv, plain, PaddingMode.None);
+        _mac.AppendData(plain);
+        _mac.GetHashAndReset(_digest);
+        if (!CryptographicOperations.FixedTimeEquals(_digest.AsSpan(0, TestPacketLayout.HmacLength), packet.Slice(hmacOffset, TestPacketLayout.HmacLength)))
+        {
+            plain.Clear();
+            return false;
+        }
+        plain.CopyTo(region);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        _aes.Dispose();
+        _mac.Dispose();
+        CryptographicOperations.ZeroMemory(_scratch);
+    }
+}
