@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Ippm.Cli;
+
+internal static class EndpointParser
+{
+    /// <summary>Splits <c>HOST[:PORT]</c>, <c>[V6]:PORT</c> or a bare IPv6 address.</summary>
+    public static bool TrySplit(string text, int defaultPort, out string host, out int port)
+    {
+        host = text;
+        port = defaultPort;
+        if (text.StartsWith('['))
+        {
+            int close = text.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0)
+            {
+                return false;
+            }
+            host = text[1..close];
+            string rest = text[(close + 1)..];
+            return rest.Length == 0 || (rest[0] == ':' && TryPort(rest[1..], out port));
+        }
+        int colon = text.LastIndexOf(':');
+        if (colon > 0 && text.IndexOf(':', StringComparison.Ordinal) == colon)
+        {
+            host = text[..colon];
+            return TryPort(text[(colon + 1)..], out port);
+        }
+        return host.Length > 0;
+    }
+
+    private static bool TryPort(string text, out int port) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and <= 65535;
+
+    public static async Task<IPEndPoint> ResolveAsync(string text, int defaultPort, CancellationToken cancellationToken)
+    {
+        if (!TrySplit(text, defaultPort, out string host, out int port))
+        {
+            throw new FormatException($"'{text}' is not HOST[:PORT].");
+        }
+        if (IPAddress.TryParse(host, out IPAddress? address))
+        {
+            return new IPEndPoint(address, port);
+        }
+        IPAddress[] addresses = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        IPAddress? chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault();
+        return chosen is null ? throw new SocketException((int)SocketError.HostNotFound) : new IPEndPoint(chosen, port);
+    }
+
+    /// <summary>A listen address: <c>ADDR:PORT</c>, <c>[V6]:PORT</c> or <c>:PORT</c> for all IPv4 and IPv6 addresses.</summary>
+    public static bool TryParseListen(string text, int defaultPort, out IPEndPoint? endPoint)
+    {
+        endPoint = null;
+        if (text.StartsWith(':') && TryPort(text[1..], out int anyPort))
+        {
+            endPoint = new IPEndPoint(IPAddress.IPv6Any, anyPort);
+            return true;
+        }
+        if (!TrySplit(text, defaultPort, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? address))
+        {
+            return false;
+        }
+        endPoint = new IPEndPoint(address, port);
+        return true;
+    }
+}

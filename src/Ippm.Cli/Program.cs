@@ -1,0 +1,10 @@
+using System.CommandLine;
+using Ippm.Cli;
+
+var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 4656, 5357, 5618, 7717).")
+{
+    DemoCommand.Create(),
+    TwpingCommand.Create(),
+    ServerCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Ippm.Security;
+using Ippm.Sessions.Server;
+using Ippm.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Cli;
+
+/// <summary><c>ippm server</c>: the twampd role.</summary>
+internal static class ServerCommand
+{
+    public static Command Create()
+    {
+        var twampListen = new Option<string?>("--twamp-listen") { Description = "TWAMP-Control listen address ADDR:PORT (e.g. 127.0.0.1:862, [::1]:862, :862 for all)." };
+        var pfs = new Option<FileInfo?>("--pfs") { Description = "perfSONAR .pfs key file with the identities allowed in A, E and M modes." };
+        var modes = new Option<string>("--modes") { Description = "Modes to offer: comma list of open, authenticated, encrypted, mixed.", DefaultValueFactory = _ => "open,authenticated,encrypted,mixed" };
+        var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default: any free port)." };
+        var pbkdf2 = new Option<uint>("--pbkdf2-count") { Description = "PBKDF2 iteration Count sent in Server-Greeting (at least 1024).", DefaultValueFactory = _ => 2048 };
+        var maxConnections = new Option<int>("--max-connections") { Description = "Simultaneous control connections.", DefaultValueFactory = _ => 128 };
+        var maxSessions = new Option<int>("--max-sessions") { Description = "Test sessions per control connection.", DefaultValueFactory = _ => 16 };
+        var servWait = new Option<double>("--servwait") { Description = "SERVWAIT: seconds an idle control connection is kept.", DefaultValueFactory = _ => 900 };
+        var refWait = new Option<double>("--refwait") { Description = "REFWAIT: seconds a started reflector waits for a packet.", DefaultValueFactory = _ => 900 };
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "Trace, Debug, Information, Warning, Error.", DefaultValueFactory = _ => LogLevel.Information };
+
+        var command = new Command("server", "Run an O/TWAMP server (the twampd role): control listener and session reflectors.")
+        {
+            twampListen, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, logLevel,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using ILoggerFactory logs = Logging.Create(parse.GetValue(logLevel));
+            string? listen = parse.GetValue(twampListen);
+            if (listen is null)
+            {
+                return TwpingCommand.Fail("give at least one listener, e.g. --twamp-listen 127.0.0.1:862", ExitCodes.Usage);
+            }
+            if (!EndpointParser.TryParseListen(listen, TwpingCommand.DefaultPort, out IPEndPoint? endPoint))
+            {
+                return TwpingCommand.Fail($"--twamp-listen '{listen}' is not ADDR:PORT.", ExitCodes.Usage);
+            }
+            if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
+            {
+                return TwpingCommand.Fail($"--modes '{parse.GetValue(modes)}': use open, authenticated, encrypted, mixed.", ExitCodes.Usage);
+            }
+            PortRange? range = null;
+            if (parse.GetValue(testPorts) is string portsText)
+            {
+                if (!PortRange.TryParse(portsText, out PortRange parsed))
+                {
+                    return TwpingCommand.Fail($"--test-ports '{portsText}' is not LOW-HIGH.", ExitCodes.Usage);
+                }
+                range = parsed;
+            }
+            uint count = parse.GetValue(pbkdf2);
+            if (count < 1024)
+            {
+                return TwpingCommand.Fail("--pbkdf2-count must be at least 1024 (RFC 4656 §3.1).", ExitCodes.Usage);
+            }
+            KeyFile? keys = null;
+            if (parse.GetValue(pfs) is FileInfo file)
+            {
+                try
+                {
+                    keys = KeyFile.Load(file.FullName);
+                }
+                catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+                {
+                    return TwpingCommand.Fail($"cannot read key file: {e.Message}", ExitCodes.Usage);
+                }
+            }
+            else if ((offered & ~(uint)SecurityMode.Open) != 0)
+            {
+                // Without keys no client can pass the protected modes; offer only what can succeed.
+                offered &= (uint)SecurityMode.Open;
+                logs.CreateLogger("Ippm.Server").LogWarning("no --pfs given: offering open mode only");
+            }
+            using (keys)
+            {
+                var options = new ServerOptions
+                {
+                    TwampListen = endPoint,
+                    Modes = offered,
+                    Keys = keys,
+                    Pbkdf2Count = count,
+                    TestPorts = range,
+                    MaxConnections = parse.GetValue(maxConnections),
+                    MaxSessionsPerConnection = parse.GetValue(maxSessions),
+                    ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
+                    RefWait = TimeSpan.FromSeconds(parse.GetValue(refWait)),
+                };
+                await using var server = new IppmServer(options, logs);
+                try
+                {
+                    await server.RunAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    return TwpingCommand.Fail($"cannot listen on {endPoint}: {e.Message}", ExitCodes.Usage);
+                }
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    internal static bool TryParseModes(string text, out uint modes)
+    {
+        modes = 0;
+        foreach (string name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            modes |= name.ToLower(CultureInfo.InvariantCulture) switch
+            {
+                "open" or "o" => (uint)SecurityMode.Open,
+                "authenticated" or "a" => (uint)SecurityMode.Authenticated,
+                "encrypted" or "e" => (uint)SecurityMode.Encrypted,
+                "mixed" or "m" => (uint)SecurityMode.Mixed,
+                _ => 0x8000_0000u,
+            };
+        }
+        return modes != 0 && (modes & 0x8000_0000u) == 0;
+    }
+}

@@ -1,0 +1,44 @@
+using System.Net;
+using Ippm.Security;
+using Ippm.Wire;
+
+namespace Ippm.Sessions.Server;
+
+/// <summary>What an O/TWAMP server offers and how much it lets a client ask for.</summary>
+public sealed class ServerOptions
+{
+    public IPEndPoint? TwampListen { get; set; }
+
+    /// <summary>Security modes offered (bits of <see cref="SecurityMode"/>); mixed is dropped for OWAMP.</summary>
+    public uint Modes { get; set; } = (uint)(SecurityMode.Open | SecurityMode.Authenticated | SecurityMode.Encrypted | SecurityMode.Mixed);
+
+    /// <summary>Identities and passphrases for the authenticated, encrypted and mixed modes.</summary>
+    public KeyFile? Keys { get; set; }
+
+    /// <summary>PBKDF2 Count in Server-Greeting (RFC 4656 §3.1: at least 1024). The reference default is 2048.</summary>
+    public uint Pbkdf2Count { get; set; } = 2048;
+
+    /// <summary>Test ports; null lets the OS pick (and honours a requested port of 1024 or above when free).</summary>
+    public PortRange? TestPorts { get; set; }
+
+    /// <summary>How long a new connection may take to send its Set-Up-Response.</summary>
+    public TimeSpan SetupTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>SERVWAIT (RFC 5357 §3.1): idle control connections are closed after this, except while sessions run.</summary>
+    public TimeSpan ServWait { get; set; } = TimeSpan.FromSeconds(900);
+
+    /// <summary>REFWAIT (RFC 5357 §4.2): a started reflector with no test packet for this long stops.</summary>
+    public TimeSpan RefWait { get; set; } = TimeSpan.FromSeconds(900);
+
+    /// <summary>Simultaneous control connections; more are refused at once.</summary>
+    public int MaxConnections { get; set; } = 128;
+
+    /// <summary>Sessions one control connection may request.</summary>
+    public int MaxSessionsPerConnection { get; set; } = 16;
+
+    /// <summary>Largest Padding Length accepted: a test packet must fit a UDP datagram.</summary>
+    public uint MaxPaddingLength { get; set; } = 65000;
+
+    /// <summary>Largest Timeout a client may ask for (how long a reflector lingers after Stop-Sessions).</summary>
+    public TimeSpan MaxSessionTimeout { get; set; } = TimeSpan.FromSeconds(60);
+}

@@ -1,0 +1,56 @@
+using System.Net;
+using System.Net.Sockets;
+using Ippm.Sessions.Transport;
+
+namespace Ippm.Sessions.Server;
+
+/// <summary>Binds test-session sockets: the requested port when allowed and free, else one from the range.</summary>
+public sealed class TestPortAllocator
+{
+    private readonly PortRange? _range;
+    private int _next;
+
+    public TestPortAllocator(PortRange? range)
+    {
+        _range = range;
+        _next = range is { } r ? Random.Shared.Next(r.Count) : 0;
+    }
+
+    public UdpTestSocket? TryBind(IPAddress address, int requestedPort, TimeSpan pollInterval)
+    {
+        if (requestedPort != 0 && (_range?.Contains(requestedPort) ?? requestedPort >= 1024))
+        {
+            UdpTestSocket? socket = TryBindPort(address, requestedPort, pollInterval);
+            if (socket is not null)
+            {
+                return socket;
+            }
+        }
+        if (_range is not { } range)
+        {
+            return TryBindPort(address, 0, pollInterval);
+        }
+        for (int i = 0; i < range.Count; i++)
+        {
+            int offset = Interlocked.Increment(ref _next) % range.Count;
+            UdpTestSocket? socket = TryBindPort(address, range.Low + offset, pollInterval);
+            if (socket is not null)
+            {
+                return socket;
+            }
+        }
+        return null;
+    }
+
+    private static UdpTestSocket? TryBindPort(IPAddress address, int port, TimeSpan pollInterval)
+    {
+        try
+        {
+            return new UdpTestSocket(new IPEndPoint(address, port), pollInterval);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+}

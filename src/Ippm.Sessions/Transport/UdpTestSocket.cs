@@ -1,0 +1,234 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Ippm.Sessions.Time;
+using Ippm.Wire;
+
+namespace Ippm.Sessions.Transport;
+
+/// <summary>
+/// A UDP socket for test packets. On Linux it receives with recvmsg(2) so that it can read the
+/// kernel receive timestamp (SO_TIMESTAMPNS) and the TTL / Hop Limit (IP_RECVTTL, IPV6_RECVHOPLIMIT)
+/// that the .NET socket API does not expose; elsewhere it falls back to Socket.Receive.
+/// Receives block for at most the poll interval so dedicated loops can notice a stop request.
+/// </summary>
+public sealed unsafe partial class UdpTestSocket : IDisposable
+{
+    private const int SolSocket = 1;
+    private const int SoTimestampNs = 35;
+    private const int IpProtoIp = 0;
+    private const int IpTtl = 2;
+    private const int IpRecvTtl = 12;
+    private const int IpProtoIpv6 = 41;
+    private const int Ipv6RecvHopLimit = 51;
+    private const int Ipv6HopLimit = 52;
+    private const int MsgTrunc = 0x20;
+    private const int EAgain = 11;
+    private const int EIntr = 4;
+    private const int ControlBufferSize = 128;
+
+    private readonly Socket _socket;
+    private readonly bool _native;
+    private readonly int _fd;
+    private readonly byte[] _control = new byte[ControlBufferSize];
+
+    public UdpTestSocket(IPEndPoint localEndPoint, TimeSpan pollInterval)
+    {
+        _socket = new Socket(localEndPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            _socket.ReceiveTimeout = (int)Math.Max(1, pollInterval.TotalMilliseconds);
+            _socket.ReceiveBufferSize = 4 << 20;
+            _socket.SendBufferSize = 4 << 20;
+            _socket.Bind(localEndPoint);
+            SetTtl(255);
+            _native = OperatingSystem.IsLinux() && TryEnableAncillaryData();
+            _fd = (int)_socket.SafeHandle.DangerousGetHandle();
+        }
+        catch
+        {
+            _socket.Dispose();
+            throw;
+        }
+    }
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    public Socket Socket => _socket;
+
+    /// <summary>Connects to the peer: the kernel then delivers only its datagrams and send() needs no address.</summary>
+    public void Connect(IPEndPoint remote) => _socket.Connect(remote);
+
+    /// <summary>O/TWAMP senders use TTL / Hop Limit 255 so receivers can count hops (RFC 4656 §4.1.2).</summary>
+    public void SetTtl(int ttl)
+    {
+        if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            _socket.SetSocketOption(SocketOptionLevel.IPv6, SocketOptionName.HopLimit, ttl);
+        }
+        else
+        {
+            _socket.Ttl = (short)ttl;
+        }
+    }
+
+    /// <summary>Applies a DSCP to every packet sent (TOS / Traffic Class = DSCP &lt;&lt; 2).</summary>
+    public void SetDscp(byte dscp)
+    {
+        int tos = (dscp & 0x3F) << 2;
+        if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            _socket.SetRawSocketOption(IpProtoIpv6, 67 /* IPV6_TCLASS */, BitConverter.GetBytes(tos));
+        }
+        else
+        {
+            _socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.TypeOfService, tos);
+        }
+    }
+
+    public void Send(ReadOnlySpan<byte> datagram) => _socket.Send(datagram, SocketFlags.None);
+
+    /// <summary>
+    /// Waits up to the poll interval for a datagram. Returns false on timeout. Socket errors other than a
+    /// timeout (e.g. ICMP port unreachable reported on a connected socket) are reported as an empty datagram.
+    /// </summary>
+    public bool TryReceive(Span<byte> buffer, out ReceivedDatagram datagram)
+    {
+        return _native ? TryReceiveNative(buffer, out datagram) : TryReceiveManaged(buffer, out datagram);
+    }
+
+    private bool TryReceiveManaged(Span<byte> buffer, out ReceivedDatagram datagram)
+    {
+        try
+        {
+            int length = _socket.Receive(buffer, SocketFlags.None);
+            datagram = new ReceivedDatagram(length, SystemClock.Instance.Now(), null, false);
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+        {
+            datagram = default;
+            return false;
+        }
+        catch (SocketException)
+        {
+            datagram = new ReceivedDatagram(0, SystemClock.Instance.Now(), null, false);
+            return true;
+        }
+    }
+
+    private bool TryReceiveNative(Span<byte> buffer, out ReceivedDatagram datagram)
+    {
+        fixed (byte* data = buffer)
+        fixed (byte* control = _control)
+        {
+            IoVec iov = new() { Base = data, Length = (nuint)buffer.Length };
+            MsgHdr msg = new() { Iov = &iov, IovLength = 1, Control = control, ControlLength = ControlBufferSize };
+            nint received;
+            while (true)
+            {
+                received = recvmsg(_fd, &msg, 0);
+                if (received >= 0)
+                {
+                    break;
+                }
+                int errno = Marshal.GetLastSystemError();
+                if (errno == EIntr)
+                {
+                    continue;
+                }
+                if (errno == EAgain)
+                {
+                    datagram = default;
+                    return false;
+                }
+                // ECONNREFUSED and friends on a connected socket: not a datagram, but not a timeout either.
+                datagram = new ReceivedDatagram(0, SystemClock.Instance.Now(), null, false);
+                return true;
+            }
+            NtpTimestamp? kernelTime = null;
+            byte? ttl = null;
+            ParseControl(control, (int)msg.ControlLength, ref kernelTime, ref ttl);
+            datagram = new ReceivedDatagram(
+                (int)Math.Min(received, buffer.Length),
+                kernelTime ?? SystemClock.Instance.Now(),
+                ttl,
+                (msg.Flags & MsgTrunc) != 0);
+            return true;
+        }
+    }
+
+    private static void ParseControl(byte* control, int length, ref NtpTimestamp? kernelTime, ref byte? ttl)
+    {
+        int offset = 0;
+        while (offset + 16 <= length)
+        {
+            nuint cmsgLength = *(nuint*)(control + offset);
+            int level = *(int*)(control + offset + 8);
+            int type = *(int*)(control + offset + 12);
+            byte* payload = control + offset + 16;
+            if (cmsgLength < 16 || offset + (int)cmsgLength > length)
+            {
+                return;
+            }
+            if (level == SolSocket && type == SoTimestampNs)
+            {
+                long seconds = *(long*)payload;
+                long nanos = *(long*)(payload + 8);
+                kernelTime = NtpTimestamp.FromUnixNanoseconds(seconds * 1_000_000_000L + nanos);
+            }
+            else if ((level == IpProtoIp && type == IpTtl) || (level == IpProtoIpv6 && type == Ipv6HopLimit))
+            {
+                ttl = (byte)*(int*)payload;
+            }
+            offset += (int)((cmsgLength + 7) & ~(nuint)7);
+        }
+    }
+
+    private bool TryEnableAncillaryData()
+    {
+        try
+        {
+            ReadOnlySpan<byte> one = BitConverter.GetBytes(1);
+            _socket.SetRawSocketOption(SolSocket, SoTimestampNs, one);
+            if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                _socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvHopLimit, one);
+                if (!_socket.DualMode)
+                {
+                    return true;
+                }
+            }
+            _socket.SetRawSocketOption(IpProtoIp, IpRecvTtl, one);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint recvmsg(int socket, MsgHdr* message, int flags);
+}

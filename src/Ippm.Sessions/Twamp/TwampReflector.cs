@@ -1,0 +1,193 @@
+using System.Net;
+using Ippm.Security;
+using Ippm.Sessions.Time;
+using Ippm.Sessions.Transport;
+using Ippm.Wire;
+using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Sessions.Twamp;
+
+/// <summary>
+/// The Session-Reflector of one TWAMP test session (RFC 5357 §4.2). A dedicated thread receives,
+/// timestamps, and answers each packet: Receive Timestamp from the kernel, Timestamp right before the
+/// send, the reflector's own sequence numbers, Sender TTL from the IP header, replies sized
+/// max(received, reflector header) as perfSONAR does. Malformed and unauthenticated packets are
+/// counted and dropped; they never end the session.
+/// </summary>
+public sealed partial class TwampReflector : IDisposable
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    private readonly UdpTestSocket _socket;
+    private readonly SecurityMode _mode;
+    private readonly TestPacketCipher? _cipher;
+    private readonly TimeSpan _refWait;
+    private readonly ILogger _logger;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _thread;
+    private long _stopAtTicks = long.MaxValue;
+    private volatile bool _disposed;
+
+    private long _reflected;
+    private long _malformed;
+    private long _badHmac;
+
+    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, ILogger logger)
+    {
+        _socket = socket;
+        Sid = sid;
+        _mode = mode;
+        _cipher = cipher;
+        _refWait = refWait;
+        _logger = logger;
+        Sender = sender;
+        socket.Connect(sender);
+    }
+
+    public SessionId Sid { get; }
+    public IPEndPoint Sender { get; }
+    public int Port => _socket.LocalEndPoint.Port;
+    public long Reflected => Interlocked.Read(ref _reflected);
+    public long Malformed => Interlocked.Read(ref _malformed);
+    public long BadHmac => Interlocked.Read(ref _badHmac);
+
+    /// <summary>Completes when the reflector thread has ended.</summary>
+    public Task Completion => _completion.Task;
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = $"twamp-reflector {Port}", Priority = ThreadPriority.AboveNormal };
+        _thread.Start();
+    }
+
+    /// <summary>Keeps reflecting for <paramref name="linger"/> (the session Timeout) after Stop-Sessions, then ends.</summary>
+    public void StopAfter(TimeSpan linger)
+    {
+        Interlocked.Exchange(ref _stopAtTicks, Environment.TickCount64 + (long)linger.TotalMilliseconds);
+        if (_thread is null)
+        {
+            _completion.TrySetResult();
+        }
+    }
+
+    private void Run()
+    {
+        bool protectedLayout = _mode.ProtectsTestPackets();
+        int senderHeader = TestPacketLayout.SenderHeader(protectedLayout);
+        int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
+        int clearLength = protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
+        byte[] received = new byte[65536];
+        byte[] reply = new byte[65536 + reflectorHeader];
+        uint sequence = 0;
+        long lastPacketTicks = Environment.TickCount64;
+        SystemClock clock = SystemClock.Instance;
+        try
+        {
+            while (!_disposed)
+            {
+                if (!_socket.TryReceive(received, out ReceivedDatagram datagram))
+                {
+                    long now = Environment.TickCount64;
+                    if (now >= Interlocked.Read(ref _stopAtTicks))
+                    {
+                        break;
+                    }
+                    if (now - lastPacketTicks > _refWait.TotalMilliseconds)
+                    {
+                        Log.RefWaitExpired(_logger, Sid, _refWait.TotalSeconds);
+                        break;
+                    }
+                    continue;
+                }
+                lastPacketTicks = Environment.TickCount64;
+                if (lastPacketTicks >= Interlocked.Read(ref _stopAtTicks))
+                {
+                    break;
+                }
+                int length = datagram.Length;
+                if (length < senderHeader)
+                {
+                    if (length > 0)
+                    {
+                        Interlocked.Increment(ref _malformed);
+                        Log.ShortPacket(_logger, Sid, length, senderHeader);
+                    }
+                    continue;
+                }
+                Span<byte> packet = received.AsSpan(0, length);
+                if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
+                {
+                    Interlocked.Increment(ref _badHmac);
+                    Log.BadHmac(_logger, Sid, length);
+                    continue;
+                }
+                int replyLength = Math.Max(length, reflectorHeader);
+                Span<byte> r = reply.AsSpan(0, replyLength);
+                r[..clearLength].Clear();
+                // Reply padding is the sender's padding from its first octet (perfSONAR's symmetric sizing).
+                packet.Slice(senderHeader, replyLength - reflectorHeader).CopyTo(r[reflectorHeader..]);
+                ReflectorPacket.CopySenderFields(packet, r, protectedLayout, datagram.Ttl ?? 255);
+                ReflectorPacket.WriteReceiveTimestamp(r, protectedLayout, datagram.ReceiveTime);
+                ReflectorPacket.WriteSequenceNumber(r, sequence++);
+                ReflectorPacket.WriteTimestamp(r, protectedLayout, clock.Now(), clock.ErrorEstimate);
+                _cipher?.Protect(r, TestPacketLayout.ReflectorHmacOffset);
+                try
+                {
+                    _socket.Send(r);
+                    Interlocked.Increment(ref _reflected);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    Log.SendFailed(_logger, Sid, e.SocketErrorCode.ToString());
+                }
+            }
+        }
+        catch (ObjectDisposedException) when (_disposed)
+        {
+        }
+        catch (Exception e)
+        {
+            Log.ReflectorFailed(_logger, e, Sid);
+        }
+        finally
+        {
+            Log.Ended(_logger, Sid, Reflected, Malformed, BadHmac);
+            _socket.Dispose();
+            _cipher?.Dispose();
+            _completion.TrySetResult();
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        if (_thread is null)
+        {
+            _socket.Dispose();
+            _cipher?.Dispose();
+            _completion.TrySetResult();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 300, Level = LogLevel.Debug, Message = "Session {Sid}: dropped a {Length}-octet datagram, shorter than the {Header}-octet sender header")]
+        public static partial void ShortPacket(ILogger logger, SessionId sid, int length, int header);
+
+        [LoggerMessage(EventId = 301, Level = LogLevel.Debug, Message = "Session {Sid}: dropped a {Length}-octet test packet whose HMAC does not verify")]
+        public static partial void BadHmac(ILogger logger, SessionId sid, int length);
+
+        [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Session {Sid}: no test packet for REFWAIT {Seconds} s; reflector stopped")]
+        public static partial void RefWaitExpired(ILogger logger, SessionId sid, double seconds);
+
+        [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Session {Sid}: reflector ended: {Reflected} reflected, {Malformed} malformed, {BadHmac} bad HMAC")]
+        public static partial void Ended(ILogger logger, SessionId sid, long reflected, long malformed, long badHmac);
+
+        [LoggerMessage(EventId = 304, Level = LogLevel.Error, Message = "Session {Sid}: reflector failed")]
+        public static partial void ReflectorFailed(ILogger logger, Exception exception, SessionId sid);
+
+        [LoggerMessage(EventId = 305, Level = LogLevel.Debug, Message = "Session {Sid}: send failed: {Error}")]
+        public static partial void SendFailed(ILogger logger, SessionId sid, string error);
+    }
+}
