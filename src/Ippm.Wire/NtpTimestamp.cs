@@ -68,5 +68,10 @@ public readonly record struct NtpTimestamp(ulong Value) : IComparable<NtpTimesta
 
     public int CompareTo(NtpTimestamp other) => Value.CompareTo(other.Value);
 
+    public static bool operator <(NtpTimestamp left, NtpTimestamp right) => left.Value < right.Value;
+    public static bool operator >(NtpTimestamp left, NtpTimestamp right) => left.Value > right.Value;
+    public static bool operator <=(NtpTimestamp left, NtpTimestamp right) => left.Value <= right.Value;
+    public static bool operator >=(NtpTimestamp left, NtpTimestamp right) => left.Value >= right.Value;
+
     public override string ToString() => $"{Seconds:x8}.{Fraction:x8}";
 }

@@ -29,12 +29,18 @@ public sealed class TwampControlClient : IAsyncDisposable
     /// <summary>Connects and runs the handshake. Throws <see cref="ControlProtocolException"/> when refused.</summary>
     public static async Task<TwampControlClient> ConnectAsync(
         IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken)
+        => await ConnectAsync(server, acceptableModes, identity, secret, maxCount, wrapStream: null, cancellationToken).ConfigureAwait(false);
+
+    /// <param name="wrapStream">Tests wrap the TCP stream (e.g. to split every read into single octets).</param>
+    internal static async Task<TwampControlClient> ConnectAsync(
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, Func<Stream, Stream>? wrapStream, CancellationToken cancellationToken)
     {
         var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
         try
         {
             await tcp.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
-            var channel = new ControlChannel(tcp.GetStream());
+            Stream stream = tcp.GetStream();
+            var channel = new ControlChannel(wrapStream?.Invoke(stream) ?? stream);
             ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
                 channel, ControlProtocol.Twamp, acceptableModes, identity, secret, maxCount, cancellationToken).ConfigureAwait(false);
             return new TwampControlClient(tcp, channel, handshake);

@@ -64,11 +64,12 @@ public sealed partial class TwampReflector : IDisposable
     /// <summary>Keeps reflecting for <paramref name="linger"/> (the session Timeout) after Stop-Sessions, then ends.</summary>
     public void StopAfter(TimeSpan linger)
     {
-        Interlocked.Exchange(ref _stopAtTicks, Environment.TickCount64 + (long)linger.TotalMilliseconds);
         if (_thread is null)
         {
-            _completion.TrySetResult();
+            Dispose();
+            return;
         }
+        Interlocked.Exchange(ref _stopAtTicks, Environment.TickCount64 + (long)linger.TotalMilliseconds);
     }
 
     private void Run()

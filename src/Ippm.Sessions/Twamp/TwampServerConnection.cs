@@ -77,8 +77,9 @@ public sealed partial class TwampServerConnection
         }
         finally
         {
-            // A vanished client leaves running reflectors to their Timeout; unstarted ones go now.
-            foreach (TwampReflector reflector in _allReflectors)
+            // Sessions already stopped keep reflecting for their Timeout; sessions the client did not stop
+            // (it vanished or broke the protocol) end now, and so do sessions never started.
+            foreach ((TwampReflector reflector, _) in _sessions)
             {
                 reflector.StopAfter(TimeSpan.Zero);
             }
@@ -186,7 +187,8 @@ public sealed partial class TwampServerConnection
         {
             return Refuse(AcceptCode.NotSupported, "sender port 0");
         }
-        if (_allReflectors.Count(r => !r.Completion.IsCompleted) >= _options.MaxSessionsPerConnection)
+        _allReflectors.RemoveAll(r => r.Completion.IsCompleted);
+        if (_allReflectors.Count >= _options.MaxSessionsPerConnection)
         {
             return Refuse(AcceptCode.PermanentResourceLimitation, $"more than {_options.MaxSessionsPerConnection} sessions on one connection");
         }
