@@ -1,0 +1,98 @@
+using System.Text.Json;
+
+namespace Ippm.Tests.Cli;
+
+/// <summary>The README's promises, tried the way a user tries them: separate processes, real sockets.</summary>
+public sealed class CliEndToEndTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("ippm-cli-").FullName;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private string WriteKeyFile(string name, string passphraseHex)
+    {
+        string path = Path.Combine(_directory, name);
+        File.WriteAllText(path, $"# perfSONAR pfs format\nalice\t{passphraseHex}\n");
+        return path;
+    }
+
+    [Fact]
+    public async Task ServerAndTwping_EveryMode_FiftySentNoneLost_WrongPassphraseExitsNonZero()
+    {
+        string keys = WriteKeyFile("keys.pfs", "7465737470617373313233");
+        string wrong = WriteKeyFile("wrong.pfs", "77726f6e6770617373");
+        int port = IppmProcess.FreeTcpPort();
+        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keys);
+        await server.WaitForLogAsync("listening", Timeout);
+
+        foreach ((string letter, string mode) in new[] { ("O", "open"), ("A", "authenticated"), ("E", "encrypted"), ("M", "mixed") })
+        {
+            var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", letter, "-u", "alice", "-k", keys, "-c", "50", "-i", "0.01", "--json", $"127.0.0.1:{port}");
+            Assert.True(exit == 0, $"twping -A {letter} exited {exit}: {stderr}");
+            using JsonDocument json = JsonDocument.Parse(stdout);
+            JsonElement root = json.RootElement;
+            Assert.Equal(mode, root.GetProperty("mode").GetString());
+            Assert.Equal(50, root.GetProperty("sent").GetInt32());
+            Assert.Equal(0, root.GetProperty("lost").GetInt32());
+            Assert.Equal(0, root.GetProperty("duplicates").GetInt32());
+            Assert.Equal(0, root.GetProperty("reordered").GetInt32());
+            Assert.True(root.GetProperty("round_trip_ms").GetProperty("median").GetDouble() > 0);
+        }
+
+        var refused = await IppmProcess.RunAsync(Timeout, "twping", "-A", "A", "-u", "alice", "-k", wrong, "-c", "5", "127.0.0.1:" + port);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("denied", refused.Stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.Empty(refused.Stdout);
+
+        var after = await IppmProcess.RunAsync(Timeout, "twping", "-A", "E", "-k", keys, "-c", "10", "-i", "0.01f", $"127.0.0.1:{port}");
+        Assert.Equal(0, after.ExitCode);
+        Assert.Contains("10 sent, 0 lost", after.Stdout, StringComparison.Ordinal);
+        Assert.False(server.HasExited);
+        Assert.DoesNotContain("7465737470617373313233", server.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("testpass123", server.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Twping_Unreachable_ExitsThree()
+    {
+        int port = IppmProcess.FreeTcpPort();
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-c", "1", $"127.0.0.1:{port}");
+        Assert.Equal(3, exit);
+        Assert.Contains("cannot reach", stderr, StringComparison.Ordinal);
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task Demo_Json_MeasuresAgainstEmbeddedServer()
+    {
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "demo", "--json");
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement twamp = json.RootElement.GetProperty("twamp");
+        Assert.Equal("authenticated", twamp.GetProperty("mode").GetString());
+        Assert.Equal(100, twamp.GetProperty("sent").GetInt32());
+        Assert.Equal(0, twamp.GetProperty("lost").GetInt32());
+    }
+
+    [Fact]
+    public async Task Twping_NoHost_MeasuresAgainstEmbeddedServer()
+    {
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", "E", "-c", "20", "-i", "0.005f");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("encrypted mode", stdout, StringComparison.Ordinal);
+        Assert.Contains("20 sent, 0 lost", stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("twping", "-A", "X", "127.0.0.1")]
+    [InlineData("twping", "-i", "fast", "127.0.0.1")]
+    [InlineData("server", "--twamp-listen", "nonsense")]
+    [InlineData("server", "--twamp-listen", "127.0.0.1:0", "--pbkdf2-count", "10")]
+    public async Task BadArguments_ExitOneWithMessage(params string[] args)
+    {
+        var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, args);
+        Assert.Equal(1, exit);
+        Assert.False(string.IsNullOrWhiteSpace(stderr));
+    }
+}
