@@ -33,7 +33,8 @@ public readonly record struct ErrorEstimate(ushort Value)
     /// </summary>
     public static ErrorEstimate FromSeconds(double seconds, bool synchronized)
     {
-        double fixedPoint = Math.Max(0, seconds) * 4_294_967_296.0;
+        // An unknown error (NaN) must not turn into a tiny claim: treat it as the largest one.
+        double fixedPoint = double.IsNaN(seconds) ? double.MaxValue : Math.Max(0, seconds) * 4_294_967_296.0;
         ulong e = fixedPoint >= ulong.MaxValue ? ulong.MaxValue : (ulong)Math.Ceiling(fixedPoint);
         int scale = 0;
         while (e >= 0xFF && scale < 63)
