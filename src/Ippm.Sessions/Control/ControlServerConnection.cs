@@ -1,0 +1,185 @@
+using System.Net;
+using System.Net.Sockets;
+using Ippm.Sessions.Server;
+using Ippm.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Sessions.Control;
+
+/// <summary>
+/// What every O/TWAMP-Control connection on the server shares: the handshake under a set-up timeout,
+/// SERVWAIT while idle, block-wise command reading, and the rule that any protocol error ends only this
+/// connection. The protocol-specific command loops derive from it.
+/// </summary>
+public abstract partial class ControlServerConnection
+{
+    private readonly ControlChannel _channel;
+    private readonly byte[] _first = new byte[ControlChannelBlock];
+    private const int ControlChannelBlock = 16;
+
+    protected ControlServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
+    {
+        _channel = new ControlChannel(stream);
+        Options = options;
+        Ports = ports;
+        Logger = logger;
+        Local = local;
+        Remote = remote;
+        Peer = remote.ToString();
+    }
+
+    protected abstract ControlProtocol Protocol { get; }
+    protected ServerOptions Options { get; }
+    protected TestPortAllocator Ports { get; }
+    protected ILogger Logger { get; }
+    protected IPEndPoint Local { get; }
+    protected IPEndPoint Remote { get; }
+    protected string Peer { get; }
+    protected ControlChannel Channel => _channel;
+
+    protected abstract uint OfferedModes { get; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        ControlHandshakeResult? handshake = null;
+        try
+        {
+            using (var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                setup.CancelAfter(Options.SetupTimeout);
+                handshake = await ControlHandshake.AcceptAsync(
+                    _channel, Protocol, OfferedModes, Options.Pbkdf2Count, Options.Keys, Logger, Peer, setup.Token).ConfigureAwait(false);
+            }
+            if (handshake is null)
+            {
+                return;
+            }
+            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), handshake.Identity ?? "-");
+            await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ControlProtocolException e)
+        {
+            Log.ProtocolError(Logger, Peer, e.Message);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.TimedOut(Logger, Peer);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (IOException e)
+        {
+            Log.ConnectionLost(Logger, Peer, e.Message);
+        }
+        catch (SocketException e)
+        {
+            Log.ConnectionLost(Logger, Peer, e.Message);
+        }
+        finally
+        {
+            OnClosed();
+            handshake?.Dispose();
+            await _channel.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    protected abstract Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken);
+
+    /// <summary>Releases sessions when the connection ends, however it ends.</summary>
+    protected abstract void OnClosed();
+
+    /// <summary>
+    /// Reads and decrypts the first block of the next command. SERVWAIT applies while no session runs
+    /// (RFC 5357 §3.1); during a test the client may be silent. Returns null when the client closed cleanly.
+    /// </summary>
+    protected async Task<byte[]?> ReadCommandBlockAsync(bool testing, CancellationToken cancellationToken)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (!testing)
+        {
+            idle.CancelAfter(Options.ServWait);
+        }
+        try
+        {
+            await _channel.ReadBlocksAsync(_first, idle.Token).ConfigureAwait(false);
+        }
+        catch (ControlProtocolException) when (!testing)
+        {
+            Log.ClientClosed(Logger, Peer);
+            return null;
+        }
+        return _first;
+    }
+
+    /// <summary>Reads the rest of a fixed-size message whose first block is <paramref name="first"/>, HMAC checked.</summary>
+    protected async Task<byte[]> ReadRestAsync(byte[] first, int length, CancellationToken cancellationToken)
+    {
+        byte[] message = new byte[length];
+        first.CopyTo(message, 0);
+        await _channel.ReadMessageAsync(message, first.Length, cancellationToken).ConfigureAwait(false);
+        return message;
+    }
+
+    protected delegate void MessageWriter(Span<byte> destination);
+
+    protected async Task SendAsync(MessageWriter write, int length, CancellationToken cancellationToken)
+    {
+        byte[] message = new byte[length];
+        write(message);
+        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+
+    protected static bool IsUnspecified(IPAddress address) =>
+        address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+
+    /// <summary>The peer's test address: the one in the request, or the control peer's when it is unspecified.</summary>
+    protected IPAddress PeerTestAddress(IPAddress requested)
+    {
+        IPAddress address = IsUnspecified(requested) ? Remote.Address : requested;
+        if (address.AddressFamily != Local.Address.AddressFamily)
+        {
+            address = Local.Address.AddressFamily == AddressFamily.InterNetworkV6 ? address.MapToIPv6() : address.MapToIPv4();
+        }
+        return address;
+    }
+
+    protected static partial class Log
+    {
+        [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "{Peer}: {Protocol}-Control in {Mode} mode, identity {Identity}")]
+        public static partial void Connected(ILogger logger, string peer, string protocol, string mode, string identity);
+
+        [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "{Peer}: protocol error: {Reason}")]
+        public static partial void ProtocolError(ILogger logger, string peer, string reason);
+
+        [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "{Peer}: control connection timed out")]
+        public static partial void TimedOut(ILogger logger, string peer);
+
+        [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "{Peer}: connection lost: {Reason}")]
+        public static partial void ConnectionLost(ILogger logger, string peer, string reason);
+
+        [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "{Peer}: session {Sid} accepted on port {Port}, peer {PeerTest}, padding {Padding}")]
+        public static partial void SessionAccepted(ILogger logger, string peer, SessionId sid, int port, string peerTest, uint padding);
+
+        [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "{Peer}: session refused with Accept={Accept}: {Reason}")]
+        public static partial void SessionRefused(ILogger logger, string peer, byte accept, string reason);
+
+        [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "{Peer}: {Count} session(s) started")]
+        public static partial void Started(ILogger logger, string peer, int count);
+
+        [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "{Peer}: {Count} session(s) stopped (Accept={Accept})")]
+        public static partial void Stopped(ILogger logger, string peer, int count, byte accept);
+
+        [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "{Peer}: Stop-Sessions names {Claimed} sessions but {Actual} are running; stopping all")]
+        public static partial void StopCountMismatch(ILogger logger, string peer, uint claimed, int actual);
+
+        [LoggerMessage(EventId = 209, Level = LogLevel.Debug, Message = "{Peer}: client closed the control connection")]
+        public static partial void ClientClosed(ILogger logger, string peer);
+
+        [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "{Peer}: Fetch-Session refused with Accept={Accept}: {Reason}")]
+        public static partial void FetchRefused(ILogger logger, string peer, byte accept, string reason);
+
+        [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "{Peer}: fetched {Records} record(s) of session {Sid}")]
+        public static partial void Fetched(ILogger logger, string peer, int records, SessionId sid);
+    }
+}
