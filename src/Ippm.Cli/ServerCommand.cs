@@ -14,6 +14,8 @@ internal static class ServerCommand
     public static Command Create()
     {
         var twampListen = new Option<string?>("--twamp-listen") { Description = "TWAMP-Control listen address ADDR:PORT (e.g. 127.0.0.1:862, [::1]:862, :862 for all)." };
+        var owampListen = new Option<string?>("--owamp-listen") { Description = "OWAMP-Control listen address ADDR:PORT (e.g. 127.0.0.1:861)." };
+        var maxPackets = new Option<uint>("--max-packets") { Description = "Packets one OWAMP session may schedule (received records are kept in memory).", DefaultValueFactory = _ => 1_000_000 };
         var pfs = new Option<FileInfo?>("--pfs") { Description = "perfSONAR .pfs key file with the identities allowed in A, E and M modes." };
         var modes = new Option<string>("--modes") { Description = "Modes to offer: comma list of open, authenticated, encrypted, mixed.", DefaultValueFactory = _ => "open,authenticated,encrypted,mixed" };
         var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default: any free port)." };
@@ -26,19 +28,24 @@ internal static class ServerCommand
 
         var command = new Command("server", "Run an O/TWAMP server (the twampd role): control listener and session reflectors.")
         {
-            twampListen, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, logLevel,
+            twampListen, owampListen, maxPackets, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, logLevel,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.Create(parse.GetValue(logLevel));
-            string? listen = parse.GetValue(twampListen);
-            if (listen is null)
+            IPEndPoint? endPoint = null, owampEndPoint = null;
+            string? listen = parse.GetValue(twampListen), owampText = parse.GetValue(owampListen);
+            if (listen is null && owampText is null)
             {
-                return TwpingCommand.Fail("give at least one listener, e.g. --twamp-listen 127.0.0.1:862", ExitCodes.Usage);
+                return TwpingCommand.Fail("give at least one listener, e.g. --twamp-listen 127.0.0.1:862 or --owamp-listen 127.0.0.1:861", ExitCodes.Usage);
             }
-            if (!EndpointParser.TryParseListen(listen, TwpingCommand.DefaultPort, out IPEndPoint? endPoint))
+            if (listen is not null && !EndpointParser.TryParseListen(listen, TwpingCommand.DefaultPort, out endPoint))
             {
                 return TwpingCommand.Fail($"--twamp-listen '{listen}' is not ADDR:PORT.", ExitCodes.Usage);
+            }
+            if (owampText is not null && !EndpointParser.TryParseListen(owampText, OwpingCommand.DefaultPort, out owampEndPoint))
+            {
+                return TwpingCommand.Fail($"--owamp-listen '{owampText}' is not ADDR:PORT.", ExitCodes.Usage);
             }
             if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
             {
@@ -81,6 +88,8 @@ internal static class ServerCommand
                 var options = new ServerOptions
                 {
                     TwampListen = endPoint,
+                    OwampListen = owampEndPoint,
+                    MaxPacketsPerSession = parse.GetValue(maxPackets),
                     Modes = offered,
                     Keys = keys,
                     Pbkdf2Count = count,
@@ -97,7 +106,7 @@ internal static class ServerCommand
                 }
                 catch (System.Net.Sockets.SocketException e)
                 {
-                    return TwpingCommand.Fail($"cannot listen on {endPoint}: {e.Message}", ExitCodes.Usage);
+                    return TwpingCommand.Fail($"cannot listen: {e.Message}", ExitCodes.Usage);
                 }
             }
             return ExitCodes.Success;

@@ -71,24 +71,9 @@ internal static class TwpingCommand
             {
                 return Fail("-s must be between 0 and 65000.", ExitCodes.Usage);
             }
-            string? user = parse.GetValue(identity);
-            byte[]? secret = null;
-            if (keyPath is not null)
+            if (ClientCredentials.TryLoad(keyPath, parse.GetValue(identity), out string? user, out byte[]? secret) is string keyError)
             {
-                try
-                {
-                    using KeyFile keys = KeyFile.Load(keyPath);
-                    user ??= keys.Identities.Count == 1 ? keys.Identities.First() : null;
-                    if (user is null || !keys.TryGetSecret(user, out ReadOnlySpan<byte> s))
-                    {
-                        return Fail(user is null ? $"{keyPath} holds several identities; name one with -u." : $"{keyPath} has no passphrase for '{user}'.", ExitCodes.Usage);
-                    }
-                    secret = s.ToArray();
-                }
-                catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
-                {
-                    return Fail($"cannot read key file: {e.Message}", ExitCodes.Usage);
-                }
+                return Fail(keyError, ExitCodes.Usage);
             }
 
             var options = new TwpingOptions
@@ -144,13 +129,20 @@ internal static class TwpingCommand
         return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken).ConfigureAwait(false);
     }
 
-    internal static async Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken)
-    {
-        try
+    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken) =>
+        GuardAsync(label, cancellationToken, async () =>
         {
             TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken).ConfigureAwait(false);
             TwampReport report = TwampReport.Create(label, result);
             Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+        });
+
+    /// <summary>Runs a measurement and maps its failures onto exit codes and one clear line on standard error.</summary>
+    internal static async Task<int> GuardAsync(string label, CancellationToken cancellationToken, Func<Task> measure)
+    {
+        try
+        {
+            await measure().ConfigureAwait(false);
             return ExitCodes.Success;
         }
         catch (ControlProtocolException e)

@@ -18,6 +18,7 @@ public sealed partial class IppmServer : IAsyncDisposable
     private readonly HashSet<Task> _connections = [];
     private readonly TestPortAllocator _ports;
     private TcpListener? _twampListener;
+    private TcpListener? _owampListener;
     private int _connectionCount;
 
     public IppmServer(ServerOptions options, ILoggerFactory loggerFactory)
@@ -29,6 +30,8 @@ public sealed partial class IppmServer : IAsyncDisposable
 
     public IPEndPoint? TwampEndPoint => (IPEndPoint?)_twampListener?.LocalEndpoint;
 
+    public IPEndPoint? OwampEndPoint => (IPEndPoint?)_owampListener?.LocalEndpoint;
+
     public void Start()
     {
         if (_options.TwampListen is { } twamp)
@@ -36,6 +39,12 @@ public sealed partial class IppmServer : IAsyncDisposable
             _twampListener = Listen(twamp);
             Log.Listening(_logger, "TWAMP", TwampEndPoint!.ToString());
             _acceptLoops.Add(AcceptLoopAsync(_twampListener, HandleTwampAsync));
+        }
+        if (_options.OwampListen is { } owamp)
+        {
+            _owampListener = Listen(owamp);
+            Log.Listening(_logger, "OWAMP", OwampEndPoint!.ToString());
+            _acceptLoops.Add(AcceptLoopAsync(_owampListener, HandleOwampAsync));
         }
         if (_acceptLoops.Count == 0)
         {
@@ -146,10 +155,18 @@ public sealed partial class IppmServer : IAsyncDisposable
         return connection.RunAsync(token);
     }
 
+    private Task HandleOwampAsync(TcpClient client, CancellationToken token)
+    {
+        var connection = new Owamp.OwampServerConnection(
+            client.GetStream(), (IPEndPoint)client.Client.LocalEndPoint!, (IPEndPoint)client.Client.RemoteEndPoint!, _options, _ports, _logger);
+        return connection.RunAsync(token);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         _twampListener?.Stop();
+        _owampListener?.Stop();
         await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
         Task[] running;
         lock (_connections)

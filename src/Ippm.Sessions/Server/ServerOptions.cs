@@ -9,6 +9,8 @@ public sealed class ServerOptions
 {
     public IPEndPoint? TwampListen { get; set; }
 
+    public IPEndPoint? OwampListen { get; set; }
+
     /// <summary>Security modes offered (bits of <see cref="SecurityMode"/>); mixed is dropped for OWAMP.</summary>
     public uint Modes { get; set; } = (uint)(SecurityMode.Open | SecurityMode.Authenticated | SecurityMode.Encrypted | SecurityMode.Mixed);
 
@@ -35,6 +37,12 @@ public sealed class ServerOptions
 
     /// <summary>Sessions one control connection may request.</summary>
     public int MaxSessionsPerConnection { get; set; } = 16;
+
+    /// <summary>Packets one OWAMP session may schedule; received records are kept in memory up to this.</summary>
+    public uint MaxPacketsPerSession { get; set; } = 1_000_000;
+
+    /// <summary>Schedule slots one OWAMP Request-Session may carry.</summary>
+    public uint MaxScheduleSlots { get; set; } = 1024;
 
     /// <summary>Largest Padding Length accepted: a test packet must fit a UDP datagram.</summary>
     public uint MaxPaddingLength { get; set; } = 65000;

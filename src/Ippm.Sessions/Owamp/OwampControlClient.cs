@@ -1,0 +1,157 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Ippm.Security;
+using Ippm.Sessions.Control;
+using Ippm.Wire;
+using Ippm.Wire.Control;
+using Ippm.Wire.Test;
+
+namespace Ippm.Sessions.Owamp;
+
+/// <summary>What Fetch-Session returned (RFC 4656 §3.8).</summary>
+public sealed record FetchedSession(FetchAck Ack, SessionRequest Request, IReadOnlyList<ScheduleSlot> Slots, IReadOnlyList<SkipRange> SkipRanges, IReadOnlyList<OwampDataRecord> Records);
+
+/// <summary>The Control-Client side of OWAMP-Control (RFC 4656 §3).</summary>
+public sealed class OwampControlClient : IAsyncDisposable
+{
+    private readonly TcpClient _tcp;
+    private readonly ControlChannel _channel;
+    private int _sessions;
+
+    private OwampControlClient(TcpClient tcp, ControlChannel channel, ControlHandshakeResult handshake)
+    {
+        _tcp = tcp;
+        _channel = channel;
+        Handshake = handshake;
+    }
+
+    public ControlHandshakeResult Handshake { get; }
+    public SecurityMode Mode => Handshake.Mode;
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_tcp.Client.LocalEndPoint!;
+    public IPEndPoint RemoteEndPoint => (IPEndPoint)_tcp.Client.RemoteEndPoint!;
+
+    public static async Task<OwampControlClient> ConnectAsync(
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken)
+    {
+        var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
+        try
+        {
+            await tcp.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
+            var channel = new ControlChannel(tcp.GetStream());
+            ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
+                channel, ControlProtocol.Owamp, acceptableModes, identity, secret, maxCount, cancellationToken).ConfigureAwait(false);
+            return new OwampControlClient(tcp, channel, handshake);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sends Request-Session with its slots and returns Accept-Session.</summary>
+    public async Task<AcceptSession> RequestSessionAsync(SessionRequest request, IReadOnlyList<ScheduleSlot> slots, CancellationToken cancellationToken)
+    {
+        byte[] message = new byte[SessionRequest.Length];
+        (request with { Command = CommandNumber.RequestSession, ScheduleSlotCount = (uint)slots.Count }).Write(message);
+        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        byte[] slotSection = new byte[slots.Count * ScheduleSlot.Length + ControlStreamCipher.HmacLength];
+        for (int i = 0; i < slots.Count; i++)
+        {
+            slots[i].Write(slotSection.AsSpan(i * ScheduleSlot.Length));
+        }
+        await _channel.SendMessageAsync(slotSection, cancellationToken).ConfigureAwait(false);
+        byte[] answer = new byte[AcceptSession.Length];
+        await _channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
+        AcceptSession.TryRead(answer, out AcceptSession? accept);
+        if (accept!.Accept == AcceptCode.Ok)
+        {
+            _sessions++;
+        }
+        return accept;
+    }
+
+    public async Task StartSessionsAsync(CancellationToken cancellationToken)
+    {
+        byte[] message = new byte[StartSessions.Length];
+        new StartSessions().Write(message);
+        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        byte[] answer = new byte[StartAck.Length];
+        await _channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
+        StartAck.TryRead(answer, out StartAck? ack);
+        if (ack!.Accept != AcceptCode.Ok)
+        {
+            throw new ControlProtocolException($"Start-Sessions refused with Accept={(byte)ack.Accept}.", ack.Accept);
+        }
+    }
+
+    /// <summary>
+    /// Sends this side's Stop-Sessions (descriptions of the sessions the client sent) and reads the server's
+    /// (descriptions of the sessions it sent).
+    /// </summary>
+    public async Task<OwampStopSessions> StopSessionsAsync(AcceptCode accept, IReadOnlyList<SessionDescription> sent, CancellationToken cancellationToken)
+    {
+        await OwampStopSessionsReader.SendAsync(_channel, new OwampStopSessions(accept, sent), cancellationToken).ConfigureAwait(false);
+        byte[] header = new byte[OwampStopSessions.HeaderLength];
+        await _channel.ReadBlocksAsync(header, cancellationToken).ConfigureAwait(false);
+        return await OwampStopSessionsReader.ReadAsync(_channel, header, Math.Max(_sessions, 1), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Fetches the records the server received for <paramref name="sid"/>. Returns null when refused.</summary>
+    public async Task<FetchedSession?> FetchAsync(SessionId sid, uint begin, uint end, int maxRecords, CancellationToken cancellationToken)
+    {
+        byte[] message = new byte[FetchSession.Length];
+        new FetchSession(begin, end, sid).Write(message);
+        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        byte[] ackBytes = new byte[FetchAck.Length];
+        await _channel.ReadMessageAsync(ackBytes, 0, cancellationToken).ConfigureAwait(false);
+        FetchAck.TryRead(ackBytes, out FetchAck? ack);
+        if (ack!.Accept != AcceptCode.Ok)
+        {
+            return null;
+        }
+        if (ack.RecordCount > maxRecords || ack.SkipRangeCount > OwampStopSessionsReader.MaxSkipRanges)
+        {
+            throw new ControlProtocolException($"Fetch-Ack announces {ack.RecordCount} records and {ack.SkipRangeCount} skip ranges; more than this client accepts");
+        }
+
+        byte[] requestBytes = new byte[SessionRequest.Length];
+        await _channel.ReadMessageAsync(requestBytes, 0, cancellationToken).ConfigureAwait(false);
+        if (SessionRequest.TryRead(requestBytes, out SessionRequest? request) != OperationStatus.Done)
+        {
+            throw new ControlProtocolException("the fetched Request-Session copy is malformed");
+        }
+        if (request!.ScheduleSlotCount > 65536)
+        {
+            throw new ControlProtocolException($"the fetched Request-Session claims {request.ScheduleSlotCount} slots");
+        }
+        byte[] slotBytes = new byte[request.ScheduleSlotCount * ScheduleSlot.Length + ControlStreamCipher.HmacLength];
+        await _channel.ReadMessageAsync(slotBytes, 0, cancellationToken).ConfigureAwait(false);
+        var slots = new ScheduleSlot[request.ScheduleSlotCount];
+        for (int i = 0; i < slots.Length; i++)
+        {
+            ScheduleSlot.TryRead(slotBytes.AsSpan(i * ScheduleSlot.Length), out slots[i]);
+        }
+
+        byte[] skipBytes = new byte[SkipRangeList.EncodedLength((int)ack.SkipRangeCount) + ControlStreamCipher.HmacLength];
+        await _channel.ReadMessageAsync(skipBytes, 0, cancellationToken).ConfigureAwait(false);
+        SkipRangeList.TryRead(skipBytes, (int)ack.SkipRangeCount, out SkipRange[] skips);
+
+        byte[] recordBytes = new byte[OwampDataRecord.EncodedLength((int)ack.RecordCount) + ControlStreamCipher.HmacLength];
+        await _channel.ReadMessageAsync(recordBytes, 0, cancellationToken).ConfigureAwait(false);
+        var records = new OwampDataRecord[ack.RecordCount];
+        for (int i = 0; i < records.Length; i++)
+        {
+            OwampDataRecord.TryRead(recordBytes.AsSpan(i * OwampDataRecord.Length), out records[i]);
+        }
+        return new FetchedSession(ack, request, slots, skips, records);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Handshake.Dispose();
+        await _channel.DisposeAsync().ConfigureAwait(false);
+        _tcp.Dispose();
+    }
+}

@@ -1,0 +1,184 @@
+using Ippm.Security;
+using Ippm.Sessions.Time;
+using Ippm.Sessions.Transport;
+using Ippm.Wire;
+using Ippm.Wire.Control;
+using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Sessions.Owamp;
+
+/// <summary>
+/// The OWAMP Session-Receiver of one test session (RFC 4656 §4.2), on a dedicated thread. It keeps one
+/// record per arriving packet (duplicates included) and, at Stop-Sessions, completes the data as RFC 4656
+/// §3.8 describes: records scheduled later than (stop − Timeout) or at/after Next Seqno are dropped and every
+/// missing sequence number becomes a lost record (zero receive time, TTL 255, scheduled send time).
+/// Unlike the reference, a malformed datagram, an out-of-range sequence number or a zero Multiplier drops
+/// that packet only; the session goes on.
+/// </summary>
+public sealed partial class OwampReceiver : IDisposable
+{
+    private static readonly ErrorEstimate LostSendError = new(0x0001);
+
+    private readonly UdpTestSocket _socket;
+    private readonly OwampSessionSpec _spec;
+    private readonly TestPacketCipher? _cipher;
+    private readonly ILogger _logger;
+    private readonly List<OwampDataRecord> _records = [];
+    private readonly object _lock = new();
+    private Thread? _thread;
+    private volatile bool _stopping;
+    private long _malformed;
+    private long _badHmac;
+
+    public OwampReceiver(UdpTestSocket socket, OwampSessionSpec spec, TestPacketCipher? cipher, ILogger logger)
+    {
+        _socket = socket;
+        _spec = spec;
+        _cipher = cipher;
+        _logger = logger;
+    }
+
+    public OwampSessionSpec Spec => _spec;
+    public SessionId Sid => _spec.Sid;
+    public int Port => _socket.LocalEndPoint.Port;
+    public long Malformed => Interlocked.Read(ref _malformed);
+    public long BadHmac => Interlocked.Read(ref _badHmac);
+
+    /// <summary>Set when the session was completed by Stop-Sessions: Next Seqno and skip ranges from the sender.</summary>
+    public SessionDescription? Completion { get; private set; }
+
+    /// <summary>The session ended without a Stop-Sessions exchange (Fetch-Ack Finished = 2).</summary>
+    public bool EndedAbnormally { get; private set; }
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = $"owamp-receiver {Port}", Priority = ThreadPriority.AboveNormal };
+        _thread.Start();
+    }
+
+    private void Run()
+    {
+        bool protectedLayout = _cipher is not null;
+        int header = TestPacketLayout.SenderHeader(protectedLayout);
+        byte[] buffer = new byte[65536];
+        SystemClock clock = SystemClock.Instance;
+        try
+        {
+            while (!_stopping)
+            {
+                if (!_socket.TryReceive(buffer, out ReceivedDatagram datagram) || datagram.Length == 0)
+                {
+                    continue;
+                }
+                ErrorEstimate receiveError = clock.ErrorEstimate;
+                Span<byte> packet = buffer.AsSpan(0, datagram.Length);
+                if (datagram.Length < header)
+                {
+                    Interlocked.Increment(ref _malformed);
+                    Log.ShortPacket(_logger, Sid, datagram.Length, header);
+                    continue;
+                }
+                if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
+                {
+                    Interlocked.Increment(ref _badHmac);
+                    Log.BadHmac(_logger, Sid, datagram.Length);
+                    continue;
+                }
+                SenderPacket.TryRead(packet, protectedLayout, out SenderPacket sent);
+                if (sent.SequenceNumber >= _spec.PacketCount || !sent.ErrorEstimate.IsValid)
+                {
+                    Interlocked.Increment(ref _malformed);
+                    Log.InvalidPacket(_logger, Sid, sent.SequenceNumber, sent.ErrorEstimate.Value);
+                    continue;
+                }
+                var record = new OwampDataRecord(sent.SequenceNumber, sent.ErrorEstimate, receiveError, sent.Timestamp, datagram.ReceiveTime, datagram.Ttl ?? 255);
+                lock (_lock)
+                {
+                    _records.Add(record);
+                }
+            }
+        }
+        catch (ObjectDisposedException) when (_stopping)
+        {
+        }
+        catch (Exception e)
+        {
+            Log.ReceiverFailed(_logger, e, Sid);
+        }
+    }
+
+    /// <summary>Stops receiving and completes the data with the sender's description (RFC 4656 §3.8).</summary>
+    public void Complete(SessionDescription? senderDescription, NtpTimestamp stopTime)
+    {
+        StopThread();
+        lock (_lock)
+        {
+            if (senderDescription is null)
+            {
+                EndedAbnormally = true;
+                senderDescription = new SessionDescription(Sid, (uint)_spec.PacketCount, []);
+            }
+            Completion = senderDescription;
+            uint next = Math.Min(senderDescription.NextSeqno, (uint)_spec.PacketCount);
+            ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(_spec.Timeout.TotalSeconds).Value;
+            _records.RemoveAll(r => r.SequenceNumber >= next || _spec.ScheduledSendTime(r.SequenceNumber).Value > cutoff);
+            var received = new bool[next];
+            foreach (OwampDataRecord r in _records)
+            {
+                received[r.SequenceNumber] = true;
+            }
+            for (uint seq = 0; seq < next; seq++)
+            {
+                if (!received[seq] && _spec.ScheduledSendTime(seq).Value <= cutoff)
+                {
+                    _records.Add(new OwampDataRecord(seq, LostSendError, LostSendError, _spec.ScheduledSendTime(seq), default, 255));
+                }
+            }
+            Log.Completed(_logger, Sid, next, _records.Count(r => r.IsLost), Malformed, BadHmac);
+        }
+    }
+
+    /// <summary>Records with Begin ≤ seq ≤ End, in the order they were written (lost records last).</summary>
+    public OwampDataRecord[] Records(uint begin = 0, uint end = uint.MaxValue)
+    {
+        lock (_lock)
+        {
+            return _records.Where(r => r.SequenceNumber >= begin && r.SequenceNumber <= end).ToArray();
+        }
+    }
+
+    private void StopThread()
+    {
+        _stopping = true;
+        if (_thread is not null && Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+    }
+
+    public void Dispose()
+    {
+        StopThread();
+        _socket.Dispose();
+        _cipher?.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 400, Level = LogLevel.Debug, Message = "OWAMP session {Sid}: dropped a {Length}-octet datagram, shorter than the {Header}-octet header")]
+        public static partial void ShortPacket(ILogger logger, SessionId sid, int length, int header);
+
+        [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "OWAMP session {Sid}: dropped a {Length}-octet packet whose HMAC does not verify")]
+        public static partial void BadHmac(ILogger logger, SessionId sid, int length);
+
+        [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "OWAMP session {Sid}: dropped a packet with sequence number {Sequence} or error estimate 0x{Error:x4}")]
+        public static partial void InvalidPacket(ILogger logger, SessionId sid, uint sequence, ushort error);
+
+        [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "OWAMP session {Sid}: completed, next seqno {Next}, {Lost} lost, {Malformed} malformed, {BadHmac} bad HMAC")]
+        public static partial void Completed(ILogger logger, SessionId sid, uint next, int lost, long malformed, long badHmac);
+
+        [LoggerMessage(EventId = 404, Level = LogLevel.Error, Message = "OWAMP session {Sid}: receiver failed")]
+        public static partial void ReceiverFailed(ILogger logger, Exception exception, SessionId sid);
+    }
+}
