@@ -54,6 +54,43 @@ public sealed class CliEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task ServerAndOwping_EveryMode_BothDirectionsFiftySentNoneLost()
+    {
+        string keys = WriteKeyFile("keys.pfs", "7465737470617373313233");
+        int port = IppmProcess.FreeTcpPort();
+        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}", "--pfs", keys);
+        await server.WaitForLogAsync("listening", Timeout);
+
+        foreach ((string letter, string mode) in new[] { ("O", "open"), ("A", "authenticated"), ("E", "encrypted") })
+        {
+            var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "owping", "-A", letter, "-u", "alice", "-k", keys, "-c", "50", "-i", "0.01", "-L", "1", "--json", $"127.0.0.1:{port}");
+            Assert.True(exit == 0, $"owping -A {letter} exited {exit}: {stderr}");
+            using JsonDocument json = JsonDocument.Parse(stdout);
+            Assert.Equal(mode, json.RootElement.GetProperty("mode").GetString());
+            foreach (string direction in new[] { "outbound", "inbound" })
+            {
+                JsonElement d = json.RootElement.GetProperty(direction);
+                Assert.Equal(50, d.GetProperty("sent").GetInt32());
+                Assert.Equal(0, d.GetProperty("lost").GetInt32());
+                Assert.Equal(0, d.GetProperty("duplicates").GetInt32());
+                Assert.Equal(50, d.GetProperty("delay_ms").GetProperty("count").GetInt32());
+            }
+        }
+
+        var to = await IppmProcess.RunAsync(Timeout, "owping", "-t", "-c", "10", "-i", "0.01f", "-L", "1", "--json", $"127.0.0.1:{port}");
+        using (JsonDocument json = JsonDocument.Parse(to.Stdout))
+        {
+            Assert.Equal(10, json.RootElement.GetProperty("outbound").GetProperty("sent").GetInt32());
+            Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("inbound").ValueKind);
+        }
+        var from = await IppmProcess.RunAsync(Timeout, "owping", "-f", "-c", "10", "-i", "0.01f", "-L", "1", $"127.0.0.1:{port}");
+        Assert.Equal(0, from.ExitCode);
+        Assert.Contains("owping statistics from", from.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("owping statistics to", from.Stdout, StringComparison.Ordinal);
+        Assert.False(server.HasExited);
+    }
+
+    [Fact]
     public async Task Twping_Unreachable_ExitsThree()
     {
         int port = IppmProcess.FreeTcpPort();

@@ -17,7 +17,7 @@ internal sealed class TestServer : IAsyncDisposable
     public TestServer(Action<ServerOptions>? configure = null)
     {
         _keys = KeyFile.Parse(KeyFile.FormatLine(Identity, Passphrase));
-        Options = new ServerOptions { TwampListen = new IPEndPoint(IPAddress.Loopback, 0), Keys = _keys };
+        Options = new ServerOptions { TwampListen = new IPEndPoint(IPAddress.Loopback, 0), OwampListen = new IPEndPoint(IPAddress.Loopback, 0), Keys = _keys };
         configure?.Invoke(Options);
         LoggerFactory = new RecordingLoggerFactory();
         Server = new IppmServer(Options, LoggerFactory);
@@ -28,6 +28,7 @@ internal sealed class TestServer : IAsyncDisposable
     public IppmServer Server { get; }
     public RecordingLoggerFactory LoggerFactory { get; }
     public IPEndPoint TwampEndPoint => Server.TwampEndPoint!;
+    public IPEndPoint OwampEndPoint => Server.OwampEndPoint!;
 
     public async ValueTask DisposeAsync()
     {

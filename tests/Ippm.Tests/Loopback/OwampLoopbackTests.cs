@@ -1,0 +1,204 @@
+using System.Net;
+using System.Security.Cryptography;
+using Ippm.Sessions.Control;
+using Ippm.Sessions.Owamp;
+using Ippm.Sessions.Time;
+using Ippm.Sessions.Transport;
+using Ippm.Wire;
+using Ippm.Wire.Control;
+using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ippm.Tests.Loopback;
+
+/// <summary>OWAMP end to end over real loopback sockets: owping against the ippm server, both directions.</summary>
+public sealed class OwampLoopbackTests
+{
+    private static readonly ScheduleSlot[] Fast = [new(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.005))];
+
+    private static OwpingOptions Options(IPEndPoint server, SecurityMode mode, int count = 40) => new()
+    {
+        Server = server,
+        AcceptableModes = (uint)mode,
+        Identity = TestServer.Identity,
+        Secret = TestServer.Passphrase,
+        Count = count,
+        Schedule = Fast,
+        Timeout = TimeSpan.FromSeconds(0.5),
+        StartDelay = TimeSpan.FromSeconds(0.2),
+    };
+
+    [Theory]
+    [InlineData(SecurityMode.Open)]
+    [InlineData(SecurityMode.Authenticated)]
+    [InlineData(SecurityMode.Encrypted)]
+    public async Task Measure_BothDirections_EveryPacketRecordedAndFetched(SecurityMode mode)
+    {
+        await using var server = new TestServer();
+
+        OwampResult result = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, mode), CancellationToken.None).DefaultTimeout();
+        OwampReport report = OwampReport.Create("test", result);
+
+        Assert.Equal(mode, result.Mode);
+        foreach (OwampDirectionReport direction in new[] { report.Outbound!, report.Inbound! })
+        {
+            Assert.Equal(40, direction.Sent);
+            Assert.Equal(0, direction.Lost);
+            Assert.Equal(0, direction.Duplicates);
+            Assert.Equal(40, direction.Delay.Count);
+            Assert.Equal(40u, direction.Data.NextSeqno);
+            Assert.Empty(direction.Data.SkipRanges);
+            Assert.Equal(Enumerable.Range(0, 40).Select(i => (uint)i), direction.Data.Records.Select(r => r.SequenceNumber).Order());
+            Assert.All(direction.Data.Records, r => Assert.True(r.SendError.IsValid && r.ReceiveError.IsValid));
+            if (OperatingSystem.IsLinux())
+            {
+                Assert.All(direction.Data.Records, r => Assert.Equal((byte)255, r.Ttl));
+            }
+        }
+        Assert.NotEqual(report.Outbound!.Data.Sid, report.Inbound!.Data.Sid);
+    }
+
+    [Fact]
+    public async Task Measure_SentPacketsFollowTheSharedSchedule()
+    {
+        await using var server = new TestServer();
+        ScheduleSlot[] slots = [new(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.01)), new(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.002))];
+
+        OwampResult result = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open) with { Schedule = slots, Outbound = false }, CancellationToken.None).DefaultTimeout();
+
+        // The server sent on the schedule both ends derive from the SID: every send time is at most a few
+        // milliseconds after its scheduled time, never before it.
+        OwampDirectionData inbound = result.Inbound!;
+        OwampDataRecord first = inbound.Records.OrderBy(r => r.SequenceNumber).First();
+        ulong[] offsets = Ippm.Security.Schedules.SessionSchedule.Offsets(inbound.Sid, slots, 40);
+        double startEstimate = NtpTimestamp.DifferenceSeconds(first.SendTime, default) - offsets[0] / 4_294_967_296.0;
+        foreach (OwampDataRecord r in inbound.Records)
+        {
+            double scheduled = startEstimate + offsets[r.SequenceNumber] / 4_294_967_296.0;
+            double actual = NtpTimestamp.DifferenceSeconds(r.SendTime, default);
+            Assert.InRange(actual - scheduled, -0.002, 0.05);
+        }
+    }
+
+    [Fact]
+    public async Task Measure_OutboundOnly_And_InboundOnly()
+    {
+        await using var server = new TestServer();
+
+        OwampResult to = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Authenticated) with { Inbound = false }, CancellationToken.None).DefaultTimeout();
+        OwampResult from = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Encrypted) with { Outbound = false }, CancellationToken.None).DefaultTimeout();
+
+        Assert.NotNull(to.Outbound);
+        Assert.Null(to.Inbound);
+        Assert.Equal(40, to.Outbound!.Records.Count(r => !r.IsLost));
+        Assert.Null(from.Outbound);
+        Assert.Equal(40, from.Inbound!.Records.Count(r => !r.IsLost));
+    }
+
+    [Fact]
+    public async Task Request_BeyondPacketLimit_RefusedWithAccept4()
+    {
+        await using var server = new TestServer(o => o.MaxPacketsPerSession = 100);
+
+        var refused = await Assert.ThrowsAsync<ControlProtocolException>(
+            () => OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open, 101), CancellationToken.None).DefaultTimeout());
+
+        Assert.Equal(AcceptCode.PermanentResourceLimitation, refused.Accept);
+        OwampResult ok = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open, 5), CancellationToken.None).DefaultTimeout();
+        Assert.Equal(5, ok.Outbound!.Records.Count);
+    }
+
+    [Fact]
+    public async Task Fetch_UnknownSid_RefusedAndConnectionUsable()
+    {
+        await using var server = new TestServer();
+        await using OwampControlClient client = await OwampControlClient.ConnectAsync(
+            server.OwampEndPoint, (uint)SecurityMode.Encrypted, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
+
+        FetchedSession? unknown = await client.FetchAsync(new SessionId(1, 2), 0, FetchSession.ToEnd, 100, CancellationToken.None).DefaultTimeout();
+        AcceptSession next = await client.RequestSessionAsync(
+            new SessionRequest { ConfReceiver = 1, PacketCount = 1, SenderPort = 9, SenderAddress = IPAddress.Loopback, ReceiverAddress = IPAddress.Loopback, Timeout = NtpTimestamp.FromSeconds(1) },
+            Fast, CancellationToken.None).DefaultTimeout();
+
+        Assert.Null(unknown);
+        Assert.Equal(AcceptCode.Ok, next.Accept);
+        Assert.True(server.LoggerFactory.Contains(210));
+    }
+
+    [Fact]
+    public async Task Request_HostileSlotCount_ConnectionClosedServerKeepsServing()
+    {
+        await using var server = new TestServer();
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(server.OwampEndPoint);
+            await using var channel = new ControlChannel(tcp.GetStream());
+            using ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
+                channel, ControlProtocol.Owamp, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
+            byte[] message = new byte[SessionRequest.Length];
+            new SessionRequest { Command = CommandNumber.RequestSession, ConfReceiver = 1, ScheduleSlotCount = uint.MaxValue, PacketCount = 1, SenderPort = 9 }.Write(message);
+            await channel.SendMessageAsync(message, CancellationToken.None);
+            Assert.Equal(0, await tcp.GetStream().ReadAtLeastAsync(new byte[1], 1, throwOnEndOfStream: false).AsTask().DefaultTimeout());
+        }
+        OwampResult ok = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open, 5), CancellationToken.None).DefaultTimeout();
+        Assert.Equal(5, ok.Inbound!.Records.Count);
+    }
+
+    [Fact]
+    public async Task Receiver_GarbageFromTheSender_DroppedPerPacketNotPerSession()
+    {
+        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        receiveSocket.Connect(sendSocket.LocalEndPoint);
+        sendSocket.Connect(receiveSocket.LocalEndPoint);
+        var sid = new SessionId(0x7f000001_00000000, 42);
+        var request = new SessionRequest
+        {
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 10,
+            StartTime = SystemClock.Instance.Now(), Timeout = NtpTimestamp.FromSeconds(0.2),
+        };
+        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
+        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
+        receiver.Start();
+
+        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
+        sendSocket.Send(RandomNumberGenerator.GetBytes(5));                                   // truncated
+        new SenderPacket(9999, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+        sendSocket.Send(packet);                                                               // sequence number out of range
+        new SenderPacket(1, SystemClock.Instance.Now(), new ErrorEstimate(0)).Write(packet, false);
+        sendSocket.Send(packet);                                                               // Multiplier 0
+        for (uint seq = 0; seq < 10; seq += 2)
+        {
+            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+            sendSocket.Send(packet);
+        }
+        await Task.Delay(400);
+        receiver.Complete(new SessionDescription(sid, 10, [new SkipRange(9, 9)]), SystemClock.Instance.Now());
+
+        OwampDataRecord[] records = receiver.Records();
+        Assert.Equal(3, receiver.Malformed);
+        Assert.Equal(new uint[] { 0, 2, 4, 6, 8 }, records.Where(r => !r.IsLost).Select(r => r.SequenceNumber).Order());
+        // Lost records: every missing number below Next Seqno, with the scheduled send time and TTL 255.
+        Assert.Equal(new uint[] { 1, 3, 5, 7, 9 }, records.Where(r => r.IsLost).Select(r => r.SequenceNumber).Order());
+        Assert.All(records.Where(r => r.IsLost), r =>
+        {
+            Assert.Equal((byte)255, r.Ttl);
+            Assert.Equal(spec.ScheduledSendTime(r.SequenceNumber), r.SendTime);
+        });
+        OwampDirectionReport report = OwampDirectionReport.Create(new OwampDirectionData(sid, 10, 10, [new SkipRange(9, 9)], records, receiver.Malformed, 0));
+        Assert.Equal(9, report.Sent);
+        Assert.Equal(4, report.Lost);
+        Assert.Equal(1, report.Skipped);
+    }
+
+    [Fact]
+    public async Task Measure_WrongPassphrase_RefusedWithAccept1()
+    {
+        await using var server = new TestServer();
+
+        var refused = await Assert.ThrowsAsync<ControlProtocolException>(() => OwampMeasurement.RunAsync(
+            Options(server.OwampEndPoint, SecurityMode.Authenticated) with { Secret = "wrongpass"u8.ToArray() }, CancellationToken.None).DefaultTimeout());
+
+        Assert.Equal(AcceptCode.Failure, refused.Accept);
+    }
+}
