@@ -110,6 +110,12 @@ public sealed class CliEndToEndTests : IDisposable
         Assert.Equal("authenticated", twamp.GetProperty("mode").GetString());
         Assert.Equal(100, twamp.GetProperty("sent").GetInt32());
         Assert.Equal(0, twamp.GetProperty("lost").GetInt32());
+        JsonElement owamp = json.RootElement.GetProperty("owamp");
+        Assert.Equal("authenticated", owamp.GetProperty("mode").GetString());
+        Assert.Equal(100, owamp.GetProperty("outbound").GetProperty("sent").GetInt32());
+        Assert.Equal(0, owamp.GetProperty("outbound").GetProperty("lost").GetInt32());
+        Assert.Equal(100, owamp.GetProperty("inbound").GetProperty("sent").GetInt32());
+        Assert.Equal(0, owamp.GetProperty("inbound").GetProperty("lost").GetInt32());
     }
 
     [Fact]
