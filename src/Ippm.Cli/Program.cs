@@ -7,5 +7,6 @@ var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 46
     TwpingCommand.Create(),
     OwpingCommand.Create(),
     ServerCommand.Create(),
+    IkeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,0 +1,132 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Ippm.Ikev2.Messages;
+using Ippm.Ikev2.SaDatabase;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Ikev2.Exchanges;
+
+/// <summary>
+/// An IKE SA this end initiated. <see cref="DeleteAsync"/> and <see cref="CheckLivenessAsync"/> send our
+/// INFORMATIONAL requests; <see cref="ServeAsync"/> answers the peer's (liveness, delete, IKE SA rekey).
+/// </summary>
+public sealed class IkeInitiatorSession : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly IkeInitiatorOptions _options;
+    private readonly IkeSaDatabase? _database;
+    private readonly ILogger _logger;
+    private IkeSa _sa;
+
+    internal IkeInitiatorSession(Socket socket, IkeSa sa, IkeInitiatorOptions options, IkeSaDatabase? database, ILogger logger)
+    {
+        _socket = socket;
+        _sa = sa;
+        _options = options;
+        _database = database;
+        _logger = logger;
+        Entry = sa.ToEntry();
+    }
+
+    /// <summary>A snapshot of the SA (its own SK_d copy), also what the database holds.</summary>
+    public IkeSaEntry Entry { get; private set; }
+
+    public bool IsDeleted => _sa.Deleted;
+
+    /// <summary>Sends an empty INFORMATIONAL request (RFC 7296 §1.4, liveness check) and waits for the answer.</summary>
+    public Task CheckLivenessAsync(CancellationToken cancellationToken = default) => InformationalAsync([], cancellationToken);
+
+    /// <summary>Deletes the IKE SA (RFC 7296 §1.4.1). The database entry stays, marked deleted, for key holders.</summary>
+    public async Task DeleteAsync(CancellationToken cancellationToken = default)
+    {
+        if (_sa.Deleted)
+        {
+            return;
+        }
+        await InformationalAsync([new OutgoingPayload(PayloadType.Delete, DeletePayload.IkeSa.Encode())], cancellationToken).ConfigureAwait(false);
+        _sa.Deleted = true;
+        _database?.MarkDeleted(_sa.SpiI, _sa.SpiR);
+    }
+
+    private async Task InformationalAsync(List<OutgoingPayload> payloads, CancellationToken ct)
+    {
+        (uint id, byte[] request) = _sa.NextRequest(ExchangeType.Informational, payloads);
+        await Transport.RequestAsync(_socket, request, m =>
+        {
+            if (m.Header.SpiI != _sa.SpiI || m.Header.SpiR != _sa.SpiR || !_sa.IsFromPeer(m))
+            {
+                return false;
+            }
+            if (!m.Header.IsResponse)
+            {
+                AnswerPeer(m); // the peer's own request crossed ours
+                return false;
+            }
+            return m.Header.MessageId == id && _sa.Open(m) is not null;
+        }, _options.Retransmit, _logger, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Answers the peer's requests until the SA is deleted or <paramref name="cancellationToken"/> fires.</summary>
+    public async Task ServeAsync(CancellationToken cancellationToken)
+    {
+        byte[] buffer = new byte[Transport.MaxDatagram];
+        while (!_sa.Deleted)
+        {
+            int length;
+            try
+            {
+                length = await _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            byte[] datagram = Transport.Unframe(buffer.AsSpan(0, length));
+            if (IkeMessage.TryParse(datagram, out IkeMessage? m) != OperationStatus.Done || m!.Header.IsResponse)
+            {
+                Log.Dropped(_logger, length, _socket.RemoteEndPoint, "malformed or unexpected");
+                continue;
+            }
+            AnswerPeer(m);
+        }
+    }
+
+    private void AnswerPeer(IkeMessage m)
+    {
+        if (m.Header.SpiI != _sa.SpiI || m.Header.SpiR != _sa.SpiR)
+        {
+            return;
+        }
+        byte[]? response = _sa.HandleRequest(m, _options.Proposals, out IkeSa? rekeyed, out string? reason);
+        if (response is null)
+        {
+            Log.Dropped(_logger, m.Octets.Length, _socket.RemoteEndPoint, reason ?? "dropped");
+            return;
+        }
+        _socket.Send(Transport.Frame(response, _socket.RemoteEndPoint));
+        if (rekeyed is not null)
+        {
+            Log.Rekeyed(_logger, _sa.SpiIText, _sa.SpiRText, rekeyed.SpiIText, rekeyed.SpiRText);
+            _database?.Add(rekeyed.ToEntry());
+            _database?.MarkRekeyed(_sa.SpiI, _sa.SpiR, rekeyed.SpiI, rekeyed.SpiR);
+            _sa.Deleted = true;
+            IkeSa old = _sa;
+            _sa = rekeyed;
+            Entry = rekeyed.ToEntry();
+            old.Dispose();
+        }
+        else if (_sa.Deleted)
+        {
+            Log.DeletedByPeer(_logger, _sa.SpiIText, _sa.SpiRText);
+            _database?.MarkDeleted(_sa.SpiI, _sa.SpiR);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _socket.Dispose();
+        _sa.Dispose();
+        Entry.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

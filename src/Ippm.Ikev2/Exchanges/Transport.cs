@@ -1,0 +1,83 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Ippm.Ikev2.Messages;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Ikev2.Exchanges;
+
+/// <summary>Request/response over a connected UDP socket with retransmission and exponential back-off (RFC 7296 §2.1).</summary>
+internal static class Transport
+{
+    public const int MaxDatagram = IkeHeader.MaxMessageLength + NonEspMarkerLength;
+    public const int NonEspMarkerLength = 4;
+    public const int IkePort = 500;
+
+    /// <summary>
+    /// strongSwan (observed with 5.9.8) prefixes the 4-octet non-ESP marker on every port other than 500, not only
+    /// on 4500, and ignores unprefixed IKE there. So do we: a marker whenever the destination port is not 500.
+    /// </summary>
+    public static byte[] Frame(byte[] message, EndPoint? destination) =>
+        destination is IPEndPoint ip && ip.Port != IkePort ? [0, 0, 0, 0, .. message] : message;
+
+    /// <summary>Strips a leading non-ESP marker (an IKE header never starts with zero octets: SPIi is non-zero).</summary>
+    public static byte[] Unframe(ReadOnlySpan<byte> datagram) =>
+        datagram.Length >= NonEspMarkerLength && datagram[..NonEspMarkerLength].IndexOfAnyExcept((byte)0) < 0
+            ? datagram[NonEspMarkerLength..].ToArray()
+            : datagram.ToArray();
+
+    /// <summary>
+    /// Sends <paramref name="request"/> and waits for a datagram that <paramref name="accept"/> takes, resending the
+    /// identical octets after 1, 2, 4, … × the initial timeout. Other datagrams are dropped.
+    /// </summary>
+    public static async Task<IkeMessage> RequestAsync(
+        Socket socket, byte[] request, Func<IkeMessage, bool> accept, RetransmitPolicy policy, ILogger logger, CancellationToken ct)
+    {
+        byte[] buffer = new byte[MaxDatagram];
+        TimeSpan timeout = policy.Initial;
+        uint messageId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(request.AsSpan(IkeHeader.MessageIdOffset));
+        for (int attempt = 1; attempt <= policy.Tries; attempt++)
+        {
+            if (attempt > 1)
+            {
+                Log.Retransmit(logger, messageId, socket.RemoteEndPoint!, attempt);
+            }
+            await socket.SendAsync(Frame(request, socket.RemoteEndPoint), SocketFlags.None, ct).ConfigureAwait(false);
+            using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            window.CancelAfter(timeout);
+            try
+            {
+                while (true)
+                {
+                    int length;
+                    try
+                    {
+                        length = await socket.ReceiveAsync(buffer, SocketFlags.None, window.Token).ConfigureAwait(false);
+                    }
+                    catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+                    {
+                        // ICMP port unreachable from an earlier send: nobody listens (yet); keep waiting for the timeout.
+                        await Task.Delay(timeout / 4, window.Token).ConfigureAwait(false);
+                        continue;
+                    }
+                    byte[] datagram = Unframe(buffer.AsSpan(0, length));
+                    if (IkeMessage.TryParse(datagram, out IkeMessage? message) != OperationStatus.Done)
+                    {
+                        Log.Dropped(logger, length, socket.RemoteEndPoint, "malformed IKE message");
+                        continue;
+                    }
+                    if (accept(message!))
+                    {
+                        return message!;
+                    }
+                    Log.Dropped(logger, length, socket.RemoteEndPoint, "not the awaited response");
+                }
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                timeout *= 2;
+            }
+        }
+        throw new IkeTimeoutException($"no answer from {socket.RemoteEndPoint} after {policy.Tries} tries.");
+    }
+}
