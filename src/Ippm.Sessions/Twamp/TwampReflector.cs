@@ -17,12 +17,13 @@ namespace Ippm.Sessions.Twamp;
 /// </summary>
 public sealed partial class TwampReflector : IDisposable
 {
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    private const int BatchSize = 64;
 
     private readonly UdpTestSocket _socket;
     private readonly SecurityMode _mode;
     private readonly TestPacketCipher? _cipher;
     private readonly TimeSpan _refWait;
+    private readonly int _expectedPacketLength;
     private readonly ILogger _logger;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
@@ -33,8 +34,10 @@ public sealed partial class TwampReflector : IDisposable
     private long _malformed;
     private long _badHmac;
 
-    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, ILogger logger)
+    /// <param name="expectedPacketLength">Sender header plus the requested padding: sizes the receive buffers.</param>
+    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger)
     {
+        _expectedPacketLength = expectedPacketLength;
         _socket = socket;
         Sid = sid;
         _mode = mode;
@@ -78,8 +81,9 @@ public sealed partial class TwampReflector : IDisposable
         int senderHeader = TestPacketLayout.SenderHeader(protectedLayout);
         int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
         int clearLength = protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
-        byte[] received = new byte[65536];
-        byte[] reply = new byte[65536 + reflectorHeader];
+        int slotSize = Math.Clamp(_expectedPacketLength + 64, 2048, 65536);
+        using var received = new DatagramBatch(BatchSize, slotSize);
+        using var replies = new DatagramBatch(BatchSize, slotSize + reflectorHeader);
         uint sequence = 0;
         long lastPacketTicks = Environment.TickCount64;
         SystemClock clock = SystemClock.Instance;
@@ -87,7 +91,8 @@ public sealed partial class TwampReflector : IDisposable
         {
             while (!_disposed)
             {
-                if (!_socket.TryReceive(received, out ReceivedDatagram datagram))
+                int count = _socket.ReceiveBatch(received);
+                if (count == 0)
                 {
                     long now = Environment.TickCount64;
                     if (now >= Interlocked.Read(ref _stopAtTicks))
@@ -106,41 +111,63 @@ public sealed partial class TwampReflector : IDisposable
                 {
                     break;
                 }
-                int length = datagram.Length;
-                if (length < senderHeader)
+                int ready = 0;
+                long malformed = 0, badHmac = 0;
+                for (int i = 0; i < count; i++)
                 {
-                    if (length > 0)
+                    int length = received.Length(i);
+                    if (length < senderHeader)
                     {
-                        Interlocked.Increment(ref _malformed);
-                        Log.ShortPacket(_logger, Sid, length, senderHeader);
+                        if (length > 0)
+                        {
+                            malformed++;
+                            Log.ShortPacket(_logger, Sid, length, senderHeader);
+                        }
+                        continue;
                     }
-                    continue;
+                    Span<byte> packet = received.Datagram(i);
+                    if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
+                    {
+                        badHmac++;
+                        Log.BadHmac(_logger, Sid, length);
+                        continue;
+                    }
+                    // Reply size is max(received, reflector header) and its padding is the sender's padding
+                    // from its first octet (perfSONAR's symmetric sizing).
+                    int replyLength = Math.Max(length, reflectorHeader);
+                    Span<byte> r = replies.Slot(ready)[..replyLength];
+                    r[..clearLength].Clear();
+                    packet.Slice(senderHeader, replyLength - reflectorHeader).CopyTo(r[reflectorHeader..]);
+                    byte ttl = received.Ttl(i);
+                    ReflectorPacket.CopySenderFields(packet, r, protectedLayout, ttl == 0 ? (byte)255 : ttl);
+                    ReflectorPacket.WriteReceiveTimestamp(r, protectedLayout, received.ReceiveTime(i));
+                    ReflectorPacket.WriteSequenceNumber(r, sequence++);
+                    if (_mode == SecurityMode.Authenticated)
+                    {
+                        // Mode A protects block 0 only; the Timestamp (octets 16-23) stays clear and is written last.
+                        _cipher!.Protect(r, TestPacketLayout.ReflectorHmacOffset);
+                    }
+                    replies.SetLength(ready, replyLength);
+                    ready++;
                 }
-                Span<byte> packet = received.AsSpan(0, length);
-                if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
+                // The Timestamp is taken once for the batch, right before the replies are protected and sent.
+                NtpTimestamp sendTime = clock.Now();
+                ErrorEstimate error = clock.ErrorEstimate;
+                for (int j = 0; j < ready; j++)
                 {
-                    Interlocked.Increment(ref _badHmac);
-                    Log.BadHmac(_logger, Sid, length);
-                    continue;
+                    Span<byte> r = replies.Datagram(j);
+                    ReflectorPacket.WriteTimestamp(r, protectedLayout, sendTime, error);
+                    if (_mode == SecurityMode.Encrypted)
+                    {
+                        _cipher!.Protect(r, TestPacketLayout.ReflectorHmacOffset);
+                    }
                 }
-                int replyLength = Math.Max(length, reflectorHeader);
-                Span<byte> r = reply.AsSpan(0, replyLength);
-                r[..clearLength].Clear();
-                // Reply padding is the sender's padding from its first octet (perfSONAR's symmetric sizing).
-                packet.Slice(senderHeader, replyLength - reflectorHeader).CopyTo(r[reflectorHeader..]);
-                ReflectorPacket.CopySenderFields(packet, r, protectedLayout, datagram.Ttl ?? 255);
-                ReflectorPacket.WriteReceiveTimestamp(r, protectedLayout, datagram.ReceiveTime);
-                ReflectorPacket.WriteSequenceNumber(r, sequence++);
-                ReflectorPacket.WriteTimestamp(r, protectedLayout, clock.Now(), clock.ErrorEstimate);
-                _cipher?.Protect(r, TestPacketLayout.ReflectorHmacOffset);
-                try
+                _socket.SendBatch(replies, ready);
+                Interlocked.Add(ref _reflected, ready);
+                if (malformed + badHmac > 0)
                 {
-                    _socket.Send(r);
-                    Interlocked.Increment(ref _reflected);
-                }
-                catch (System.Net.Sockets.SocketException e)
-                {
-                    Log.SendFailed(_logger, Sid, e.SocketErrorCode.ToString());
+                    Interlocked.Add(ref _malformed, malformed);
+                    Interlocked.Add(ref _badHmac, badHmac);
                 }
             }
         }

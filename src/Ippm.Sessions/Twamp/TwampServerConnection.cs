@@ -6,6 +6,7 @@ using Ippm.Sessions.Server;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
 using Ippm.Wire.Control;
+using Ippm.Wire.Test;
 using Microsoft.Extensions.Logging;
 
 namespace Ippm.Sessions.Twamp;
@@ -136,7 +137,8 @@ public sealed class TwampServerConnection : ControlServerConnection
                 socket.SetDscp(dscp);
             }
             TestPacketCipher? cipher = handshake.Mode.ProtectsTestPackets() ? TestPacketCipher.Create(handshake.Mode, handshake.Keys!, sid) : null;
-            reflector = new TwampReflector(socket, sid, handshake.Mode, cipher, new IPEndPoint(senderAddress, request.SenderPort), Options.RefWait, Logger);
+            reflector = new TwampReflector(socket, sid, handshake.Mode, cipher, new IPEndPoint(senderAddress, request.SenderPort), Options.RefWait,
+                TestPacketLayout.SenderHeader(handshake.Mode.ProtectsTestPackets()) + (int)request.PaddingLength, Logger);
         }
         catch (SocketException e)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ippm.Security;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
@@ -74,6 +75,8 @@ public static class TwampSessionSender
             TaskScheduler.Default);
     }
 
+    private const int BatchSize = 64;
+
     private static TwampSessionResult Run(
         UdpTestSocket socket, SessionId sid, SecurityMode mode, Func<TestPacketCipher>? createCipher, int count,
         SendSchedule schedule, int paddingLength, TimeSpan timeout, CancellationToken cancellationToken)
@@ -81,7 +84,7 @@ public static class TwampSessionSender
         bool protectedLayout = mode.ProtectsTestPackets();
         var sendTimes = new ulong[count];
         var sendErrors = new ErrorEstimate[count];
-        var replies = new List<TwampSample>(count);
+        var replies = new List<TwampSample>(Math.Min(count, 1 << 20));
         long late = 0, malformed = 0, badHmac = 0;
         int uniqueReplies = 0;
         var seen = new bool[count];
@@ -90,50 +93,56 @@ public static class TwampSessionSender
         using var receiveCipher = createCipher?.Invoke();
         using var sendCipher = createCipher?.Invoke();
         SystemClock clock = SystemClock.Instance;
+        int header = TestPacketLayout.SenderHeader(protectedLayout);
+        int packetLength = header + paddingLength;
 
         var receiver = new Thread(() =>
         {
-            byte[] buffer = new byte[65536];
             int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
-            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && !cancellationToken.IsCancellationRequested)
+            using var batch = new DatagramBatch(BatchSize, Math.Max(2048, packetLength + reflectorHeader));
+            double timeoutSeconds = timeout.TotalSeconds;
+            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && !cancellationToken.IsCancellationRequested && uniqueReplies < count)
             {
-                if (!socket.TryReceive(buffer, out ReceivedDatagram datagram) || datagram.Length == 0)
+                int received = socket.ReceiveBatch(batch);
+                long sentSoFar = Interlocked.Read(ref sentCount);
+                for (int i = 0; i < received; i++)
                 {
-                    continue;
-                }
-                Span<byte> packet = buffer.AsSpan(0, datagram.Length);
-                if (datagram.Length < reflectorHeader)
-                {
-                    malformed++;
-                    continue;
-                }
-                if (receiveCipher is not null && !receiveCipher.TryUnprotect(packet, TestPacketLayout.ReflectorHmacOffset))
-                {
-                    badHmac++;
-                    continue;
-                }
-                ReflectorPacket.TryRead(packet, protectedLayout, out ReflectorPacket reply);
-                uint seq = reply.SenderSequenceNumber;
-                if (seq >= Interlocked.Read(ref sentCount))
-                {
-                    malformed++;
-                    continue;
-                }
-                var t1 = new NtpTimestamp(Volatile.Read(ref sendTimes[seq]));
-                if (NtpTimestamp.DifferenceSeconds(datagram.ReceiveTime, t1) > timeout.TotalSeconds)
-                {
-                    late++;
-                    continue;
-                }
-                replies.Add(new TwampSample(
-                    seq, reply.SequenceNumber, t1, reply.ReceiveTimestamp, reply.Timestamp, datagram.ReceiveTime,
-                    sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, datagram.Ttl));
-                if (!seen[seq])
-                {
-                    seen[seq] = true;
-                    if (++uniqueReplies == count)
+                    Span<byte> packet = batch.Datagram(i);
+                    if (packet.Length < reflectorHeader)
                     {
-                        break;
+                        if (packet.Length > 0)
+                        {
+                            malformed++;
+                        }
+                        continue;
+                    }
+                    if (receiveCipher is not null && !receiveCipher.TryUnprotect(packet, TestPacketLayout.ReflectorHmacOffset))
+                    {
+                        badHmac++;
+                        continue;
+                    }
+                    ReflectorPacket.TryRead(packet, protectedLayout, out ReflectorPacket reply);
+                    uint seq = reply.SenderSequenceNumber;
+                    if (seq >= sentSoFar)
+                    {
+                        malformed++;
+                        continue;
+                    }
+                    var t1 = new NtpTimestamp(Volatile.Read(ref sendTimes[seq]));
+                    NtpTimestamp t4 = batch.ReceiveTime(i);
+                    if (NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds)
+                    {
+                        late++;
+                        continue;
+                    }
+                    byte ttl = batch.Ttl(i);
+                    replies.Add(new TwampSample(
+                        seq, reply.SequenceNumber, t1, reply.ReceiveTimestamp, reply.Timestamp, t4,
+                        sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, ttl == 0 ? null : ttl));
+                    if (!seen[seq])
+                    {
+                        seen[seq] = true;
+                        uniqueReplies++;
                     }
                 }
             }
@@ -141,37 +150,49 @@ public static class TwampSessionSender
         { IsBackground = true, Name = "twamp-sender receive", Priority = ThreadPriority.AboveNormal };
         receiver.Start();
 
-        int header = TestPacketLayout.SenderHeader(protectedLayout);
-        byte[] packetBuffer = new byte[header + paddingLength];
-        Random.Shared.NextBytes(packetBuffer.AsSpan(header));
-        long startTicks = System.Diagnostics.Stopwatch.GetTimestamp();
-        double offsetSeconds = 0;
-        var random = new Random();
-        for (int seq = 0; seq < count && !cancellationToken.IsCancellationRequested; seq++)
+        using var outgoing = new DatagramBatch(BatchSize, packetLength);
+        byte[] padding = new byte[paddingLength];
+        Random.Shared.NextBytes(padding);
+        for (int i = 0; i < BatchSize; i++)
         {
-            if (seq > 0)
+            padding.CopyTo(outgoing.Slot(i)[header..]);
+            outgoing.SetLength(i, packetLength);
+        }
+        var random = new Random();
+        long startTicks = Stopwatch.GetTimestamp();
+        double nextOffset = 0;
+        int seqNext = 0;
+        while (seqNext < count && !cancellationToken.IsCancellationRequested)
+        {
+            // Everything already due leaves in one sendmmsg; T1 is read once, right before that call.
+            double elapsed = (Stopwatch.GetTimestamp() - startTicks) / (double)Stopwatch.Frequency;
+            int burst = 0;
+            while (seqNext + burst < count && burst < BatchSize && nextOffset <= elapsed)
             {
-                offsetSeconds += schedule.Exponential ? -schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : schedule.IntervalSeconds;
+                burst++;
+                nextOffset += schedule.Exponential ? -schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : schedule.IntervalSeconds;
             }
-            WaitUntil(startTicks, offsetSeconds);
-            Span<byte> packet = packetBuffer;
-            packet[..(protectedLayout ? TestPacketLayout.SenderHmacOffset : header)].Clear();
-            SenderPacket.WriteSequenceNumber(packet, (uint)seq);
+            if (burst == 0)
+            {
+                Wait(nextOffset - elapsed);
+                continue;
+            }
             NtpTimestamp now = clock.Now();
             ErrorEstimate error = clock.ErrorEstimate;
-            SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
-            sendCipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
-            sendErrors[seq] = error;
-            Volatile.Write(ref sendTimes[seq], now.Value);
-            Interlocked.Increment(ref sentCount);
-            try
+            for (int b = 0; b < burst; b++)
             {
-                socket.Send(packet);
+                int seq = seqNext + b;
+                Span<byte> packet = outgoing.Slot(b)[..packetLength];
+                packet[..(protectedLayout ? TestPacketLayout.SenderHmacOffset : header)].Clear();
+                SenderPacket.WriteSequenceNumber(packet, (uint)seq);
+                SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
+                sendCipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
+                sendErrors[seq] = error;
+                Volatile.Write(ref sendTimes[seq], now.Value);
             }
-            catch (System.Net.Sockets.SocketException)
-            {
-                // An ICMP error reported on the connected socket; the packet counts as sent and lost.
-            }
+            Interlocked.Add(ref sentCount, burst);
+            socket.SendBatch(outgoing, burst);
+            seqNext += burst;
         }
         Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
         receiver.Join();
@@ -179,28 +200,20 @@ public static class TwampSessionSender
         return new TwampSessionResult(
             sid, mode, sent, replies, late, malformed, badHmac,
             new NtpTimestamp(sent > 0 ? sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? sendTimes[sent - 1] : 0),
-            packetBuffer.Length, timeout);
+            packetLength, timeout);
     }
 
-    private static void WaitUntil(long startTicks, double offsetSeconds)
+    /// <summary>Sleeps while the next packet is far off; yields (not spins) when it is close, so the receive
+    /// thread and a local reflector keep their share of a small machine.</summary>
+    private static void Wait(double seconds)
     {
-        long target = startTicks + (long)(offsetSeconds * System.Diagnostics.Stopwatch.Frequency);
-        while (true)
+        if (seconds > 0.002)
         {
-            long remaining = target - System.Diagnostics.Stopwatch.GetTimestamp();
-            if (remaining <= 0)
-            {
-                return;
-            }
-            double remainingMs = remaining * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
-            if (remainingMs > 2)
-            {
-                Thread.Sleep((int)(remainingMs - 1));
-            }
-            else
-            {
-                Thread.SpinWait(20);
-            }
+            Thread.Sleep(TimeSpan.FromSeconds(seconds - 0.001));
+        }
+        else if (!Thread.Yield())
+        {
+            Thread.SpinWait(10);
         }
     }
 }

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Ippm.Benchmarks.PacketBenchmarks).Assembly).Run(args);
