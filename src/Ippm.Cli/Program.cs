@@ -7,6 +7,7 @@ var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 46
     TwpingCommand.Create(),
     OwpingCommand.Create(),
     ServerCommand.Create(),
+    BenchCommand.Create(),
     IkeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

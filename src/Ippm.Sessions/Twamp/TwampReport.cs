@@ -134,6 +134,10 @@ public sealed class TwampReport
         w.WriteNumber("malformed", Result.Malformed);
         w.WriteNumber("bad_hmac", Result.BadHmac);
         w.WriteNumber("packet_size", Result.SenderPacketLength);
+        w.WriteStartObject("schedule_error_ms");
+        WriteNumberOrNull(w, "p50", Result.ScheduleError.P50 * 1000);
+        WriteNumberOrNull(w, "p99", Result.ScheduleError.P99 * 1000);
+        w.WriteEndObject();
         if (Result.Sent > 0)
         {
             w.WriteString("first_send", Result.FirstSend.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture));

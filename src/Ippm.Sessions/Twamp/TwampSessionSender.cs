@@ -49,7 +49,11 @@ public sealed record TwampSessionResult(
     NtpTimestamp FirstSend,
     NtpTimestamp LastSend,
     int SenderPacketLength,
-    TimeSpan Timeout);
+    TimeSpan Timeout)
+{
+    /// <summary>How late packets left against their schedule: median and 99th percentile, seconds.</summary>
+    public (double P50, double P99) ScheduleError { get; init; }
+}
 
 /// <summary>
 /// The TWAMP Session-Sender (RFC 5357 §4.1): a send loop on its own thread following the schedule, and a
@@ -159,6 +163,7 @@ public static class TwampSessionSender
             outgoing.SetLength(i, packetLength);
         }
         var random = new Random();
+        var lateness = new float[count];
         long startTicks = Stopwatch.GetTimestamp();
         double nextOffset = 0;
         int seqNext = 0;
@@ -169,6 +174,7 @@ public static class TwampSessionSender
             int burst = 0;
             while (seqNext + burst < count && burst < BatchSize && nextOffset <= elapsed)
             {
+                lateness[seqNext + burst] = (float)(elapsed - nextOffset);
                 burst++;
                 nextOffset += schedule.Exponential ? -schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : schedule.IntervalSeconds;
             }
@@ -197,10 +203,14 @@ public static class TwampSessionSender
         Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
         receiver.Join();
         int sent = (int)Interlocked.Read(ref sentCount);
+        Array.Sort(lateness, 0, sent);
         return new TwampSessionResult(
             sid, mode, sent, replies, late, malformed, badHmac,
             new NtpTimestamp(sent > 0 ? sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? sendTimes[sent - 1] : 0),
-            packetLength, timeout);
+            packetLength, timeout)
+        {
+            ScheduleError = sent == 0 ? (double.NaN, double.NaN) : (lateness[(sent - 1) / 2], lateness[(int)Math.Ceiling(0.99 * sent) - 1]),
+        };
     }
 
     /// <summary>Sleeps while the next packet is far off; yields (not spins) when it is close, so the receive

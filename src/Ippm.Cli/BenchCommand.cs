@@ -1,0 +1,450 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Ippm.Security;
+using Ippm.Sessions.Bench;
+using Ippm.Sessions.Server;
+using Ippm.Sessions.Transport;
+using Ippm.Sessions.Twamp;
+using Ippm.Statistics;
+using Ippm.Wire;
+using Ippm.Wire.Control;
+using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Cli;
+
+/// <summary>
+/// <c>ippm bench</c>: load harnesses that print figures and compare against a baseline measured in the same run.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Measure reflector and sender speed (figures, not pass/fail).");
+        bench.Subcommands.Add(CreateReflector());
+        bench.Subcommands.Add(CreateSender());
+        return bench;
+    }
+
+    private static Command CreateReflector()
+    {
+        var server = new Option<string?>("--server") { Description = "Drive this TWAMP server instead of a local ippm server (HOST:PORT)." };
+        var mode = new Option<string>("-A", "--mode") { Description = "O, A or E.", DefaultValueFactory = _ => "O" };
+        var identity = new Option<string?>("-u", "--identity") { Description = "Identity for A/E against --server." };
+        var keyFile = new Option<FileInfo?>("-k", "--key-file") { Description = "Key file for A/E against --server." };
+        var seconds = new Option<double>("--seconds") { Description = "Load duration per measurement.", DefaultValueFactory = _ => 5 };
+        var inFlight = new Option<int>("--in-flight") { Description = "Packets kept outstanding by the closed-loop load.", DefaultValueFactory = _ => 64 };
+        var floorSource = new Option<FileInfo?>("--floor-source") { Description = "udpecho.c of ../shared/tools/udp-floor (found automatically when beside the repository)." };
+        var noFloor = new Option<bool>("--no-floor") { Description = "Skip the kernel-floor measurement." };
+        var json = new Option<bool>("--json") { Description = "One JSON object on standard output." };
+        var command = new Command("reflector", "Closed-loop load on a TWAMP reflector, against the bare C UDP echo (the kernel's floor) in the same run.")
+        {
+            server, mode, identity, keyFile, seconds, inFlight, floorSource, noFloor, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (!SecurityModes.TryParseLetters(parse.GetValue(mode)!, out uint bits) || !IsSingle(bits) || bits == (uint)SecurityMode.Mixed)
+            {
+                return TwpingCommand.Fail("-A takes one of O, A, E.", ExitCodes.Usage);
+            }
+            var securityMode = (SecurityMode)bits;
+            TimeSpan duration = TimeSpan.FromSeconds(Math.Clamp(parse.GetValue(seconds), 0.5, 600));
+            int window = Math.Clamp(parse.GetValue(inFlight), 1, 4096);
+            bool protectedLayout = securityMode.ProtectsTestPackets();
+            int packetLength = TestPacketLayout.ReflectorHeader(protectedLayout);
+            var results = new Dictionary<string, object?>();
+            PinToCore(Process.GetCurrentProcess(), 1);
+
+            double? floorPps = null;
+            if (!parse.GetValue(noFloor))
+            {
+                string? source = parse.GetValue(floorSource)?.FullName ?? FindFloorSource();
+                if (source is null)
+                {
+                    return TwpingCommand.Fail("udpecho.c not found: pass --floor-source or --no-floor.", ExitCodes.Usage);
+                }
+                LoadResult floor = await MeasureFloorAsync(source, packetLength, window, duration, cancellationToken).ConfigureAwait(false);
+                floorPps = floor.RepliesPerSecond;
+                results["floor_pps"] = Math.Round(floor.RepliesPerSecond);
+                results["floor_lost"] = floor.Lost;
+            }
+
+            byte[] passphrase = RandomNumberGenerator.GetBytes(16);
+            string? identityName = parse.GetValue(identity);
+            byte[]? secret = null;
+            ServerChild? child = null;
+            IPEndPoint target;
+            try
+            {
+                if (parse.GetValue(server) is string remote)
+                {
+                    target = await EndpointParser.ResolveAsync(remote, TwpingCommand.DefaultPort, cancellationToken).ConfigureAwait(false);
+                    if (ClientCredentials.TryLoad(parse.GetValue(keyFile)?.FullName, identityName, out identityName, out secret) is string error)
+                    {
+                        return TwpingCommand.Fail(error, ExitCodes.Usage);
+                    }
+                }
+                else
+                {
+                    child = await ServerChild.StartAsync(passphrase, cancellationToken).ConfigureAwait(false);
+                    target = child.EndPoint;
+                    identityName = "bench";
+                    secret = passphrase;
+                }
+                ReflectorRun run = await MeasureReflectorAsync(target, securityMode, identityName, secret, packetLength, window, duration, child, cancellationToken).ConfigureAwait(false);
+                results["mode"] = securityMode.Name();
+                results["reflector"] = parse.GetValue(server) ?? "local ippm server (separate process)";
+                results["packet_size"] = packetLength;
+                results["in_flight"] = window;
+                results["seconds"] = duration.TotalSeconds;
+                results["reflector_pps"] = Math.Round(run.Load.RepliesPerSecond);
+                results["reflector_sent"] = run.Load.Sent;
+                results["reflector_lost"] = run.Load.Lost;
+                results["ratio"] = floorPps is double f && f > 0 ? Math.Round(run.Load.RepliesPerSecond / f, 3) : null;
+                results["reflector_cpu_us_per_packet"] = run.CpuMicrosecondsPerPacket is double cpu ? Math.Round(cpu, 3) : null;
+                DelayStatistics processing = DelayStatistics.From(run.Load.ProcessingSeconds);
+                results["t3_t2_us"] = new Dictionary<string, object?>
+                {
+                    ["samples"] = processing.Count,
+                    ["p50"] = Us(processing.Median),
+                    ["p90"] = Us(processing.P90),
+                    ["p99"] = Us(processing.P99),
+                    ["max"] = Us(processing.Max),
+                };
+            }
+            catch (Exception e) when (e is SocketException or IOException or Ippm.Sessions.Control.ControlProtocolException)
+            {
+                return TwpingCommand.Fail($"reflector benchmark failed: {e.Message}", ExitCodes.Refused);
+            }
+            finally
+            {
+                child?.Dispose();
+                CryptographicOperations.ZeroMemory(passphrase);
+            }
+            Print(results, parse.GetValue(json));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command CreateSender()
+    {
+        var mode = new Option<string>("-A", "--mode") { Description = "O, A or E.", DefaultValueFactory = _ => "O" };
+        var seconds = new Option<double>("--seconds") { Description = "Duration of each rate step.", DefaultValueFactory = _ => 2 };
+        var rates = new Option<string>("--rates") { Description = "Comma list of packet rates to try, ascending.", DefaultValueFactory = _ => "25000,50000,100000,150000,200000,250000" };
+        var json = new Option<bool>("--json") { Description = "One JSON object on standard output." };
+        var command = new Command("sender", "The highest rate one twping session sustains with no loss against a local ippm server, and its schedule accuracy.")
+        {
+            mode, seconds, rates, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (!SecurityModes.TryParseLetters(parse.GetValue(mode)!, out uint bits) || !IsSingle(bits))
+            {
+                return TwpingCommand.Fail("-A takes one of O, A, E, M.", ExitCodes.Usage);
+            }
+            int[] steps;
+            try
+            {
+                steps = parse.GetValue(rates)!.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).Where(r => r > 0).ToArray();
+            }
+            catch (FormatException)
+            {
+                return TwpingCommand.Fail("--rates takes a comma list of integers.", ExitCodes.Usage);
+            }
+            double stepSeconds = Math.Clamp(parse.GetValue(seconds), 0.2, 60);
+            byte[] passphrase = RandomNumberGenerator.GetBytes(16);
+            var rows = new List<Dictionary<string, object?>>();
+            int? best = null;
+            try
+            {
+                using ServerChild child = await ServerChild.StartAsync(passphrase, cancellationToken).ConfigureAwait(false);
+                foreach (int rate in steps)
+                {
+                    int count = (int)(rate * stepSeconds);
+                    TwampSessionResult result = await TwampMeasurement.RunAsync(
+                        new TwpingOptions
+                        {
+                            Server = child.EndPoint,
+                            AcceptableModes = bits,
+                            Identity = "bench",
+                            Secret = passphrase,
+                            Count = count,
+                            Schedule = new SendSchedule(1.0 / rate, Exponential: false),
+                            Timeout = TimeSpan.FromSeconds(1),
+                        },
+                        cancellationToken).ConfigureAwait(false);
+                    TwampReport report = TwampReport.Create("bench", result);
+                    double span = NtpTimestamp.DifferenceSeconds(result.LastSend, result.FirstSend);
+                    rows.Add(new Dictionary<string, object?>
+                    {
+                        ["rate"] = rate,
+                        ["sent"] = report.Sequence.Sent,
+                        ["lost"] = report.Sequence.Lost,
+                        ["achieved_pps"] = span > 0 ? Math.Round((result.Sent - 1) / span) : null,
+                        ["schedule_error_us"] = new Dictionary<string, object?> { ["p50"] = Us(result.ScheduleError.P50), ["p99"] = Us(result.ScheduleError.P99) },
+                        ["rtt_us_p50"] = Us(report.RoundTrip.Median),
+                    });
+                    if (report.Sequence.Lost == 0)
+                    {
+                        best = rate;
+                    }
+                }
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(passphrase);
+            }
+            Print(new Dictionary<string, object?> { ["mode"] = ((SecurityMode)bits).Name(), ["highest_lossless_pps"] = best, ["steps"] = rows }, parse.GetValue(json));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private sealed record ReflectorRun(LoadResult Load, double? CpuMicrosecondsPerPacket);
+
+    private static async Task<ReflectorRun> MeasureReflectorAsync(
+        IPEndPoint target, SecurityMode mode, string? identity, byte[]? secret, int packetLength, int window, TimeSpan duration, ServerChild? child, CancellationToken cancellationToken)
+    {
+        await using TwampControlClient client = await TwampControlClient.ConnectAsync(
+            target, (uint)mode, identity, secret, Ippm.Sessions.Control.ControlHandshake.DefaultMaxCount, cancellationToken).ConfigureAwait(false);
+        if (client.Mode != mode)
+        {
+            throw new Ippm.Sessions.Control.ControlProtocolException($"the server did not accept mode {mode.Name()}");
+        }
+        using var socket = new UdpTestSocket(new IPEndPoint(client.LocalEndPoint.Address, 0), TimeSpan.FromMilliseconds(100));
+        int padding = packetLength - TestPacketLayout.SenderHeader(mode.ProtectsTestPackets());
+        AcceptSession accept = await client.RequestSessionAsync(socket.LocalEndPoint, 0, (uint)padding, TimeSpan.FromSeconds(1), 0, cancellationToken).ConfigureAwait(false);
+        if (accept.Accept != AcceptCode.Ok)
+        {
+            throw new Ippm.Sessions.Control.ControlProtocolException($"Request-TW-Session refused with Accept={(byte)accept.Accept}");
+        }
+        socket.Connect(new IPEndPoint(client.RemoteEndPoint.Address, accept.Port));
+        await client.StartSessionsAsync(cancellationToken).ConfigureAwait(false);
+        using TestPacketCipher? sendCipher = mode.ProtectsTestPackets() ? TestPacketCipher.Create(mode, client.Handshake.Keys!, accept.Sid) : null;
+        using TestPacketCipher? receiveCipher = mode.ProtectsTestPackets() ? TestPacketCipher.Create(mode, client.Handshake.Keys!, accept.Sid) : null;
+
+        // Warm-up (JIT, caches), then the measured run with the reflector's CPU time read around it.
+        await Task.Run(() => ClosedLoopLoad.Run(socket, packetLength, window, TimeSpan.FromSeconds(0.5), ClosedLoopLoad.TwampSender(mode, sendCipher), null, cancellationToken), cancellationToken).ConfigureAwait(false);
+        await Task.Delay(600, cancellationToken).ConfigureAwait(false);
+        TimeSpan? cpuBefore = child?.CpuTime();
+        LoadResult load = await Task.Run(
+            () => ClosedLoopLoad.Run(socket, packetLength, window, duration, ClosedLoopLoad.TwampSender(mode, sendCipher), ClosedLoopLoad.TwampProcessingTime(mode, receiveCipher), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        TimeSpan? cpuAfter = child?.CpuTime();
+        await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
+        double? cpuPerPacket = cpuBefore is { } b && cpuAfter is { } a && load.Received > 0 ? (a - b).TotalMicroseconds / load.Received : null;
+        return new ReflectorRun(load, cpuPerPacket);
+    }
+
+    private static async Task<LoadResult> MeasureFloorAsync(string source, int packetLength, int window, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        string binary = await CompileFloorAsync(source, cancellationToken).ConfigureAwait(false);
+        int port = FreeUdpPort();
+        using var echo = Process.Start(new ProcessStartInfo(binary, port.ToString(CultureInfo.InvariantCulture)) { UseShellExecute = false })!;
+        try
+        {
+            PinToCore(echo, 0);
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+            using var socket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(100));
+            socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+            ClosedLoopLoad.SpanAction fill = (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq);
+            await Task.Run(() => ClosedLoopLoad.Run(socket, packetLength, window, TimeSpan.FromSeconds(0.5), fill, null, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(600, cancellationToken).ConfigureAwait(false);
+            return await Task.Run(() => ClosedLoopLoad.Run(socket, packetLength, window, duration, fill, null, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            echo.Kill();
+            await echo.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<string> CompileFloorAsync(string source, CancellationToken cancellationToken)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "ippm-udp-floor");
+        Directory.CreateDirectory(directory);
+        string binary = Path.Combine(directory, "udpecho");
+        using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-O2", "-o", binary, source]) { UseShellExecute = false, RedirectStandardError = true })
+            ?? throw new IOException("cannot start gcc");
+        string errors = await gcc.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+        await gcc.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        if (gcc.ExitCode != 0)
+        {
+            throw new IOException($"gcc failed on {source}: {errors}");
+        }
+        return binary;
+    }
+
+    /// <summary>Looks for shared/tools/udp-floor/udpecho.c beside the repository, from here and from the executable.</summary>
+    private static string? FindFloorSource()
+    {
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (DirectoryInfo? dir = new(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "shared", "tools", "udp-floor", "udpecho.c");
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Keeps the reflector (or echo) on core 0 and the load on core 1, so both get a core of their own and the
+    /// two measurements see the same arrangement.
+    /// </summary>
+    private static void PinToCore(Process process, int core)
+    {
+        if (Environment.ProcessorCount < 2 || !(OperatingSystem.IsLinux() || OperatingSystem.IsWindows()))
+        {
+            return;
+        }
+        try
+        {
+            process.ProcessorAffinity = (nint)(1L << core);
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Affinity is an optimisation of the measurement, not a requirement.
+        }
+    }
+
+    private static int FreeUdpPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private static bool IsSingle(uint bits) => bits != 0 && (bits & (bits - 1)) == 0;
+
+    private static double? Us(double seconds) => double.IsFinite(seconds) ? Math.Round(seconds * 1e6, 2) : null;
+
+    private static void Print(Dictionary<string, object?> results, bool json)
+    {
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(results, BenchJsonContext.Default.DictionaryStringObject));
+            return;
+        }
+        foreach ((string key, object? value) in results)
+        {
+            Console.Out.WriteLine($"{key,-28} {JsonSerializer.Serialize(value, BenchJsonContext.Default.Object)}");
+        }
+    }
+
+    /// <summary>An <c>ippm server</c> in its own process, pinned to core 0, with a throwaway key.</summary>
+    private sealed class ServerChild : IDisposable
+    {
+        private readonly Process _process;
+        private readonly string _keyFile;
+
+        private ServerChild(Process process, string keyFile, IPEndPoint endPoint)
+        {
+            _process = process;
+            _keyFile = keyFile;
+            EndPoint = endPoint;
+        }
+
+        public IPEndPoint EndPoint { get; }
+
+        public static async Task<ServerChild> StartAsync(byte[] passphrase, CancellationToken cancellationToken)
+        {
+            string keyFile = Path.Combine(Path.GetTempPath(), $"ippm-bench-{Environment.ProcessId}.pfs");
+            await File.WriteAllTextAsync(keyFile, KeyFile.FormatLine("bench", passphrase) + "\n", cancellationToken).ConfigureAwait(false);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+            int port;
+            using (var probe = new TcpListener(IPAddress.Loopback, 0))
+            {
+                probe.Start();
+                port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            }
+            var info = SelfStartInfo();
+            foreach (string arg in new[] { "server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keyFile, "--log-level", "Warning" })
+            {
+                info.ArgumentList.Add(arg);
+            }
+            info.RedirectStandardError = true;
+            var process = Process.Start(info) ?? throw new IOException("cannot start the ippm server");
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginErrorReadLine();
+            PinToCore(process, 0);
+            var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+            for (int attempt = 0; attempt < 100; attempt++)
+            {
+                try
+                {
+                    using var tcp = new TcpClient();
+                    await tcp.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+                    return new ServerChild(process, keyFile, endPoint);
+                }
+                catch (SocketException)
+                {
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            process.Kill();
+            throw new IOException("the ippm server did not start listening");
+        }
+
+        /// <summary>User plus system CPU time of the server process (Linux /proc).</summary>
+        public TimeSpan? CpuTime()
+        {
+            try
+            {
+                _process.Refresh();
+                return _process.TotalProcessorTime;
+            }
+            catch (InvalidOperationException)
+            {
+                return null;
+            }
+        }
+
+        private static ProcessStartInfo SelfStartInfo()
+        {
+            string path = Environment.ProcessPath!;
+            if (Path.GetFileNameWithoutExtension(path).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+            {
+                var info = new ProcessStartInfo(path) { UseShellExecute = false };
+                info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ippm.dll"));
+                return info;
+            }
+            return new ProcessStartInfo(path) { UseShellExecute = false };
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit(5000);
+            }
+            _process.Dispose();
+            File.Delete(_keyFile);
+        }
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object?>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<Dictionary<string, object?>>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(object))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(double))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(long))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class BenchJsonContext : System.Text.Json.Serialization.JsonSerializerContext
+{
+}
