@@ -18,6 +18,9 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
     private readonly ILogger _logger;
     private IkeSa _sa;
 
+    /// <summary>The SA just rekeyed away: kept to answer the peer's Delete for it (and retransmissions).</summary>
+    private IkeSa? _previous;
+
     internal IkeInitiatorSession(Socket socket, IkeSa sa, IkeInitiatorOptions options, IkeSaDatabase? database, ILogger logger)
     {
         _socket = socket;
@@ -93,7 +96,20 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
 
     private void AnswerPeer(IkeMessage m)
     {
-        if (m.Header.SpiI != _sa.SpiI || m.Header.SpiR != _sa.SpiR)
+        if (_previous is IkeSa previous && m.Header.SpiI == previous.SpiI && m.Header.SpiR == previous.SpiR)
+        {
+            // After a rekey the peer deletes the old SA on the old SA (RFC 7296 §2.18); its keys stay in the database.
+            byte[]? answer = previous.HandleRequest(m, _options.Proposals, out IkeSa? unexpected, out string? why);
+            unexpected?.Dispose();
+            if (answer is null)
+            {
+                Log.Dropped(_logger, m.Octets.Length, _socket.RemoteEndPoint, why ?? "dropped");
+                return;
+            }
+            _socket.Send(Transport.Frame(answer, _socket.RemoteEndPoint));
+            return;
+        }
+        if (m.Header.SpiI != _sa.SpiI || m.Header.SpiR != _sa.SpiR || !_sa.IsFromPeer(m))
         {
             return;
         }
@@ -109,11 +125,10 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
             Log.Rekeyed(_logger, _sa.SpiIText, _sa.SpiRText, rekeyed.SpiIText, rekeyed.SpiRText);
             _database?.Add(rekeyed.ToEntry());
             _database?.MarkRekeyed(_sa.SpiI, _sa.SpiR, rekeyed.SpiI, rekeyed.SpiR);
-            _sa.Deleted = true;
-            IkeSa old = _sa;
+            _previous?.Dispose();
+            _previous = _sa;
             _sa = rekeyed;
             Entry = rekeyed.ToEntry();
-            old.Dispose();
         }
         else if (_sa.Deleted)
         {
@@ -126,6 +141,7 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
     {
         _socket.Dispose();
         _sa.Dispose();
+        _previous?.Dispose();
         Entry.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.SaDatabase;
 
 namespace Ippm.Tests.Ikev2;
 
@@ -139,4 +142,123 @@ public sealed class StrongSwanInteropTests
         Assert.Contains("NO_PROPOSAL_CHOSEN", stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>strongSwan's keys for the SA with this SPIi: spi_i spi_r prf sk_d ippm.</summary>
+    private static string[] StrongSwanKeys(Charon sw, ulong spiI)
+    {
+        string text = Ippm.Ikev2.Messages.IkeHeader.FormatSpi(spiI);
+        string keys = Run(Path.Combine(s_scripts.Value, "extract-keys.sh"), "--ippm", sw.Log, text).Trim();
+        string[] f = keys.Split(' ');
+        Assert.True(f.Length == 5, $"strongSwan logged no keys for SA {text}_i: '{keys}'");
+        return f;
+    }
+
+    private static void AssertSameKeys(Charon sw, IkeSaEntry entry)
+    {
+        string[] f = StrongSwanKeys(sw, entry.SpiI);
+        Assert.Equal(f[1], Ippm.Ikev2.Messages.IkeHeader.FormatSpi(entry.SpiR));
+        Assert.Equal(f[2], Prf.Name(entry.Prf));
+        Assert.Equal(f[3], Convert.ToHexStringLower(entry.SkD));
+        Assert.Equal(f[4], Convert.ToHexStringLower(entry.DeriveIppmSecret()));
+    }
+
+    private static async Task WaitFor(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, what + " not seen within 20 s");
+            await Task.Delay(25);
+        }
+    }
+
+    /// <summary>
+    /// strongSwan initiates and then rekeys the IKE SA (CREATE_CHILD_SA, RFC 7296 §1.3.2) towards ippm's responder:
+    /// the new SA lands in the database with new SPIs and strongSwan's SK_d; the old one stays, marked rekeyed, with
+    /// its keys, until released. Then strongSwan deletes the new SA (INFORMATIONAL Delete): marked deleted, keys kept.
+    /// </summary>
+    [Theory]
+    [InlineData("aes256-sha256-modp2048")]
+    [InlineData("aes256gcm16-prfsha384-x25519")]
+    public async Task StrongSwanRekeysAndDeletes_IppmResponder_KeepsOldKeys(string proposal)
+    {
+        using var db = new IkeSaDatabase();
+        await using var responder = new IkeResponder(new IkeResponderOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 15620),
+            Credentials = new IkeCredentials { PreSharedKey = System.Text.Encoding.UTF8.GetBytes(Psk) },
+        }, db);
+        responder.Start();
+        using var sw = new Charon("rk-i", ["--port", "15720", "--psk", Psk, "--id", "initiator.test", "--peer-addr", "127.0.0.1", "--peer-port", "15620", "--peer-proposals", proposal]);
+        string[] first = Run(Path.Combine(s_scripts.Value, "initiate.sh"), "--dir", sw.Dir, "--conn", "to-peer-psk", "--ippm").Trim().Split(' ');
+        Assert.Equal(5, first.Length);
+        await WaitFor(() => db.Count == 1, "the first SA");
+        IkeSaEntry old = db.Entries.Single();
+        AssertSameKeys(sw, old);
+        byte[] oldSkD = old.SkD.ToArray();
+
+        Run(Path.Combine(sw.Dir, "sw"), "--rekey", "--ike", "to-peer-psk");
+        await WaitFor(() => db.Count == 2 && old.State == IkeSaState.Rekeyed, "the rekeyed SA");
+        IkeSaEntry fresh = db.Entries.Single(e => e != old);
+        Assert.Equal(IkeSaState.Established, fresh.State);
+        Assert.NotEqual(old.SpiI, fresh.SpiI);
+        Assert.NotEqual(old.SpiR, fresh.SpiR);
+        Assert.Equal((fresh.SpiI, fresh.SpiR), old.ReplacedBy);
+        AssertSameKeys(sw, fresh);
+        Assert.NotEqual(oldSkD, fresh.SkD.ToArray());
+        // strongSwan deletes the old SA after the rekey; its keys stay for holders.
+        await WaitFor(() => File.ReadAllText(sw.Log).Contains("rekeyed between", StringComparison.Ordinal), "strongSwan's rekey");
+        Assert.True(db.TryGet(old.SpiI, old.SpiR, out IkeSaEntry? kept));
+        Assert.Equal(IkeSaState.Rekeyed, kept!.State);
+        Assert.Equal(oldSkD, kept.SkD.ToArray());
+        Assert.NotNull(db.DeriveIppmSecret(old.SpiI, old.SpiR));
+
+        Run(Path.Combine(sw.Dir, "sw"), "--terminate", "--ike", "to-peer-psk", "--timeout", "10");
+        await WaitFor(() => fresh.State == IkeSaState.Deleted, "the Delete");
+        Assert.Equal(Convert.FromHexString(StrongSwanKeys(sw, fresh.SpiI)[3]), fresh.SkD.ToArray());
+        Assert.Equal(2, db.Count);
+        Assert.True(db.Remove(old.SpiI, old.SpiR));
+        Assert.Null(db.DeriveIppmSecret(old.SpiI, old.SpiR));
+        Assert.True(db.Remove(fresh.SpiI, fresh.SpiR));
+        Assert.Equal(0, db.Count);
+        Assert.DoesNotContain("retransmit", File.ReadAllText(sw.Log), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// ippm initiates; strongSwan, the responder, rekeys the IKE SA and later deletes it. ippm answers both on its
+    /// session, keeps the old SA's keys (rekeyed) and strongSwan's SK_d for the new SA.
+    /// </summary>
+    [Fact]
+    public async Task StrongSwanResponderRekeysAndDeletes_IppmInitiator_KeepsOldKeys()
+    {
+        using var sw = new Charon("rk-r", "--addr", "127.0.0.1", "--port", "15540", "--psk", Psk);
+        using var db = new IkeSaDatabase();
+        var options = new IkeInitiatorOptions
+        {
+            Credentials = new IkeCredentials { PreSharedKey = System.Text.Encoding.UTF8.GetBytes(Psk) },
+            Proposals = IkeProposalSpec.ParseList("aes128gcm16-prfsha256-ecp256"),
+        };
+        await using IkeInitiatorSession session = await IkeInitiator.ConnectAsync(new IPEndPoint(IPAddress.Loopback, 15540), options, db);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        Task serve = session.ServeAsync(stop.Token);
+        IkeSaEntry old = db.Entries.Single();
+        AssertSameKeys(sw, old);
+
+        Run(Path.Combine(sw.Dir, "sw"), "--rekey", "--ike", "psk");
+        await WaitFor(() => db.Count == 2 && old.State == IkeSaState.Rekeyed, "the rekeyed SA");
+        IkeSaEntry fresh = db.Entries.Single(e => e != old);
+        Assert.Equal((fresh.SpiI, fresh.SpiR), old.ReplacedBy);
+        Assert.NotEqual(old.SpiI, fresh.SpiI);
+        AssertSameKeys(sw, fresh);
+        Assert.Equal(fresh.SpiI, session.Entry.SpiI);
+        await WaitFor(() => File.ReadAllText(sw.Log).Contains("rekeyed between", StringComparison.Ordinal), "strongSwan's rekey");
+
+        Run(Path.Combine(sw.Dir, "sw"), "--terminate", "--ike", "psk", "--timeout", "10");
+        await WaitFor(() => fresh.State == IkeSaState.Deleted, "the Delete");
+        Assert.True(session.IsDeleted);
+        await serve.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(IkeSaState.Rekeyed, old.State);
+        Assert.NotNull(db.DeriveIppmSecret(old.SpiI, old.SpiR));
+        Assert.NotNull(db.DeriveIppmSecret(fresh.SpiI, fresh.SpiR));
+        Assert.DoesNotContain("retransmit", File.ReadAllText(sw.Log), StringComparison.Ordinal);
+    }
 }
