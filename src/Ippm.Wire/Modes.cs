@@ -49,6 +49,9 @@ public static class SecurityModes
     /// <summary>The security bits a protocol defines (mixed is TWAMP only).</summary>
     public static uint SecurityBits(ControlProtocol protocol) => protocol == ControlProtocol.Twamp ? 0xFu : 0x7u;
 
+    /// <summary>The RFC 7717 IKEv2-derived-key mode bit: TWAMP bit 7 (128), OWAMP bit 4 (16).</summary>
+    public static uint IkeV2Bit(ControlProtocol protocol) => protocol == ControlProtocol.Twamp ? (uint)TwampModes.IkeV2Derived : (uint)OwampModes.IkeV2Derived;
+
     /// <summary>True when test packets carry crypto (modes 2 and 4; mixed keeps them open).</summary>
     public static bool ProtectsTestPackets(this SecurityMode mode) =>
         mode is SecurityMode.Authenticated or SecurityMode.Encrypted;

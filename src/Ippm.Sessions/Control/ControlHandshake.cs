@@ -25,8 +25,29 @@ public sealed class ControlHandshakeResult : IDisposable
 
     public uint ServerModes { get; init; }
 
+    /// <summary>Where the Token key came from: none (open mode), a passphrase, or an IKEv2 SA (RFC 7717).</summary>
+    public KeySource KeySource { get; init; }
+
+    /// <summary>The IKE SA's SPIs when <see cref="KeySource"/> is <see cref="KeySource.Ikev2"/>.</summary>
+    public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
+
     public void Dispose() => Keys?.Dispose();
 }
+
+public enum KeySource
+{
+    None,
+    Passphrase,
+    Ikev2,
+}
+
+/// <summary>What the server's IKE layer knows about the SA named in a KeyID (RFC 7717 §5.2).</summary>
+/// <param name="Secret">S and the derivation to use; null when no usable SA matches.</param>
+/// <param name="Problem">Why not, for the log (unknown, deleted, rekeyed).</param>
+public readonly record struct Rfc7717Lookup(Rfc7717Secret? Secret, string? PeerIdentity, string? Problem);
+
+/// <summary>Looks an IKE SA up by SPIi and SPIr.</summary>
+public delegate Rfc7717Lookup Rfc7717SecretLookup(ulong spiI, ulong spiR);
 
 /// <summary>
 /// The connection set-up shared by OWAMP and TWAMP (RFC 4656 §3.1, RFC 5357 §3.1).
@@ -45,8 +66,18 @@ public static partial class ControlHandshake
         KeyFile? keys,
         ILogger logger,
         string peer,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        Rfc7717SecretLookup? ikeLookup = null)
     {
+        uint ikeBit = SecurityModes.IkeV2Bit(protocol);
+        if (ikeLookup is not null)
+        {
+            offeredModes |= ikeBit;
+        }
+        else
+        {
+            offeredModes &= ~ikeBit;
+        }
         byte[] challenge = RandomNumberGenerator.GetBytes(16);
         byte[] salt = RandomNumberGenerator.GetBytes(16);
         byte[] buffer = new byte[SetUpResponse.Length];
@@ -73,17 +104,50 @@ public static partial class ControlHandshake
         var mode = (SecurityMode)securityBits;
         if (!mode.ProtectsControl())
         {
+            if ((modeBits & ikeBit) != 0)
+            {
+                // RFC 7717 adds nothing to unauthenticated mode: its key only protects modes 2, 4 and 8.
+                Log.IkeWithoutSecurity(logger, peer, modeBits);
+                await RefuseAsync(channel, AcceptCode.NotSupported, cancellationToken).ConfigureAwait(false);
+                return null;
+            }
             await SendServerStartAsync(channel, AcceptCode.Ok, new byte[16], cancellationToken).ConfigureAwait(false);
             return new ControlHandshakeResult { Mode = mode, ModeBits = modeBits, ServerModes = offeredModes };
         }
 
-        string identity = SetUpResponse.IdentityFromKeyId(setUp.KeyId);
+        bool viaIke = (modeBits & ikeBit) != 0;
+        string identity;
+        byte[] dk;
+        bool known;
+        (ulong SpiI, ulong SpiR)? spis = null;
+        if (viaIke)
+        {
+            // RFC 7717 §5.2: the KeyID carries SPIi | SPIr; only its first 16 octets are read.
+            (ulong spiI, ulong spiR) = Rfc7717Secret.ReadSpis(setUp.KeyId);
+            Rfc7717Lookup lookup = ikeLookup!(spiI, spiR);
+            if (lookup.Secret is null)
+            {
+                Log.NoIkeSa(logger, peer, spiI.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), spiR.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), lookup.Problem ?? "unknown SPIs");
+                await RefuseAsync(channel, AcceptCode.NoMatchingIkeSa, cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+            using Rfc7717Secret secret = lookup.Secret;
+            dk = secret.DeriveTokenKey(salt, count);
+            identity = lookup.PeerIdentity ?? $"ike:{secret.SpiIText}{secret.SpiRText}";
+            spis = (spiI, spiR);
+            known = true;
+        }
+        else
+        {
+            identity = SetUpResponse.IdentityFromKeyId(setUp.KeyId);
+            known = keys is not null && keys.TryGetSecret(identity, out _);
+            // The reference decrypts the Token even for an unknown KeyID so the response time does not tell
+            // whether the user exists; a random secret stands in.
+            byte[] secret = known && keys!.TryGetSecret(identity, out ReadOnlySpan<byte> s) ? s.ToArray() : RandomNumberGenerator.GetBytes(16);
+            dk = Token.DeriveKey(secret, salt, count);
+            CryptographicOperations.ZeroMemory(secret);
+        }
         ControlKeys? controlKeys = null;
-        bool known = keys is not null && keys.TryGetSecret(identity, out _);
-        // The reference decrypts the Token even for an unknown KeyID so the response time does not tell
-        // whether the user exists; a random secret stands in.
-        byte[] secret = known && keys!.TryGetSecret(identity, out ReadOnlySpan<byte> s) ? s.ToArray() : RandomNumberGenerator.GetBytes(16);
-        byte[] dk = Token.DeriveKey(secret, salt, count);
         try
         {
             controlKeys = Token.TryDecrypt(dk, setUp.Token, challenge);
@@ -91,7 +155,6 @@ public static partial class ControlHandshake
         finally
         {
             CryptographicOperations.ZeroMemory(dk);
-            CryptographicOperations.ZeroMemory(secret);
         }
         if (!known || controlKeys is null)
         {
@@ -113,7 +176,16 @@ public static partial class ControlHandshake
             ControlStreamCipher.Create(controlKeys, serverIv),
             ControlStreamCipher.Create(controlKeys, setUp.ClientIv));
         await SendServerStartAsync(channel, AcceptCode.Ok, serverIv, cancellationToken).ConfigureAwait(false);
-        return new ControlHandshakeResult { Mode = mode, ModeBits = modeBits, Keys = controlKeys, Identity = identity, ServerModes = offeredModes };
+        return new ControlHandshakeResult
+        {
+            Mode = mode,
+            ModeBits = modeBits,
+            Keys = controlKeys,
+            Identity = identity,
+            ServerModes = offeredModes,
+            KeySource = viaIke ? KeySource.Ikev2 : KeySource.Passphrase,
+            IkeSpis = spis,
+        };
     }
 
     private static async Task RefuseAsync(ControlChannel channel, AcceptCode accept, CancellationToken cancellationToken)
@@ -143,8 +215,10 @@ public static partial class ControlHandshake
         string? identity,
         byte[]? secret,
         uint maxCount,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        Rfc7717Secret? ike = null)
     {
+        uint ikeBit = SecurityModes.IkeV2Bit(protocol);
         byte[] buffer = new byte[SetUpResponse.Length];
         await channel.ReadRawAsync(buffer.AsMemory(0, ServerGreeting.Length), cancellationToken).ConfigureAwait(false);
         ServerGreeting.TryRead(buffer, out ServerGreeting? greeting);
@@ -152,7 +226,17 @@ public static partial class ControlHandshake
         {
             throw new ControlProtocolException("The server refuses to talk (Server-Greeting Modes = 0).");
         }
+        if (ike is not null && (greeting.Modes & ikeBit) == 0)
+        {
+            // Never set a bit the server did not advertise (a legacy server closes the connection on it).
+            await DeclineAsync(channel, cancellationToken).ConfigureAwait(false);
+            throw new ControlProtocolException("The server does not offer IKEv2-derived keys (RFC 7717); it is a legacy server or runs without --ike-listen.", AcceptCode.NotSupported);
+        }
         uint common = greeting.Modes & acceptableModes & SecurityModes.SecurityBits(protocol);
+        if (ike is not null)
+        {
+            common &= ~(uint)SecurityMode.Open;
+        }
         SecurityMode? chosen = null;
         foreach (SecurityMode candidate in SecurityModes.StrongestFirst)
         {
@@ -176,10 +260,10 @@ public static partial class ControlHandshake
         byte[] token = new byte[Token.Length];
         if (mode.ProtectsControl())
         {
-            if (identity is null || secret is null)
+            if (ike is null && (identity is null || secret is null))
             {
                 await DeclineAsync(channel, cancellationToken).ConfigureAwait(false);
-                throw new ControlProtocolException($"Mode {mode.Name()} needs an identity (-u) and a key file (-k).");
+                throw new ControlProtocolException($"Mode {mode.Name()} needs an identity (-u) and a key file (-k), or --ike.");
             }
             if (greeting.Count > maxCount || greeting.Count == 0)
             {
@@ -188,8 +272,8 @@ public static partial class ControlHandshake
             }
             keys = ControlKeys.CreateRandom();
             RandomNumberGenerator.Fill(clientIv);
-            keyId = SetUpResponse.KeyIdFromIdentity(identity);
-            byte[] dk = Token.DeriveKey(secret, greeting.Salt, greeting.Count);
+            keyId = ike?.KeyId() ?? SetUpResponse.KeyIdFromIdentity(identity!);
+            byte[] dk = ike?.DeriveTokenKey(greeting.Salt, greeting.Count) ?? Token.DeriveKey(secret!, greeting.Salt, greeting.Count);
             try
             {
                 token = Token.Encrypt(dk, greeting.Challenge, keys);
@@ -201,7 +285,8 @@ public static partial class ControlHandshake
         }
         try
         {
-            new SetUpResponse((uint)mode, keyId, token, clientIv).Write(buffer);
+            uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0);
+            new SetUpResponse(modeBits, keyId, token, clientIv).Write(buffer);
             await channel.WriteRawAsync(buffer, cancellationToken).ConfigureAwait(false);
 
             byte[] start = new byte[ServerStart.Length];
@@ -220,11 +305,13 @@ public static partial class ControlHandshake
             var result = new ControlHandshakeResult
             {
                 Mode = mode,
-                ModeBits = (uint)mode,
+                ModeBits = modeBits,
                 Keys = keys,
                 Identity = identity,
                 ServerStartTime = serverStart!.StartTime,
                 ServerModes = greeting.Modes,
+                KeySource = ike is not null ? KeySource.Ikev2 : mode.ProtectsControl() ? KeySource.Passphrase : KeySource.None,
+                IkeSpis = ike is null ? null : (ike.SpiI, ike.SpiR),
             };
             keys = null;
             return result;
@@ -283,6 +370,12 @@ public static partial class ControlHandshake
 
         [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "{Peer}: Token of identity '{Identity}' does not decrypt to the challenge (wrong passphrase); refused with Accept=1")]
         public static partial void BadToken(ILogger logger, string peer, string identity);
+
+        [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "{Peer}: no usable IKEv2 SA for SPIi {SpiI} SPIr {SpiR} ({Problem}); refused with Accept=6 (RFC 7717)")]
+        public static partial void NoIkeSa(ILogger logger, string peer, string spiI, string spiR, string problem);
+
+        [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "{Peer}: IKEv2-derived mode bit without a security mode (Mode 0x{Mode:x}); refused with Accept=3")]
+        public static partial void IkeWithoutSecurity(ILogger logger, string peer, uint mode);
 
         [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "{Peer}: client declined the offered modes (Mode 0)")]
         public static partial void ClientDeclined(ILogger logger, string peer);

@@ -48,13 +48,13 @@ public abstract partial class ControlServerConnection
             {
                 setup.CancelAfter(Options.SetupTimeout);
                 handshake = await ControlHandshake.AcceptAsync(
-                    _channel, Protocol, OfferedModes, Options.Pbkdf2Count, Options.Keys, Logger, Peer, setup.Token).ConfigureAwait(false);
+                    _channel, Protocol, OfferedModes, Options.Pbkdf2Count, Options.Keys, Logger, Peer, setup.Token, Options.IkeSecrets).ConfigureAwait(false);
             }
             if (handshake is null)
             {
                 return;
             }
-            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), handshake.Identity ?? "-");
+            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), handshake.Identity ?? "-", handshake.KeySource.ToString());
             await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);
         }
         catch (ControlProtocolException e)
@@ -146,8 +146,8 @@ public abstract partial class ControlServerConnection
 
     protected static partial class Log
     {
-        [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "{Peer}: {Protocol}-Control in {Mode} mode, identity {Identity}")]
-        public static partial void Connected(ILogger logger, string peer, string protocol, string mode, string identity);
+        [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "{Peer}: {Protocol}-Control in {Mode} mode, identity {Identity}, key from {KeySource}")]
+        public static partial void Connected(ILogger logger, string peer, string protocol, string mode, string identity, string keySource);
 
         [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "{Peer}: protocol error: {Reason}")]
         public static partial void ProtocolError(ILogger logger, string peer, string reason);

@@ -32,7 +32,7 @@ public sealed class OwampControlClient : IAsyncDisposable
     public IPEndPoint RemoteEndPoint => (IPEndPoint)_tcp.Client.RemoteEndPoint!;
 
     public static async Task<OwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken)
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null)
     {
         var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
         try
@@ -40,7 +40,7 @@ public sealed class OwampControlClient : IAsyncDisposable
             await tcp.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
             var channel = new ControlChannel(tcp.GetStream());
             ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
-                channel, ControlProtocol.Owamp, acceptableModes, identity, secret, maxCount, cancellationToken).ConfigureAwait(false);
+                channel, ControlProtocol.Owamp, acceptableModes, identity, secret, maxCount, cancellationToken, ike).ConfigureAwait(false);
             return new OwampControlClient(tcp, channel, handshake);
         }
         catch

@@ -28,6 +28,9 @@ public sealed record OwpingOptions
     public uint MaxCount { get; init; } = ControlHandshake.DefaultMaxCount;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>RFC 7717: key the connection from this IKE SA instead of a passphrase.</summary>
+    public Rfc7717Secret? Ike { get; init; }
+
     /// <summary>Lead time between the requests and the first scheduled packet.</summary>
     public TimeSpan StartDelay { get; init; } = TimeSpan.FromSeconds(0.5);
 }
@@ -42,7 +45,12 @@ public sealed record OwampDirectionData(
     long Malformed,
     long BadHmac);
 
-public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound, OwampDirectionData? Inbound, int PacketLength);
+public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound, OwampDirectionData? Inbound, int PacketLength)
+{
+    public KeySource KeySource { get; init; }
+
+    public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
+}
 
 /// <summary>
 /// Runs an owping measurement: both directions concurrently by default, outbound results fetched with
@@ -62,7 +70,7 @@ public static class OwampMeasurement
         {
             connect.CancelAfter(options.ConnectTimeout);
             client = await OwampControlClient.ConnectAsync(
-                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token).ConfigureAwait(false);
+                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token, options.Ike).ConfigureAwait(false);
         }
         await using (client.ConfigureAwait(false))
         {
@@ -163,7 +171,7 @@ public static class OwampMeasurement
                     outbound = new OwampDirectionData(sender.Sid, options.Count, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0);
                 }
                 int packetLength = TestPacketLayout.SenderHeader(mode.ProtectsTestPackets()) + (int)options.PaddingLength;
-                return new OwampResult(mode, outbound, inbound, packetLength);
+                return new OwampResult(mode, outbound, inbound, packetLength) { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis };
             }
             finally
             {

@@ -147,6 +147,7 @@ public sealed class OwampReport
         w.WriteString("protocol", "owamp");
         w.WriteString("server", Server);
         w.WriteString("mode", Result.Mode.Name());
+        TwampReport.WriteKeySource(w, Result.KeySource, Result.IkeSpis);
         w.WriteNumber("packet_size", Result.PacketLength);
         w.WritePropertyName("outbound");
         if (Outbound is null)
@@ -182,12 +183,13 @@ public sealed class OwampReport
     public string ToHumanReadable()
     {
         var b = new StringBuilder();
-        Outbound?.AppendHuman(b, $"to {Server} ({Result.Mode.Name()} mode)");
+        string key = TwampReport.DescribeKeySource(Result.KeySource, Result.IkeSpis);
+        Outbound?.AppendHuman(b, $"to {Server} ({Result.Mode.Name()} mode, {key})");
         if (Outbound is not null && Inbound is not null)
         {
             b.AppendLine();
         }
-        Inbound?.AppendHuman(b, $"from {Server} ({Result.Mode.Name()} mode)");
+        Inbound?.AppendHuman(b, $"from {Server} ({Result.Mode.Name()} mode, {key})");
         return b.ToString();
     }
 }

@@ -17,6 +17,12 @@ public sealed class ServerOptions
     /// <summary>Identities and passphrases for the authenticated, encrypted and mixed modes.</summary>
     public KeyFile? Keys { get; set; }
 
+    /// <summary>
+    /// RFC 7717: the IKE layer's lookup of an SA by SPIi/SPIr. When set, the IKEv2-derived-key mode bit is offered
+    /// (TWAMP 128, OWAMP 16) and clients may key the control connection from an IKE SA instead of a passphrase.
+    /// </summary>
+    public Ippm.Sessions.Control.Rfc7717SecretLookup? IkeSecrets { get; set; }
+
     /// <summary>PBKDF2 Count in Server-Greeting (RFC 4656 §3.1: at least 1024). The reference default is 2048.</summary>
     public uint Pbkdf2Count { get; set; } = 2048;
 
@@ -40,6 +46,15 @@ public sealed class ServerOptions
 
     /// <summary>Packets one OWAMP session may schedule; received records are kept in memory up to this.</summary>
     public uint MaxPacketsPerSession { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// Where completed OWAMP receive sessions are stored (<c>&lt;SID&gt;.owp</c>, mode 0600) for Fetch-Session,
+    /// also from later control connections; null keeps them in memory until the control connection closes.
+    /// </summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>Size limit of <see cref="DataDirectory"/>: the oldest files are deleted to make room.</summary>
+    public long DataDirectoryLimitBytes { get; set; } = 1L << 30;
 
     /// <summary>Schedule slots one OWAMP Request-Session may carry.</summary>
     public uint MaxScheduleSlots { get; set; } = 1024;

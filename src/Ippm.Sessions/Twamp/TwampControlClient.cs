@@ -28,12 +28,12 @@ public sealed class TwampControlClient : IAsyncDisposable
 
     /// <summary>Connects and runs the handshake. Throws <see cref="ControlProtocolException"/> when refused.</summary>
     public static async Task<TwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken)
-        => await ConnectAsync(server, acceptableModes, identity, secret, maxCount, wrapStream: null, cancellationToken).ConfigureAwait(false);
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Ippm.Security.Rfc7717Secret? ike = null)
+        => await ConnectAsync(server, acceptableModes, identity, secret, maxCount, wrapStream: null, cancellationToken, ike).ConfigureAwait(false);
 
     /// <param name="wrapStream">Tests wrap the TCP stream (e.g. to split every read into single octets).</param>
     internal static async Task<TwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, Func<Stream, Stream>? wrapStream, CancellationToken cancellationToken)
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, Func<Stream, Stream>? wrapStream, CancellationToken cancellationToken, Ippm.Security.Rfc7717Secret? ike = null)
     {
         var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
         try
@@ -42,7 +42,7 @@ public sealed class TwampControlClient : IAsyncDisposable
             Stream stream = tcp.GetStream();
             var channel = new ControlChannel(wrapStream?.Invoke(stream) ?? stream);
             ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
-                channel, ControlProtocol.Twamp, acceptableModes, identity, secret, maxCount, cancellationToken).ConfigureAwait(false);
+                channel, ControlProtocol.Twamp, acceptableModes, identity, secret, maxCount, cancellationToken, ike).ConfigureAwait(false);
             return new TwampControlClient(tcp, channel, handshake);
         }
         catch

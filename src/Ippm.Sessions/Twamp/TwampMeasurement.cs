@@ -25,6 +25,9 @@ public sealed record TwpingOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
     public uint MaxCount { get; init; } = ControlHandshake.DefaultMaxCount;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>RFC 7717: key the connection from this IKE SA instead of a passphrase.</summary>
+    public Rfc7717Secret? Ike { get; init; }
 }
 
 /// <summary>Runs one complete TWAMP measurement: control handshake, one session, test packets, Stop-Sessions.</summary>
@@ -37,7 +40,7 @@ public static class TwampMeasurement
         {
             connect.CancelAfter(options.ConnectTimeout);
             client = await TwampControlClient.ConnectAsync(
-                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token).ConfigureAwait(false);
+                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token, options.Ike).ConfigureAwait(false);
         }
         await using (client.ConfigureAwait(false))
         {
@@ -73,7 +76,7 @@ public static class TwampMeasurement
                 throw;
             }
             await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
-            return result with { };
+            return result with { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis };
         }
     }
 }

@@ -84,7 +84,7 @@ public sealed class TwampReport
     {
         var b = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        b.AppendLine(inv, $"--- ippm twping statistics to {Server} ({Result.Mode.Name()} mode) ---");
+        b.AppendLine(inv, $"--- ippm twping statistics to {Server} ({Result.Mode.Name()} mode, {DescribeKeySource(Result.KeySource, Result.IkeSpis)}) ---");
         b.AppendLine(inv, $"SID:\t{Result.Sid}");
         if (Result.Sent > 0)
         {
@@ -122,6 +122,7 @@ public sealed class TwampReport
         w.WriteString("protocol", "twamp");
         w.WriteString("server", Server);
         w.WriteString("mode", Result.Mode.Name());
+        WriteKeySource(w, Result.KeySource, Result.IkeSpis);
         w.WriteString("sid", Result.Sid.ToString());
         w.WriteNumber("sent", Sequence.Sent);
         w.WriteNumber("received", Sequence.Received);
@@ -184,6 +185,24 @@ public sealed class TwampReport
         w.WriteNumber("max", h.Max);
         w.WriteEndObject();
     }
+
+    /// <summary><c>key_source</c>: none, passphrase or ikev2 (then with <c>spi_i</c>, <c>spi_r</c>); never the key.</summary>
+    internal static void WriteKeySource(Utf8JsonWriter w, Control.KeySource source, (ulong SpiI, ulong SpiR)? spis)
+    {
+        w.WriteString("key_source", source.ToString().ToLowerInvariant());
+        if (spis is { } s)
+        {
+            w.WriteString("spi_i", s.SpiI.ToString("x16", CultureInfo.InvariantCulture));
+            w.WriteString("spi_r", s.SpiR.ToString("x16", CultureInfo.InvariantCulture));
+        }
+    }
+
+    internal static string DescribeKeySource(Control.KeySource source, (ulong SpiI, ulong SpiR)? spis) => source switch
+    {
+        Control.KeySource.Ikev2 when spis is { } s => $"key from IKEv2 SA {s.SpiI:x16}/{s.SpiR:x16} (RFC 7717)",
+        Control.KeySource.Passphrase => "key from passphrase",
+        _ => "no key (open mode)",
+    };
 
     internal static void WriteDelay(Utf8JsonWriter w, string name, DelayStatistics d)
     {

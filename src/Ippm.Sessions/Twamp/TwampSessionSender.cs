@@ -53,6 +53,11 @@ public sealed record TwampSessionResult(
 {
     /// <summary>How late packets left against their schedule: median and 99th percentile, seconds.</summary>
     public (double P50, double P99) ScheduleError { get; init; }
+
+    /// <summary>Where the control keys came from (RFC 7717: an IKEv2 SA, with its SPIs).</summary>
+    public Control.KeySource KeySource { get; init; }
+
+    public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
 }
 
 /// <summary>
