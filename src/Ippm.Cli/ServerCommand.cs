@@ -24,11 +24,13 @@ internal static class ServerCommand
         var maxSessions = new Option<int>("--max-sessions") { Description = "Test sessions per control connection.", DefaultValueFactory = _ => 16 };
         var servWait = new Option<double>("--servwait") { Description = "SERVWAIT: seconds an idle control connection is kept.", DefaultValueFactory = _ => 900 };
         var refWait = new Option<double>("--refwait") { Description = "REFWAIT: seconds a started reflector waits for a packet.", DefaultValueFactory = _ => 900 };
+        var dataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "Store completed OWAMP receive sessions here (SID.owp, mode 0600) for Fetch-Session, also from later connections (default: memory only)." };
+        var dataLimit = new Option<string>("--data-limit") { Description = "Size limit of --data-dir in octets, K/M/G suffixes allowed; the oldest sessions are deleted to make room.", DefaultValueFactory = _ => "1G" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Trace, Debug, Information, Warning, Error.", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("server", "Run an O/TWAMP server (the twampd role): control listener and session reflectors.")
         {
-            twampListen, owampListen, maxPackets, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, logLevel,
+            twampListen, owampListen, maxPackets, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -65,6 +67,10 @@ internal static class ServerCommand
             {
                 return TwpingCommand.Fail("--pbkdf2-count must be at least 1024 (RFC 4656 §3.1).", ExitCodes.Usage);
             }
+            if (!TryParseSize(parse.GetValue(dataLimit)!, out long limitBytes))
+            {
+                return TwpingCommand.Fail($"--data-limit '{parse.GetValue(dataLimit)}' is not a size such as 500M or 2G.", ExitCodes.Usage);
+            }
             KeyFile? keys = null;
             if (parse.GetValue(pfs) is FileInfo file)
             {
@@ -98,6 +104,8 @@ internal static class ServerCommand
                     MaxSessionsPerConnection = parse.GetValue(maxSessions),
                     ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
                     RefWait = TimeSpan.FromSeconds(parse.GetValue(refWait)),
+                    DataDirectory = parse.GetValue(dataDir)?.FullName,
+                    DataDirectoryLimitBytes = limitBytes,
                 };
                 await using var server = new IppmServer(options, logs);
                 try
@@ -112,6 +120,21 @@ internal static class ServerCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>A positive octet count with an optional binary suffix: 1048576, 512K, 100M, 2G.</summary>
+    internal static bool TryParseSize(string text, out long bytes)
+    {
+        bytes = 0;
+        text = text.Trim();
+        int shift = text.Length == 0 ? 0 : char.ToUpperInvariant(text[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 };
+        string digits = shift == 0 ? text : text[..^1];
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long value) || value <= 0 || value > long.MaxValue >> shift)
+        {
+            return false;
+        }
+        bytes = value << shift;
+        return true;
     }
 
     internal static bool TryParseModes(string text, out uint modes)

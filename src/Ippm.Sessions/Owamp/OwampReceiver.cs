@@ -28,8 +28,10 @@ public sealed partial class OwampReceiver : IDisposable
     private readonly object _lock = new();
     private Thread? _thread;
     private volatile bool _stopping;
+    private readonly long _maxRecords;
     private long _malformed;
     private long _badHmac;
+    private long _dropped;
 
     public OwampReceiver(UdpTestSocket socket, OwampSessionSpec spec, TestPacketCipher? cipher, ILogger logger)
     {
@@ -37,6 +39,8 @@ public sealed partial class OwampReceiver : IDisposable
         _spec = spec;
         _cipher = cipher;
         _logger = logger;
+        // Duplicates can exceed the packet count; beyond this the rest is counted, not kept.
+        _maxRecords = (2L * spec.PacketCount) + 1024;
     }
 
     public OwampSessionSpec Spec => _spec;
@@ -44,6 +48,9 @@ public sealed partial class OwampReceiver : IDisposable
     public int Port => _socket.LocalEndPoint.Port;
     public long Malformed => Interlocked.Read(ref _malformed);
     public long BadHmac => Interlocked.Read(ref _badHmac);
+
+    /// <summary>Packets not recorded because the session already held 2 × Packet Count + 1024 records.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Set when the session was completed by Stop-Sessions: Next Seqno and skip ranges from the sender.</summary>
     public SessionDescription? Completion { get; private set; }
@@ -95,7 +102,14 @@ public sealed partial class OwampReceiver : IDisposable
                 var record = new OwampDataRecord(sent.SequenceNumber, sent.ErrorEstimate, receiveError, sent.Timestamp, datagram.ReceiveTime, datagram.Ttl ?? 255);
                 lock (_lock)
                 {
-                    _records.Add(record);
+                    if (_records.Count < _maxRecords)
+                    {
+                        _records.Add(record);
+                    }
+                    else if (Interlocked.Increment(ref _dropped) == 1)
+                    {
+                        Log.RecordLimit(_logger, Sid, _maxRecords);
+                    }
                 }
             }
         }
@@ -148,6 +162,16 @@ public sealed partial class OwampReceiver : IDisposable
         }
     }
 
+    /// <summary>Frees the records once they are stored elsewhere (on disk).</summary>
+    public void ReleaseRecords()
+    {
+        lock (_lock)
+        {
+            _records.Clear();
+            _records.TrimExcess();
+        }
+    }
+
     private void StopThread()
     {
         _stopping = true;
@@ -177,6 +201,9 @@ public sealed partial class OwampReceiver : IDisposable
 
         [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "OWAMP session {Sid}: completed, next seqno {Next}, {Lost} lost, {Malformed} malformed, {BadHmac} bad HMAC")]
         public static partial void Completed(ILogger logger, SessionId sid, uint next, int lost, long malformed, long badHmac);
+
+        [LoggerMessage(EventId = 405, Level = LogLevel.Warning, Message = "OWAMP session {Sid}: {Limit} records held; further packets are counted as dropped")]
+        public static partial void RecordLimit(ILogger logger, SessionId sid, long limit);
 
         [LoggerMessage(EventId = 404, Level = LogLevel.Error, Message = "OWAMP session {Sid}: receiver failed")]
         public static partial void ReceiverFailed(ILogger logger, Exception exception, SessionId sid);

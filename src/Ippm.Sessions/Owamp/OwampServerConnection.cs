@@ -17,7 +17,8 @@ namespace Ippm.Sessions.Owamp;
 /// One OWAMP-Control connection on the server (RFC 4656 §3): Request-Session with schedule slots, Start-Sessions,
 /// the Stop-Sessions exchange in both directions, and Fetch-Session. The server is Session-Receiver
 /// (Conf-Receiver = 1) or Session-Sender (Conf-Sender = 1) per session. Received data stays in memory, bounded
-/// by the per-session packet limit, until the connection closes.
+/// by the per-session packet limit, until the connection closes; with <see cref="ServerOptions.DataDirectory"/> a
+/// session completed by Stop-Sessions moves to disk (<see cref="OwampSessionStore"/>) and can be fetched later.
 /// </summary>
 public sealed class OwampServerConnection : ControlServerConnection
 {
@@ -28,10 +29,14 @@ public sealed class OwampServerConnection : ControlServerConnection
     private readonly List<OwampSender> _senders = [];
     private readonly Dictionary<SessionId, (byte[] Request, byte[] Slots)> _requests = [];
     private readonly List<IDisposable> _pending = [];
+    private readonly HashSet<SessionId> _stored = [];
+    private readonly OwampSessionStore? _store;
+    private string? _identity;
 
     public OwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
         : base(stream, local, remote, options, ports, logger)
     {
+        _store = OwampSessionStore.For(options, logger);
     }
 
     protected override ControlProtocol Protocol => ControlProtocol.Owamp;
@@ -55,6 +60,7 @@ public sealed class OwampServerConnection : ControlServerConnection
     protected override async Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken)
     {
         bool testing = false;
+        _identity = handshake.Identity;
         while (await ReadCommandBlockAsync(testing, cancellationToken).ConfigureAwait(false) is byte[] first)
         {
             var command = (CommandNumber)first[0];
@@ -213,10 +219,12 @@ public sealed class OwampServerConnection : ControlServerConnection
     {
         OwampStopSessions clientStop = await OwampStopSessionsReader.ReadAsync(Channel, first, SessionCount, cancellationToken).ConfigureAwait(false);
         NtpTimestamp stopTime = SystemClock.Instance.Now();
+        var completed = new List<OwampReceiver>();
         foreach (OwampReceiver receiver in _receivers.Where(r => r.Completion is null))
         {
             SessionDescription? description = clientStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid);
             receiver.Complete(description, stopTime);
+            completed.Add(receiver);
         }
         var ours = new List<SessionDescription>();
         foreach (OwampSender sender in _senders)
@@ -227,40 +235,115 @@ public sealed class OwampServerConnection : ControlServerConnection
         _senders.Clear();
         await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(AcceptCode.Ok, ours), cancellationToken).ConfigureAwait(false);
         Log.Stopped(Logger, Peer, clientStop.Sessions.Count + ours.Count, (byte)clientStop.Accept);
+        if (_store is { } store && completed.Count > 0)
+        {
+            // Off the control loop's thread; a failure leaves the session in memory (the store logs it).
+            await Task.Run(
+                () =>
+                {
+                    foreach (OwampReceiver receiver in completed)
+                    {
+                        if (store.TrySave(Snapshot(receiver, 0, uint.MaxValue)))
+                        {
+                            receiver.ReleaseRecords();
+                            lock (_stored)
+                            {
+                                _stored.Add(receiver.Sid);
+                            }
+                        }
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A completed in-memory session as Fetch-Session serves it, records filtered to Begin ≤ seq ≤ End.</summary>
+    private OwampStoredSession Snapshot(OwampReceiver receiver, uint begin, uint end)
+    {
+        (byte[] request, byte[] slots) = _requests[receiver.Sid];
+        request = (byte[])request.Clone();
+        request.AsSpan(SessionRequest.HmacOffset).Clear();
+        SessionDescription completion = receiver.Completion!;
+        return new OwampStoredSession(
+            receiver.Sid,
+            receiver.EndedAbnormally ? (byte)2 : (byte)1,
+            completion.NextSeqno,
+            completion.SkipRanges,
+            request,
+            slots[..^ControlStreamCipher.HmacLength],
+            _identity,
+            receiver.Records(begin, end));
     }
 
     private async Task HandleFetchAsync(byte[] first, CancellationToken cancellationToken)
     {
         byte[] message = await ReadRestAsync(first, FetchSession.Length, cancellationToken).ConfigureAwait(false);
         FetchSession.TryRead(message, out FetchSession? fetch);
-        OwampReceiver? receiver = _receivers.FirstOrDefault(r => r.Sid == fetch!.Sid);
-        if (receiver?.Completion is not { } completion || fetch!.BeginSeq > fetch.EndSeq)
+        SessionId sid = fetch!.Sid;
+        OwampReceiver? receiver = _receivers.FirstOrDefault(r => r.Sid == sid);
+        bool stored;
+        lock (_stored)
         {
-            Log.FetchRefused(Logger, Peer, (byte)AcceptCode.Failure, receiver is null ? $"no received session {fetch!.Sid}" : "session not finished or empty range");
-            await SendAsync(new FetchAck(AcceptCode.Failure, 0, 0, 0, 0).Write, FetchAck.Length, cancellationToken).ConfigureAwait(false);
+            stored = _stored.Contains(sid);
+        }
+        OwampStoredSession? session = null;
+        (AcceptCode Code, string Reason) refusal = (AcceptCode.Failure, $"no received session {sid}");
+        if (fetch.BeginSeq > fetch.EndSeq)
+        {
+            refusal = (AcceptCode.Failure, "empty range");
+        }
+        else if (receiver is not null && !stored)
+        {
+            if (receiver.Completion is null)
+            {
+                refusal = (AcceptCode.Failure, "session not finished");
+            }
+            else
+            {
+                session = Snapshot(receiver, fetch.BeginSeq, fetch.EndSeq);
+            }
+        }
+        else if (_store is { } store)
+        {
+            // Same connection or a later one (the access rule is the store's: same KeyID, or anyone for open mode).
+            (OwampStoreLookup lookup, OwampStoredSession? loaded, string reason) = await Task.Run(
+                () => (store.TryLoad(sid, _identity, out OwampStoredSession? s, out string r), s, r), cancellationToken).ConfigureAwait(false);
+            if (loaded is not null)
+            {
+                session = loaded with { Records = loaded.RecordsBetween(fetch.BeginSeq, fetch.EndSeq) };
+            }
+            else
+            {
+                refusal = (lookup == OwampStoreLookup.Unreadable ? AcceptCode.InternalError : AcceptCode.Failure, reason);
+            }
+        }
+        if (session is null)
+        {
+            Log.FetchRefused(Logger, Peer, (byte)refusal.Code, refusal.Reason);
+            await SendAsync(new FetchAck(refusal.Code, 0, 0, 0, 0).Write, FetchAck.Length, cancellationToken).ConfigureAwait(false);
             return;
         }
-        OwampDataRecord[] records = receiver.Records(fetch.BeginSeq, fetch.EndSeq);
-        byte finished = receiver.EndedAbnormally ? (byte)2 : (byte)1;
-        var ack = new FetchAck(AcceptCode.Ok, finished, completion.NextSeqno, (uint)completion.SkipRanges.Count, (uint)records.Length);
+        IReadOnlyList<OwampDataRecord> records = session.Records;
+        var ack = new FetchAck(AcceptCode.Ok, session.Finished, session.NextSeqno, (uint)session.SkipRanges.Count, (uint)records.Count);
         await SendAsync(ack.Write, FetchAck.Length, cancellationToken).ConfigureAwait(false);
 
         // RFC 4656 §3.8: the original Request-Session (HMACs recomputed), the skip ranges, then the records,
         // each section closed by an HMAC block.
-        (byte[] request, byte[] slots) = _requests[receiver.Sid];
-        await Channel.SendMessageAsync((byte[])request.Clone(), cancellationToken).ConfigureAwait(false);
-        await Channel.SendMessageAsync((byte[])slots.Clone(), cancellationToken).ConfigureAwait(false);
+        byte[] slots = new byte[session.SlotBlocks.Length + ControlStreamCipher.HmacLength];
+        session.SlotBlocks.CopyTo(slots, 0);
+        await Channel.SendMessageAsync((byte[])session.Request.Clone(), cancellationToken).ConfigureAwait(false);
+        await Channel.SendMessageAsync(slots, cancellationToken).ConfigureAwait(false);
 
-        byte[] skipSection = new byte[SkipRangeList.EncodedLength(completion.SkipRanges.Count) + ControlStreamCipher.HmacLength];
-        SkipRangeList.Write(completion.SkipRanges, skipSection);
+        byte[] skipSection = new byte[SkipRangeList.EncodedLength(session.SkipRanges.Count) + ControlStreamCipher.HmacLength];
+        SkipRangeList.Write(session.SkipRanges, skipSection);
         await Channel.SendMessageAsync(skipSection, cancellationToken).ConfigureAwait(false);
 
-        byte[] recordSection = new byte[OwampDataRecord.EncodedLength(records.Length) + ControlStreamCipher.HmacLength];
-        for (int i = 0; i < records.Length; i++)
+        byte[] recordSection = new byte[OwampDataRecord.EncodedLength(records.Count) + ControlStreamCipher.HmacLength];
+        for (int i = 0; i < records.Count; i++)
         {
             records[i].Write(recordSection.AsSpan(i * OwampDataRecord.Length));
         }
         await Channel.SendMessageAsync(recordSection, cancellationToken).ConfigureAwait(false);
-        Log.Fetched(Logger, Peer, records.Length, receiver.Sid);
+        Log.Fetched(Logger, Peer, records.Count, sid);
     }
 }
