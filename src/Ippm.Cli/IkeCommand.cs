@@ -68,8 +68,9 @@ internal static class IkeCommand
     {
         var host = new Argument<string>("host") { Description = "IKE responder as HOST[:PORT] (port 500 by default)." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds of retransmission (0.5 s doubling) before giving up.", DefaultValueFactory = _ => 16 };
+        var count = new Option<int>("--count") { Description = "Set up N SAs one after another in this process (each printed, then deleted) and report the setup time median/p90.", DefaultValueFactory = _ => 1 };
         var common = CommonOptions.Create();
-        var command = new Command("initiate", "Establish one childless IKE SA with a responder, print it, then delete it.") { host, timeout };
+        var command = new Command("initiate", "Establish one childless IKE SA with a responder, print it, then delete it.") { host, timeout, count };
         common.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -99,19 +100,38 @@ internal static class IkeCommand
                     RemoteId = remoteId,
                     Retransmit = new RetransmitPolicy(TimeSpan.FromMilliseconds(500), tries),
                 };
+                int n = parse.GetValue(count);
+                if (n is < 1 or > 100_000)
+                {
+                    return TwpingCommand.Fail("--count must be between 1 and 100000.", ExitCodes.Usage);
+                }
+                bool json = parse.GetValue(common.Json);
+                bool showKeys = parse.GetValue(common.ShowKeys);
+                ILogger logger = logs.CreateLogger("ippm.ike");
+                var setupMs = new List<double>(n);
                 try
                 {
-                    await using IkeInitiatorSession session = await IkeInitiator.ConnectAsync(remote, options, null, logs.CreateLogger("ippm.ike"), cancellationToken).ConfigureAwait(false);
-                    Print(session.Entry, parse.GetValue(common.Json), parse.GetValue(common.ShowKeys));
-                    try
+                    for (int i = 0; i < n; i++)
                     {
-                        using var deleteTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                        deleteTimeout.CancelAfter(TimeSpan.FromSeconds(3));
-                        await session.DeleteAsync(deleteTimeout.Token).ConfigureAwait(false);
+                        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                        await using IkeInitiatorSession session = await IkeInitiator.ConnectAsync(remote, options, null, logger, cancellationToken).ConfigureAwait(false);
+                        double ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                        setupMs.Add(ms);
+                        Print(session.Entry, json, showKeys, ms);
+                        try
+                        {
+                            using var deleteTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                            deleteTimeout.CancelAfter(TimeSpan.FromSeconds(3));
+                            await session.DeleteAsync(deleteTimeout.Token).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is IkeTimeoutException or OperationCanceledException)
+                        {
+                            Console.Error.WriteLine("ippm: the responder did not acknowledge the Delete.");
+                        }
                     }
-                    catch (Exception e) when (e is IkeTimeoutException or OperationCanceledException)
+                    if (n > 1)
                     {
-                        Console.Error.WriteLine("ippm: the responder did not acknowledge the Delete.");
+                        PrintSummary(setupMs, json);
                     }
                     return ExitCodes.Success;
                 }
@@ -210,7 +230,24 @@ internal static class IkeCommand
         _ => type.ToString(),
     };
 
-    private static void Print(IkeSaEntry entry, bool json, bool showKeys)
+    /// <summary>Setup time (first IKE_SA_INIT sent until IKE_AUTH verified) over the SAs of one --count run.</summary>
+    private static void PrintSummary(List<double> setupMs, bool json)
+    {
+        double[] sorted = [.. setupMs.Order()];
+        double Quantile(double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
+        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+        string F(double v) => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        if (json)
+        {
+            Console.Out.WriteLine($"{{\"count\":{sorted.Length},\"setup_ms_median\":{F(median)},\"setup_ms_p90\":{F(Quantile(0.9))},\"setup_ms_min\":{F(sorted[0])},\"setup_ms_max\":{F(sorted[^1])}}}");
+        }
+        else
+        {
+            Console.Out.WriteLine($"{sorted.Length} IKE SAs set up one after another: median {F(median)} ms, p90 {F(Quantile(0.9))} ms, min {F(sorted[0])} ms, max {F(sorted[^1])} ms");
+        }
+    }
+
+    private static void Print(IkeSaEntry entry, bool json, bool showKeys, double? setupMs = null)
     {
         string spiI = IkeHeader.FormatSpi(entry.SpiI);
         string spiR = IkeHeader.FormatSpi(entry.SpiR);
@@ -235,6 +272,10 @@ internal static class IkeCommand
                 w.WriteString("role", entry.Role == IkeSaRole.Initiator ? "initiator" : "responder");
                 w.WriteString("peer", entry.Peer.ToString());
                 w.WriteString("peer_id", entry.PeerIdentity);
+                if (setupMs is double ms)
+                {
+                    w.WriteNumber("setup_ms", Math.Round(ms, 2));
+                }
                 if (showKeys)
                 {
                     w.WriteString("sk_d", skD);
@@ -246,7 +287,8 @@ internal static class IkeCommand
         }
         else
         {
-            Console.Out.WriteLine($"IKE SA {spiI}_i {spiR}_r established with {entry.Peer} ({entry.PeerIdentity}), {entry.Suite}, {Prf.Name(entry.Prf)}");
+            string took = setupMs is double ms ? $" in {ms.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} ms" : "";
+            Console.Out.WriteLine($"IKE SA {spiI}_i {spiR}_r established with {entry.Peer} ({entry.PeerIdentity}), {entry.Suite}, {Prf.Name(entry.Prf)}{took}");
             if (showKeys)
             {
                 Console.Out.WriteLine($"  sk_d     {skD}   (debug/interop only)");
