@@ -42,11 +42,14 @@ internal static class OwpingCommand
         {
             host, to, from, modes, identity, keyFile, count, schedule, padding, dscp, timeout, json, maxCount, verbose,
         };
+        IkeOptionSet ike = IkeOptionSet.ForClient();
+        ike.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.Create(parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning);
             string? keyPath = parse.GetValue(keyFile)?.FullName;
-            string letters = parse.GetValue(modes) ?? (keyPath is null ? "O" : "AEO");
+            bool viaIke = parse.GetValue(ike.Enable);
+            string letters = parse.GetValue(modes) ?? (viaIke ? "AE" : keyPath is null ? "O" : "AEO");
             if (!SecurityModes.TryParseLetters(letters, out uint acceptable) || (acceptable & (uint)SecurityMode.Mixed) != 0)
             {
                 return TwpingCommand.Fail($"-A '{letters}': OWAMP uses the letters O, A and E.", ExitCodes.Usage);
@@ -94,10 +97,15 @@ internal static class OwpingCommand
                 string? target = parse.GetValue(host);
                 if (target is null)
                 {
+                    if (viaIke)
+                    {
+                        return TwpingCommand.Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
+                    }
                     return await RunEmbeddedAsync(options, parse.GetValue(json), logs, cancellationToken).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
-                return await MeasureAsync(options with { Server = server }, target, parse.GetValue(json), logs, cancellationToken).ConfigureAwait(false);
+                return await ike.RunAsync(parse, server.Address, cancellationToken, secret =>
+                    MeasureAsync(options with { Server = server, Ike = secret }, target, parse.GetValue(json), logs, cancellationToken)).ConfigureAwait(false);
             }
             catch (SocketException e)
             {

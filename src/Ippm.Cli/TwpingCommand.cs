@@ -39,11 +39,14 @@ internal static class TwpingCommand
         {
             host, modes, identity, keyFile, count, interval, padding, dscp, timeout, json, maxCount, verbose,
         };
+        IkeOptionSet ike = IkeOptionSet.ForClient();
+        ike.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.Create(parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning);
             string? keyPath = parse.GetValue(keyFile)?.FullName;
-            string modeLetters = parse.GetValue(modes) ?? (keyPath is null ? "O" : "AEMO");
+            bool viaIke = parse.GetValue(ike.Enable);
+            string modeLetters = parse.GetValue(modes) ?? (viaIke ? "AEM" : keyPath is null ? "O" : "AEMO");
             if (!SecurityModes.TryParseLetters(modeLetters, out uint acceptable))
             {
                 return Fail($"-A '{modeLetters}': use the letters O, A, E and M.", ExitCodes.Usage);
@@ -94,10 +97,15 @@ internal static class TwpingCommand
                 string? target = parse.GetValue(host);
                 if (target is null)
                 {
+                    if (viaIke)
+                    {
+                        return Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
+                    }
                     return await RunEmbeddedAsync(options, parse.GetValue(json), logs, cancellationToken).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
-                return await MeasureAsync(options with { Server = server }, target, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+                return await ike.RunAsync(parse, server.Address, cancellationToken, secret =>
+                    MeasureAsync(options with { Server = server, Ike = secret }, target, parse.GetValue(json), cancellationToken)).ConfigureAwait(false);
             }
             finally
             {

@@ -1,0 +1,229 @@
+using System.CommandLine;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.SaDatabase;
+using Ippm.Security;
+using Ippm.Sessions.Server;
+
+namespace Ippm.Cli;
+
+/// <summary>
+/// The <c>--ike*</c> options of <c>ippm server</c>, <c>ippm twping</c> and <c>ippm owping</c> (RFC 7717): how the
+/// IKEv2 SA that keys the O/TWAMP connection is authenticated, and how its secret becomes the Token key.
+/// </summary>
+internal sealed class IkeOptionSet
+{
+    public const int DefaultIkePort = 500;
+
+    private IkeOptionSet(bool server)
+    {
+        IsServer = server;
+        Enable = new Option<bool>("--ike") { Description = "Key the control connection from an IKEv2 SA with HOST (RFC 7717) instead of a passphrase." };
+        Port = new Option<int>("--ike-port") { Description = "UDP port of HOST's IKE responder.", DefaultValueFactory = _ => DefaultIkePort };
+        Listen = new Option<string?>("--ike-listen") { Description = "Run an IKEv2 responder on ADDR:PORT and accept O/TWAMP connections keyed from its SAs (RFC 7717)." };
+        PskFile = new Option<FileInfo?>("--ike-psk-file") { Description = "IKEv2 pre-shared key file (one trailing newline ignored)." };
+        Cert = new Option<FileInfo?>("--ike-cert") { Description = "Our X.509 certificate (PEM) for IKEv2 signature authentication." };
+        Key = new Option<FileInfo?>("--ike-key") { Description = "Private key of --ike-cert (PEM)." };
+        Ca = new Option<FileInfo?>("--ike-ca") { Description = "CA certificate(s) (PEM) the peer's certificate must chain to." };
+        Proposal = new Option<string?>("--ike-proposal") { Description = $"IKE proposals, strongSwan syntax. Default: {IkeProposalSpec.DefaultList}" };
+        Derivation = new Option<string>("--ike-key-derivation")
+        {
+            Description = "How prf(SK_d,\"IPPM\") becomes the Token key: pbkdf2 (as the passphrase, with the greeting's Salt and Count; default) or direct (its first 16 octets). Both ends must agree.",
+            DefaultValueFactory = _ => "pbkdf2",
+        };
+    }
+
+    public bool IsServer { get; }
+    public Option<bool> Enable { get; }
+    public Option<int> Port { get; }
+    public Option<string?> Listen { get; }
+    public Option<FileInfo?> PskFile { get; }
+    public Option<FileInfo?> Cert { get; }
+    public Option<FileInfo?> Key { get; }
+    public Option<FileInfo?> Ca { get; }
+    public Option<string?> Proposal { get; }
+    public Option<string> Derivation { get; }
+
+    public static IkeOptionSet ForClient() => new(server: false);
+
+    public static IkeOptionSet ForServer() => new(server: true);
+
+    public void AddTo(Command command)
+    {
+        if (IsServer)
+        {
+            command.Add(Listen);
+        }
+        else
+        {
+            command.Add(Enable);
+            command.Add(Port);
+        }
+        command.Add(PskFile);
+        command.Add(Cert);
+        command.Add(Key);
+        command.Add(Ca);
+        command.Add(Proposal);
+        command.Add(Derivation);
+    }
+
+    /// <summary>
+    /// With <c>--ike</c>: establishes an IKE SA with the server's IKE responder, runs <paramref name="measure"/> keyed
+    /// from it, then deletes the SA. Without: runs <paramref name="measure"/> with no IKE secret.
+    /// </summary>
+    public async Task<int> RunAsync(ParseResult parse, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure)
+    {
+        if (!parse.GetValue(Enable))
+        {
+            return await measure(null).ConfigureAwait(false);
+        }
+        if (TryLoad(parse, out IkeCredentials? credentials, out var proposals, out var derivation) is string error)
+        {
+            return TwpingCommand.Fail(error, ExitCodes.Usage);
+        }
+        using (credentials)
+        {
+            var responder = new IPEndPoint(server, parse.GetValue(Port));
+            ClientIkeSa sa;
+            try
+            {
+                sa = await ClientIkeSa.EstablishAsync(responder, credentials!, proposals, derivation, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IkeRefusedException e)
+            {
+                return TwpingCommand.Fail($"IKEv2 with {responder} refused: {e.Message}", ExitCodes.Refused);
+            }
+            catch (Exception e) when (e is IkeTimeoutException or System.Net.Sockets.SocketException)
+            {
+                return TwpingCommand.Fail($"IKEv2 responder {responder} unreachable: {e.Message}", ExitCodes.Unreachable);
+            }
+            await using (sa.ConfigureAwait(false))
+            {
+                return await measure(sa.Secret).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public static bool TryParseDerivation(string text, out Rfc7717KeyDerivation derivation)
+    {
+        derivation = text.ToLowerInvariant() switch
+        {
+            "pbkdf2" or "a" => Rfc7717KeyDerivation.Pbkdf2,
+            "direct" or "b" => Rfc7717KeyDerivation.Direct,
+            _ => (Rfc7717KeyDerivation)(-1),
+        };
+        return Enum.IsDefined(derivation);
+    }
+
+    /// <summary>Loads the IKE credentials named on the command line; returns an error message or null.</summary>
+    public string? TryLoad(ParseResult parse, out IkeCredentials? credentials, out IReadOnlyList<IkeProposalSpec> proposals, out Rfc7717KeyDerivation derivation)
+    {
+        credentials = null;
+        proposals = IkeProposalSpec.Default;
+        if (!TryParseDerivation(parse.GetValue(Derivation)!, out derivation))
+        {
+            return $"--ike-key-derivation '{parse.GetValue(Derivation)}': use pbkdf2 or direct.";
+        }
+        try
+        {
+            if (parse.GetValue(Proposal) is string p)
+            {
+                proposals = IkeProposalSpec.ParseList(p);
+            }
+        }
+        catch (FormatException e)
+        {
+            return $"--ike-proposal: {e.Message}";
+        }
+        return IkeCredentialFiles.TryLoad(parse.GetValue(PskFile), parse.GetValue(Cert), parse.GetValue(Key), parse.GetValue(Ca), rsaPss: false, out credentials, "--ike-");
+    }
+}
+
+/// <summary>Reads IKE credentials from files: a PSK file, or a certificate, its key and the trusted CAs (PEM).</summary>
+internal static class IkeCredentialFiles
+{
+    public static string? TryLoad(FileInfo? psk, FileInfo? cert, FileInfo? key, FileInfo? ca, bool rsaPss, out IkeCredentials? credentials, string prefix = "--")
+    {
+        credentials = null;
+        if ((psk is null) == (cert is null))
+        {
+            return $"give either {prefix}psk-file F or {prefix}cert C {prefix}key K {prefix}ca CA.";
+        }
+        try
+        {
+            if (psk is not null)
+            {
+                byte[] secret = File.ReadAllBytes(psk.FullName);
+                int length = secret.Length;
+                while (length > 0 && secret[length - 1] is (byte)'\n' or (byte)'\r')
+                {
+                    length--;
+                }
+                byte[] trimmed = secret.AsSpan(0, length).ToArray();
+                CryptographicOperations.ZeroMemory(secret);
+                if (trimmed.Length == 0)
+                {
+                    return $"{prefix}psk-file {psk}: empty.";
+                }
+                credentials = new IkeCredentials { PreSharedKey = trimmed };
+                return null;
+            }
+            if (key is null || ca is null)
+            {
+                return $"{prefix}cert needs {prefix}key and {prefix}ca.";
+            }
+            var cas = new X509Certificate2Collection();
+            cas.ImportFromPemFile(ca.FullName);
+            if (cas.Count == 0)
+            {
+                return $"{prefix}ca {ca}: no certificate found.";
+            }
+            credentials = new IkeCredentials { Certificate = X509Certificate2.CreateFromPemFile(cert!.FullName, key.FullName), TrustedCas = cas, RsaPss = rsaPss };
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            return $"cannot load IKE credentials: {e.Message}";
+        }
+    }
+}
+
+/// <summary>A client-side IKE SA for one measurement: established before, deleted after (RFC 7717 §5).</summary>
+internal sealed class ClientIkeSa : IAsyncDisposable
+{
+    private readonly IkeInitiatorSession _session;
+
+    private ClientIkeSa(IkeInitiatorSession session, Rfc7717Secret secret)
+    {
+        _session = session;
+        Secret = secret;
+    }
+
+    public Rfc7717Secret Secret { get; }
+    public IkeSaEntry Entry => _session.Entry;
+
+    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeCredentials credentials, IReadOnlyList<IkeProposalSpec> proposals, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken)
+    {
+        IkeInitiatorSession session = await IkeInitiator.ConnectAsync(
+            responder, new IkeInitiatorOptions { Credentials = credentials, Proposals = proposals }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Secret.Dispose();
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            await _session.DeleteAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IkeTimeoutException or System.Net.Sockets.SocketException or IkeRefusedException)
+        {
+            // The SA was only ours to measure with; a peer that does not answer the Delete forgets it on its own.
+        }
+        await _session.DisposeAsync().ConfigureAwait(false);
+    }
+}

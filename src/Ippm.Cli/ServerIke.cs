@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
+using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.SaDatabase;
+using Ippm.Security;
+using Ippm.Sessions.Control;
+using Ippm.Sessions.Server;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Cli;
+
+/// <summary><c>ippm server --ike-listen</c>: an IKEv2 responder in the server process whose SAs key O/TWAMP (RFC 7717).</summary>
+internal sealed class ServerIke : IAsyncDisposable
+{
+    private readonly IkeResponder _responder;
+    private readonly IkeSaDatabase _database;
+    private readonly IkeCredentials _credentials;
+
+    private ServerIke(IkeResponder responder, IkeSaDatabase database, IkeCredentials credentials, Rfc7717SecretLookup lookup)
+    {
+        _responder = responder;
+        _database = database;
+        _credentials = credentials;
+        Lookup = lookup;
+    }
+
+    public Rfc7717SecretLookup Lookup { get; }
+
+    public static ServerIke? Start(ParseResult parse, IkeOptionSet options, IPEndPoint listen, ILoggerFactory logs, out string? error)
+    {
+        error = options.TryLoad(parse, out IkeCredentials? credentials, out var proposals, out Rfc7717KeyDerivation derivation);
+        if (error is not null)
+        {
+            return null;
+        }
+        var database = new IkeSaDatabase();
+        ILogger logger = logs.CreateLogger("Ippm.Ike");
+        try
+        {
+            var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals }, database, logger);
+            responder.Start();
+            logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation);
+            return new ServerIke(responder, database, credentials!, IkeSecretSource.FromDatabase(database, derivation));
+        }
+        catch (SocketException e)
+        {
+            database.Dispose();
+            credentials!.Dispose();
+            error = $"cannot listen for IKE on {listen}: {e.Message}";
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _responder.DisposeAsync().ConfigureAwait(false);
+        _database.Dispose();
+        _credentials.Dispose();
+    }
+}
