@@ -250,7 +250,16 @@ public sealed partial class OwampSessionStore
     public bool TrySave(OwampStoredSession session)
     {
         ArgumentNullException.ThrowIfNull(session);
-        long size = OwampSessionFile.EncodedLength(session);
+        long size;
+        try
+        {
+            size = OwampSessionFile.EncodedLength(session);
+        }
+        catch (ArgumentException e)
+        {
+            Log.SaveFailed(_logger, session.Sid, Directory, e.Message);
+            return false;
+        }
         if (size > LimitBytes)
         {
             Log.TooLarge(_logger, session.Sid, size, LimitBytes);
