@@ -32,6 +32,8 @@ internal static class ServerCommand
         {
             twampListen, owampListen, maxPackets, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
         };
+        IkeOptionSet ike = IkeOptionSet.ForServer();
+        ike.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.Create(parse.GetValue(logLevel));
@@ -107,6 +109,21 @@ internal static class ServerCommand
                     DataDirectory = parse.GetValue(dataDir)?.FullName,
                     DataDirectoryLimitBytes = limitBytes,
                 };
+                IPEndPoint? ikeListen = null;
+                if (parse.GetValue(ike.Listen) is string ikeText && !EndpointParser.TryParseListen(ikeText, IkeOptionSet.DefaultIkePort, out ikeListen))
+                {
+                    return TwpingCommand.Fail($"--ike-listen '{ikeText}' is not ADDR:PORT.", ExitCodes.Usage);
+                }
+                string? ikeError = null;
+                await using ServerIke? serverIke = ikeListen is null ? null : ServerIke.Start(parse, ike, ikeListen, logs, out ikeError);
+                if (ikeListen is not null)
+                {
+                    if (serverIke is null)
+                    {
+                        return TwpingCommand.Fail(ikeError ?? "cannot start the IKE responder", ExitCodes.Usage);
+                    }
+                    options.IkeSecrets = serverIke.Lookup;
+                }
                 await using var server = new IppmServer(options, logs);
                 try
                 {
