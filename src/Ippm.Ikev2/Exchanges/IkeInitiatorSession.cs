@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Threading.Channels;
 using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,12 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
 
     /// <summary>The SA just rekeyed away: kept to answer the peer's Delete for it (and retransmissions).</summary>
     private IkeSa? _previous;
+
+    /// <summary>While <see cref="ServeAsync"/> owns the socket, responses to our own requests are handed over here.</summary>
+    private volatile Channel<byte[]>? _responses;
+
+    /// <summary>Ends <see cref="ServeAsync"/> once we deleted the SA ourselves.</summary>
+    private readonly CancellationTokenSource _deleted = new();
 
     internal IkeInitiatorSession(Socket socket, IkeSa sa, IkeInitiatorOptions options, IkeSaDatabase? database, ILogger logger)
     {
@@ -49,11 +56,22 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
         await InformationalAsync([new OutgoingPayload(PayloadType.Delete, DeletePayload.IkeSa.Encode())], cancellationToken).ConfigureAwait(false);
         _sa.Deleted = true;
         _database?.MarkDeleted(_sa.SpiI, _sa.SpiR);
+        await _deleted.CancelAsync().ConfigureAwait(false);
     }
 
     private async Task InformationalAsync(List<OutgoingPayload> payloads, CancellationToken ct)
     {
         (uint id, byte[] request) = _sa.NextRequest(ExchangeType.Informational, payloads);
+        Func<byte[], CancellationToken, ValueTask<int>>? receive = null;
+        if (_responses is Channel<byte[]> responses)
+        {
+            receive = async (buffer, token) =>
+            {
+                byte[] datagram = await responses.Reader.ReadAsync(token).ConfigureAwait(false);
+                datagram.CopyTo(buffer, 0);
+                return datagram.Length;
+            };
+        }
         await Transport.RequestAsync(_socket, request, m =>
         {
             if (m.Header.SpiI != _sa.SpiI || m.Header.SpiR != _sa.SpiR || !_sa.IsFromPeer(m))
@@ -66,31 +84,50 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
                 return false;
             }
             return m.Header.MessageId == id && _sa.Open(m) is not null;
-        }, _options.Retransmit, _logger, ct).ConfigureAwait(false);
+        }, _options.Retransmit, _logger, ct, receive).ConfigureAwait(false);
     }
 
     /// <summary>Answers the peer's requests until the SA is deleted or <paramref name="cancellationToken"/> fires.</summary>
     public async Task ServeAsync(CancellationToken cancellationToken)
     {
         byte[] buffer = new byte[Transport.MaxDatagram];
-        while (!_sa.Deleted)
+        Channel<byte[]> responses = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(16) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true });
+        _responses = responses;
+        using var serving = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _deleted.Token);
+        try
         {
-            int length;
-            try
+            while (!_sa.Deleted)
             {
-                length = await _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                int length;
+                try
+                {
+                    length = await _socket.ReceiveAsync(buffer, SocketFlags.None, serving.Token).ConfigureAwait(false);
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                catch (OperationCanceledException) when (_deleted.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    return; // we deleted the SA
+                }
+                byte[] datagram = Transport.Unframe(buffer.AsSpan(0, length));
+                if (IkeMessage.TryParse(datagram, out IkeMessage? m) != OperationStatus.Done)
+                {
+                    Log.Dropped(_logger, length, _socket.RemoteEndPoint, "malformed IKE message");
+                    continue;
+                }
+                if (m!.Header.IsResponse)
+                {
+                    responses.Writer.TryWrite(datagram); // InformationalAsync checks it
+                    continue;
+                }
+                AnswerPeer(m);
             }
-            catch (SocketException)
-            {
-                continue;
-            }
-            byte[] datagram = Transport.Unframe(buffer.AsSpan(0, length));
-            if (IkeMessage.TryParse(datagram, out IkeMessage? m) != OperationStatus.Done || m!.Header.IsResponse)
-            {
-                Log.Dropped(_logger, length, _socket.RemoteEndPoint, "malformed or unexpected");
-                continue;
-            }
-            AnswerPeer(m);
+        }
+        finally
+        {
+            _responses = null;
         }
     }
 
@@ -143,6 +180,7 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
         _sa.Dispose();
         _previous?.Dispose();
         Entry.Dispose();
+        _deleted.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -30,8 +30,10 @@ internal static class Transport
     /// Sends <paramref name="request"/> and waits for a datagram that <paramref name="accept"/> takes, resending the
     /// identical octets after 1, 2, 4, … × the initial timeout. Other datagrams are dropped.
     /// </summary>
+    /// <param name="receive">Where answers come from when another loop owns the socket's receive side; default: the socket.</param>
     public static async Task<IkeMessage> RequestAsync(
-        Socket socket, byte[] request, Func<IkeMessage, bool> accept, RetransmitPolicy policy, ILogger logger, CancellationToken ct)
+        Socket socket, byte[] request, Func<IkeMessage, bool> accept, RetransmitPolicy policy, ILogger logger, CancellationToken ct,
+        Func<byte[], CancellationToken, ValueTask<int>>? receive = null)
     {
         byte[] buffer = new byte[MaxDatagram];
         TimeSpan timeout = policy.Initial;
@@ -52,7 +54,9 @@ internal static class Transport
                     int length;
                     try
                     {
-                        length = await socket.ReceiveAsync(buffer, SocketFlags.None, window.Token).ConfigureAwait(false);
+                        length = receive is null
+                            ? await socket.ReceiveAsync(buffer, SocketFlags.None, window.Token).ConfigureAwait(false)
+                            : await receive(buffer, window.Token).ConfigureAwait(false);
                     }
                     catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
                     {

@@ -253,3 +253,37 @@ public sealed class HostileInputAndSignatureTests
         Assert.Equal(2, db.Count);
     }
 }
+
+/// <summary>An initiator session that serves the peer's requests can still run its own exchanges on the same socket.</summary>
+public sealed class InitiatorServingTests
+{
+    [Fact]
+    public async Task LivenessChecksWhileServing_AnswersNeverLost()
+    {
+        byte[] psk = "serving psk"u8.ToArray();
+        using var db = new IkeSaDatabase();
+        await using var responder = new IkeResponder(new IkeResponderOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Credentials = new IkeCredentials { PreSharedKey = psk },
+        }, db);
+        responder.Start();
+        // One try only: a response swallowed by the serving loop would surface as a timeout, not a slow retransmission.
+        await using IkeInitiatorSession session = await IkeInitiator.ConnectAsync(responder.LocalEndPoint, new IkeInitiatorOptions
+        {
+            Credentials = new IkeCredentials { PreSharedKey = psk },
+            Proposals = IkeProposalSpec.ParseList("aes128gcm16-prfsha256-ecp256"),
+            Retransmit = new RetransmitPolicy(TimeSpan.FromSeconds(2), 1),
+        });
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        Task serve = session.ServeAsync(stop.Token);
+        for (int i = 0; i < 20; i++)
+        {
+            await session.CheckLivenessAsync(stop.Token);
+        }
+        await session.DeleteAsync(stop.Token);
+        await serve.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(db.TryGet(session.Entry.SpiI, session.Entry.SpiR, out IkeSaEntry? e));
+        await LoopbackTests.WaitFor(() => e!.State == IkeSaState.Deleted);
+    }
+}

@@ -251,6 +251,7 @@ public sealed class StrongSwanInteropTests
         AssertSameKeys(sw, fresh);
         Assert.Equal(fresh.SpiI, session.Entry.SpiI);
         await WaitFor(() => File.ReadAllText(sw.Log).Contains("rekeyed between", StringComparison.Ordinal), "strongSwan's rekey");
+        await session.CheckLivenessAsync(stop.Token); // our own request on the new SA, while serving strongSwan's
 
         Run(Path.Combine(sw.Dir, "sw"), "--terminate", "--ike", "psk", "--timeout", "10");
         await WaitFor(() => fresh.State == IkeSaState.Deleted, "the Delete");
