@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Net;
 using System.Security.Cryptography;
+using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.SaDatabase;
 using Ippm.Security;
 using Ippm.Sessions.Owamp;
 using Ippm.Sessions.Server;
@@ -12,16 +15,17 @@ using Microsoft.Extensions.Logging;
 namespace Ippm.Cli;
 
 /// <summary>
-/// <c>ippm demo</c>: the whole job in one command. Starts a TWAMP and OWAMP server on loopback, makes a
-/// throwaway passphrase, and measures with both protocols in authenticated mode.
+/// <c>ippm demo</c>: the whole mission in one command. Starts a TWAMP and OWAMP server with an IKEv2 responder
+/// on loopback, makes a throwaway CA and two certificates, sets up a certificate-authenticated IKE SA and
+/// measures with both protocols in authenticated mode keyed from that SA (RFC 7717).
 /// </summary>
 internal static class DemoCommand
 {
     public static Command Create()
     {
-        var json = new Option<bool>("--json") { Description = "Print one JSON object: { \"twamp\": <as ippm twping --json>, \"owamp\": <as ippm owping --json> }." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object: { \"key_source\": \"ikev2\", \"twamp\": <as ippm twping --json>, \"owamp\": <as ippm owping --json> }." };
         var count = new Option<int>("-c", "--count") { Description = "Test packets per measurement (and per OWAMP direction).", DefaultValueFactory = _ => 100 };
-        var command = new Command("demo", "Measure TWAMP and OWAMP against an embedded loopback server in authenticated mode with a throwaway key.") { json, count };
+        var command = new Command("demo", "Set up a certificate-authenticated IKEv2 SA with an embedded loopback server and measure TWAMP and OWAMP keyed from it (RFC 7717).") { json, count };
         command.SetAction(async (parse, cancellationToken) =>
         {
             int packets = parse.GetValue(count);
@@ -30,30 +34,47 @@ internal static class DemoCommand
                 return TwpingCommand.Fail("-c must be between 1 and 100000.", ExitCodes.Usage);
             }
             using ILoggerFactory logs = Logging.Create(LogLevel.Warning);
-            byte[] passphrase = RandomNumberGenerator.GetBytes(24);
+            using ThrowawayPki pki = ThrowawayPki.Create();
+            using var database = new IkeSaDatabase();
+            await using var responder = new IkeResponder(
+                new IkeResponderOptions
+                {
+                    Listen = new IPEndPoint(IPAddress.Loopback, 0),
+                    Credentials = new IkeCredentials { Certificate = pki.Server, TrustedCas = [pki.Ca] },
+                },
+                database,
+                logs.CreateLogger("Ippm.Ike"));
+            responder.Start();
+            await using var server = new IppmServer(
+                new ServerOptions
+                {
+                    TwampListen = new IPEndPoint(IPAddress.Loopback, 0),
+                    OwampListen = new IPEndPoint(IPAddress.Loopback, 0),
+                    IkeSecrets = IkeSecretSource.FromDatabase(database, Rfc7717KeyDerivation.Pbkdf2),
+                },
+                logs);
+            server.Start();
+            TwampReport? twamp = null;
+            OwampReport? owamp = null;
+            IkeSaEntry? sa = null;
+            int exit;
             try
             {
-                using KeyFile keys = KeyFile.Parse(KeyFile.FormatLine("demo", passphrase));
-                await using var server = new IppmServer(
-                    new ServerOptions
-                    {
-                        TwampListen = new IPEndPoint(IPAddress.Loopback, 0),
-                        OwampListen = new IPEndPoint(IPAddress.Loopback, 0),
-                        Keys = keys,
-                    },
-                    logs);
-                server.Start();
-                TwampReport? twamp = null;
-                OwampReport? owamp = null;
-                int exit = await TwpingCommand.GuardAsync("the embedded server", cancellationToken, async () =>
+                await using ClientIkeSa ike = await ClientIkeSa.EstablishAsync(
+                    responder.LocalEndPoint,
+                    new IkeCredentials { Certificate = pki.Client, TrustedCas = [pki.Ca] },
+                    IkeProposalSpec.Default,
+                    Rfc7717KeyDerivation.Pbkdf2,
+                    cancellationToken).ConfigureAwait(false);
+                sa = ike.Entry;
+                exit = await TwpingCommand.GuardAsync("the embedded server", cancellationToken, async () =>
                 {
                     TwampSessionResult twampResult = await TwampMeasurement.RunAsync(
                         new TwpingOptions
                         {
                             Server = server.TwampEndPoint!,
                             AcceptableModes = (uint)SecurityMode.Authenticated,
-                            Identity = "demo",
-                            Secret = passphrase,
+                            Ike = ike.Secret,
                             Count = packets,
                             Schedule = new SendSchedule(0.005, Exponential: false),
                             Timeout = TimeSpan.FromSeconds(1),
@@ -65,8 +86,7 @@ internal static class DemoCommand
                         {
                             Server = server.OwampEndPoint!,
                             AcceptableModes = (uint)SecurityMode.Authenticated,
-                            Identity = "demo",
-                            Secret = passphrase,
+                            Ike = ike.Secret,
                             Count = packets,
                             Schedule = [new ScheduleSlot(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.005))],
                             Timeout = TimeSpan.FromSeconds(1),
@@ -75,39 +95,41 @@ internal static class DemoCommand
                         cancellationToken).ConfigureAwait(false);
                     owamp = OwampReport.Create(server.OwampEndPoint!.ToString(), owampResult);
                 }).ConfigureAwait(false);
-                if (exit != ExitCodes.Success)
-                {
-                    return exit;
-                }
-                if (parse.GetValue(json))
-                {
-                    TwpingCommand.WriteJson(w =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("key_source", "passphrase");
-                        w.WritePropertyName("twamp");
-                        twamp!.WriteJson(w);
-                        w.WritePropertyName("owamp");
-                        owamp!.WriteJson(w);
-                        w.WriteEndObject();
-                    });
-                }
-                else
-                {
-                    Console.Out.WriteLine($"ippm demo: started TWAMP ({server.TwampEndPoint}) and OWAMP ({server.OwampEndPoint}) servers on loopback, made a");
-                    Console.Out.WriteLine("throwaway passphrase for identity 'demo', and measured in authenticated mode: PBKDF2 key, AES-CBC");
-                    Console.Out.WriteLine("control stream with HMAC-SHA1, per-session test keys from the SID.");
-                    Console.Out.WriteLine();
-                    Console.Out.Write(twamp!.ToHumanReadable());
-                    Console.Out.WriteLine();
-                    Console.Out.Write(owamp!.ToHumanReadable());
-                }
-                return ExitCodes.Success;
             }
-            finally
+            catch (Exception e) when (e is IkeRefusedException or IkeTimeoutException)
             {
-                CryptographicOperations.ZeroMemory(passphrase);
+                return TwpingCommand.Fail($"IKEv2 with the embedded responder failed: {e.Message}", ExitCodes.Refused);
             }
+            if (exit != ExitCodes.Success)
+            {
+                return exit;
+            }
+            if (parse.GetValue(json))
+            {
+                TwpingCommand.WriteJson(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("key_source", "ikev2");
+                    w.WriteString("ike_suite", sa!.Suite.ToString());
+                    w.WriteString("ike_peer", sa.PeerIdentity);
+                    w.WritePropertyName("twamp");
+                    twamp!.WriteJson(w);
+                    w.WritePropertyName("owamp");
+                    owamp!.WriteJson(w);
+                    w.WriteEndObject();
+                });
+            }
+            else
+            {
+                Console.Out.WriteLine("ippm demo: made a throwaway CA and two certificates in memory, set up a certificate-authenticated,");
+                Console.Out.WriteLine($"childless IKEv2 SA {sa!.SpiI:x16}/{sa.SpiR:x16} ({sa.Suite}) with an embedded server on loopback, and measured");
+                Console.Out.WriteLine("TWAMP and OWAMP in authenticated mode keyed from prf(SK_d, \"IPPM\") of that SA (RFC 7717) - no passphrase anywhere.");
+                Console.Out.WriteLine();
+                Console.Out.Write(twamp!.ToHumanReadable());
+                Console.Out.WriteLine();
+                Console.Out.Write(owamp!.ToHumanReadable());
+            }
+            return ExitCodes.Success;
         });
         return command;
     }

@@ -85,11 +85,11 @@ internal static class ServerCommand
                     return TwpingCommand.Fail($"cannot read key file: {e.Message}", ExitCodes.Usage);
                 }
             }
-            else if ((offered & ~(uint)SecurityMode.Open) != 0)
+            else if ((offered & ~(uint)SecurityMode.Open) != 0 && parse.GetValue(ike.Listen) is null)
             {
-                // Without keys no client can pass the protected modes; offer only what can succeed.
+                // Without passphrases or IKE no client can pass the protected modes; offer only what can succeed.
                 offered &= (uint)SecurityMode.Open;
-                logs.CreateLogger("Ippm.Server").LogWarning("no --pfs given: offering open mode only");
+                logs.CreateLogger("Ippm.Server").LogWarning("neither --pfs nor --ike-listen given: offering open mode only");
             }
             using (keys)
             {

@@ -91,6 +91,40 @@ public sealed class CliEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task ServerWithIke_TwpingWithCertificates_MeasuresWithZeroLoss()
+    {
+        string dir = Path.Combine(_directory, "pki");
+        Directory.CreateDirectory(dir);
+        using (var pki = global::Ippm.Cli.ThrowawayPki.Create())
+        {
+            File.WriteAllText(Path.Combine(dir, "ca.crt"), pki.Ca.ExportCertificatePem());
+            foreach ((string name, System.Security.Cryptography.X509Certificates.X509Certificate2 cert) in new[] { ("server", pki.Server), ("client", pki.Client) })
+            {
+                File.WriteAllText(Path.Combine(dir, name + ".crt"), cert.ExportCertificatePem());
+                using var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(cert)!;
+                File.WriteAllText(Path.Combine(dir, name + ".key"), key.ExportPkcs8PrivateKeyPem());
+            }
+        }
+        int port = IppmProcess.FreeTcpPort();
+        int ikePort = 20000 + Random.Shared.Next(20000);
+        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}",
+            "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-cert", Path.Combine(dir, "server.crt"), "--ike-key", Path.Combine(dir, "server.key"), "--ike-ca", Path.Combine(dir, "ca.crt"));
+        await server.WaitForLogAsync("TWAMP control listening", Timeout);
+
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", ikePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--ike-cert", Path.Combine(dir, "client.crt"), "--ike-key", Path.Combine(dir, "client.key"), "--ike-ca", Path.Combine(dir, "ca.crt"),
+            "-A", "E", "-c", "50", "-i", "0.01", "--json", $"127.0.0.1:{port}");
+
+        Assert.True(exit == 0, $"twping --ike exited {exit}: {stderr}");
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        Assert.Equal("ikev2", json.RootElement.GetProperty("key_source").GetString());
+        Assert.Equal(50, json.RootElement.GetProperty("sent").GetInt32());
+        Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt32());
+        await server.WaitForLogAsync("key from Ikev2", Timeout);
+        Assert.DoesNotContain("sk_d", server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task Twping_Unreachable_ExitsThree()
     {
         int port = IppmProcess.FreeTcpPort();
@@ -106,12 +140,16 @@ public sealed class CliEndToEndTests : IDisposable
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "demo", "--json");
         Assert.True(exit == 0, stderr);
         using JsonDocument json = JsonDocument.Parse(stdout);
+        Assert.Equal("ikev2", json.RootElement.GetProperty("key_source").GetString());
         JsonElement twamp = json.RootElement.GetProperty("twamp");
         Assert.Equal("authenticated", twamp.GetProperty("mode").GetString());
+        Assert.Equal("ikev2", twamp.GetProperty("key_source").GetString());
+        Assert.Equal(16, twamp.GetProperty("spi_i").GetString()!.Length);
         Assert.Equal(100, twamp.GetProperty("sent").GetInt32());
         Assert.Equal(0, twamp.GetProperty("lost").GetInt32());
         JsonElement owamp = json.RootElement.GetProperty("owamp");
         Assert.Equal("authenticated", owamp.GetProperty("mode").GetString());
+        Assert.Equal("ikev2", owamp.GetProperty("key_source").GetString());
         Assert.Equal(100, owamp.GetProperty("outbound").GetProperty("sent").GetInt32());
         Assert.Equal(0, owamp.GetProperty("outbound").GetProperty("lost").GetInt32());
         Assert.Equal(100, owamp.GetProperty("inbound").GetProperty("sent").GetInt32());
