@@ -108,14 +108,10 @@ internal static class BenchCommand
                 results["ratio"] = floorPps is double f && f > 0 ? Math.Round(run.Load.RepliesPerSecond / f, 3) : null;
                 results["reflector_cpu_us_per_packet"] = run.CpuMicrosecondsPerPacket is double cpu ? Math.Round(cpu, 3) : null;
                 DelayStatistics processing = DelayStatistics.From(run.Load.ProcessingSeconds);
-                results["t3_t2_us"] = new Dictionary<string, object?>
-                {
-                    ["samples"] = processing.Count,
-                    ["p50"] = Us(processing.Median),
-                    ["p90"] = Us(processing.P90),
-                    ["p99"] = Us(processing.P99),
-                    ["max"] = Us(processing.Max),
-                };
+                // Under the closed-loop load T3 − T2 includes the time a packet waits in the socket buffer behind
+                // the others in flight (T2 is the kernel's receive time); one in flight shows the processing alone.
+                results["t3_t2_us"] = Distribution(processing);
+                results["t3_t2_us_one_in_flight"] = Distribution(DelayStatistics.From(run.Unloaded.ProcessingSeconds));
             }
             catch (Exception e) when (e is SocketException or IOException or Ippm.Sessions.Control.ControlProtocolException)
             {
@@ -206,7 +202,8 @@ internal static class BenchCommand
         return command;
     }
 
-    private sealed record ReflectorRun(LoadResult Load, double? CpuMicrosecondsPerPacket);
+    /// <param name="Unloaded">One packet in flight: T3 − T2 without queueing in the socket buffer.</param>
+    private sealed record ReflectorRun(LoadResult Load, double? CpuMicrosecondsPerPacket, LoadResult Unloaded);
 
     private static async Task<ReflectorRun> MeasureReflectorAsync(
         IPEndPoint target, SecurityMode mode, string? identity, byte[]? secret, int packetLength, int window, TimeSpan duration, ServerChild? child, CancellationToken cancellationToken)
@@ -237,9 +234,12 @@ internal static class BenchCommand
             () => ClosedLoopLoad.Run(socket, packetLength, window, duration, ClosedLoopLoad.TwampSender(mode, sendCipher), ClosedLoopLoad.TwampProcessingTime(mode, receiveCipher), cancellationToken),
             cancellationToken).ConfigureAwait(false);
         TimeSpan? cpuAfter = child?.CpuTime();
+        LoadResult unloaded = await Task.Run(
+            () => ClosedLoopLoad.Run(socket, packetLength, 1, TimeSpan.FromSeconds(1), ClosedLoopLoad.TwampSender(mode, sendCipher), ClosedLoopLoad.TwampProcessingTime(mode, receiveCipher), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
         await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
         double? cpuPerPacket = cpuBefore is { } b && cpuAfter is { } a && load.Received > 0 ? (a - b).TotalMicroseconds / load.Received : null;
-        return new ReflectorRun(load, cpuPerPacket);
+        return new ReflectorRun(load, cpuPerPacket, unloaded);
     }
 
     private static async Task<LoadResult> MeasureFloorAsync(string source, int packetLength, int window, TimeSpan duration, CancellationToken cancellationToken)
@@ -324,6 +324,15 @@ internal static class BenchCommand
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
+
+    private static Dictionary<string, object?> Distribution(DelayStatistics d) => new()
+    {
+        ["samples"] = d.Count,
+        ["p50"] = Us(d.Median),
+        ["p90"] = Us(d.P90),
+        ["p99"] = Us(d.P99),
+        ["max"] = Us(d.Max),
+    };
 
     private static bool IsSingle(uint bits) => bits != 0 && (bits & (bits - 1)) == 0;
 

@@ -66,7 +66,7 @@ public static class ClosedLoopLoad
             received += n;
             if (sampleProcessing is not null && samples.Count < 4_000_000)
             {
-                for (int i = 0; i < n; i += 4)
+                for (int i = 0; i < n; i += inFlight > 4 ? 4 : 1)
                 {
                     if (sampleProcessing(incoming.Datagram(i)) is double p)
                     {
