@@ -309,10 +309,6 @@ internal static class IkeCommand
         FileInfo? cert = parse.GetValue(common.Cert);
         FileInfo? key = parse.GetValue(common.Key);
         FileInfo? ca = parse.GetValue(common.Ca);
-        if ((psk is null) == (cert is null))
-        {
-            return "give either --psk-file F or --cert C --key K --ca CA.";
-        }
         try
         {
             proposals = parse.GetValue(common.Proposal) is string p ? IkeProposalSpec.ParseList(p) : IkeProposalSpec.Default;
@@ -323,46 +319,6 @@ internal static class IkeCommand
         {
             return e.Message;
         }
-        try
-        {
-            if (psk is not null)
-            {
-                byte[] secret = File.ReadAllBytes(psk.FullName);
-                int length = secret.Length;
-                if (length > 0 && secret[length - 1] == '\n')
-                {
-                    length--;
-                }
-                if (length > 0 && secret[length - 1] == '\r')
-                {
-                    length--;
-                }
-                if (length == 0)
-                {
-                    return $"--psk-file {psk}: empty.";
-                }
-                byte[] trimmed = secret.AsSpan(0, length).ToArray();
-                CryptographicOperations.ZeroMemory(secret);
-                credentials = new IkeCredentials { PreSharedKey = trimmed };
-                return null;
-            }
-            if (key is null || ca is null)
-            {
-                return "--cert needs --key and --ca.";
-            }
-            var cas = new X509Certificate2Collection();
-            cas.ImportFromPemFile(ca.FullName);
-            if (cas.Count == 0)
-            {
-                return $"--ca {ca}: no certificate found.";
-            }
-            X509Certificate2 own = X509Certificate2.CreateFromPemFile(cert!.FullName, key.FullName);
-            credentials = new IkeCredentials { Certificate = own, TrustedCas = cas, RsaPss = parse.GetValue(common.RsaPss) };
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
-        {
-            return $"cannot load credentials: {e.Message}";
-        }
+        return IkeCredentialFiles.TryLoad(psk, cert, key, ca, parse.GetValue(common.RsaPss), out credentials);
     }
 }

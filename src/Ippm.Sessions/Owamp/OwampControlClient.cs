@@ -13,77 +13,36 @@ namespace Ippm.Sessions.Owamp;
 public sealed record FetchedSession(FetchAck Ack, SessionRequest Request, IReadOnlyList<ScheduleSlot> Slots, IReadOnlyList<SkipRange> SkipRanges, IReadOnlyList<OwampDataRecord> Records);
 
 /// <summary>The Control-Client side of OWAMP-Control (RFC 4656 §3).</summary>
-public sealed class OwampControlClient : IAsyncDisposable
+public sealed class OwampControlClient : ControlClient
 {
-    private readonly TcpClient _tcp;
-    private readonly ControlChannel _channel;
     private int _sessions;
 
     private OwampControlClient(TcpClient tcp, ControlChannel channel, ControlHandshakeResult handshake)
+        : base(tcp, channel, handshake)
     {
-        _tcp = tcp;
-        _channel = channel;
-        Handshake = handshake;
     }
 
-    public ControlHandshakeResult Handshake { get; }
-    public SecurityMode Mode => Handshake.Mode;
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_tcp.Client.LocalEndPoint!;
-    public IPEndPoint RemoteEndPoint => (IPEndPoint)_tcp.Client.RemoteEndPoint!;
-
-    public static async Task<OwampControlClient> ConnectAsync(
+    public static Task<OwampControlClient> ConnectAsync(
         IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null)
-    {
-        var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
-        try
-        {
-            await tcp.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
-            var channel = new ControlChannel(tcp.GetStream());
-            ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
-                channel, ControlProtocol.Owamp, acceptableModes, identity, secret, maxCount, cancellationToken, ike).ConfigureAwait(false);
-            return new OwampControlClient(tcp, channel, handshake);
-        }
-        catch
-        {
-            tcp.Dispose();
-            throw;
-        }
-    }
+        => ConnectAsync(ControlProtocol.Owamp, server, acceptableModes, identity, secret, maxCount, ike, wrapStream: null,
+            (tcp, channel, handshake) => new OwampControlClient(tcp, channel, handshake), cancellationToken);
 
     /// <summary>Sends Request-Session with its slots and returns Accept-Session.</summary>
     public async Task<AcceptSession> RequestSessionAsync(SessionRequest request, IReadOnlyList<ScheduleSlot> slots, CancellationToken cancellationToken)
     {
         byte[] message = new byte[SessionRequest.Length];
         (request with { Command = CommandNumber.RequestSession, ScheduleSlotCount = (uint)slots.Count }).Write(message);
-        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
         byte[] slotSection = new byte[slots.Count * ScheduleSlot.Length + ControlStreamCipher.HmacLength];
         for (int i = 0; i < slots.Count; i++)
         {
             slots[i].Write(slotSection.AsSpan(i * ScheduleSlot.Length));
         }
-        await _channel.SendMessageAsync(slotSection, cancellationToken).ConfigureAwait(false);
-        byte[] answer = new byte[AcceptSession.Length];
-        await _channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
-        AcceptSession.TryRead(answer, out AcceptSession? accept);
-        if (accept!.Accept == AcceptCode.Ok)
+        AcceptSession accept = await RequestAsync(message, slotSection, cancellationToken).ConfigureAwait(false);
+        if (accept.Accept == AcceptCode.Ok)
         {
             _sessions++;
         }
         return accept;
-    }
-
-    public async Task StartSessionsAsync(CancellationToken cancellationToken)
-    {
-        byte[] message = new byte[StartSessions.Length];
-        new StartSessions().Write(message);
-        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
-        byte[] answer = new byte[StartAck.Length];
-        await _channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
-        StartAck.TryRead(answer, out StartAck? ack);
-        if (ack!.Accept != AcceptCode.Ok)
-        {
-            throw new ControlProtocolException($"Start-Sessions refused with Accept={(byte)ack.Accept}.", ack.Accept);
-        }
     }
 
     /// <summary>
@@ -92,10 +51,10 @@ public sealed class OwampControlClient : IAsyncDisposable
     /// </summary>
     public async Task<OwampStopSessions> StopSessionsAsync(AcceptCode accept, IReadOnlyList<SessionDescription> sent, CancellationToken cancellationToken)
     {
-        await OwampStopSessionsReader.SendAsync(_channel, new OwampStopSessions(accept, sent), cancellationToken).ConfigureAwait(false);
+        await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(accept, sent), cancellationToken).ConfigureAwait(false);
         byte[] header = new byte[OwampStopSessions.HeaderLength];
-        await _channel.ReadBlocksAsync(header, cancellationToken).ConfigureAwait(false);
-        return await OwampStopSessionsReader.ReadAsync(_channel, header, Math.Max(_sessions, 1), cancellationToken).ConfigureAwait(false);
+        await Channel.ReadBlocksAsync(header, cancellationToken).ConfigureAwait(false);
+        return await OwampStopSessionsReader.ReadAsync(Channel, header, Math.Max(_sessions, 1), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Fetches the records the server received for <paramref name="sid"/>. Returns null when refused.</summary>
@@ -103,9 +62,9 @@ public sealed class OwampControlClient : IAsyncDisposable
     {
         byte[] message = new byte[FetchSession.Length];
         new FetchSession(begin, end, sid).Write(message);
-        await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        await Channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
         byte[] ackBytes = new byte[FetchAck.Length];
-        await _channel.ReadMessageAsync(ackBytes, 0, cancellationToken).ConfigureAwait(false);
+        await Channel.ReadMessageAsync(ackBytes, 0, cancellationToken).ConfigureAwait(false);
         FetchAck.TryRead(ackBytes, out FetchAck? ack);
         if (ack!.Accept != AcceptCode.Ok)
         {
@@ -117,7 +76,7 @@ public sealed class OwampControlClient : IAsyncDisposable
         }
 
         byte[] requestBytes = new byte[SessionRequest.Length];
-        await _channel.ReadMessageAsync(requestBytes, 0, cancellationToken).ConfigureAwait(false);
+        await Channel.ReadMessageAsync(requestBytes, 0, cancellationToken).ConfigureAwait(false);
         if (SessionRequest.TryRead(requestBytes, out SessionRequest? request) != OperationStatus.Done)
         {
             throw new ControlProtocolException("the fetched Request-Session copy is malformed");
@@ -127,7 +86,7 @@ public sealed class OwampControlClient : IAsyncDisposable
             throw new ControlProtocolException($"the fetched Request-Session claims {request.ScheduleSlotCount} slots");
         }
         byte[] slotBytes = new byte[request.ScheduleSlotCount * ScheduleSlot.Length + ControlStreamCipher.HmacLength];
-        await _channel.ReadMessageAsync(slotBytes, 0, cancellationToken).ConfigureAwait(false);
+        await Channel.ReadMessageAsync(slotBytes, 0, cancellationToken).ConfigureAwait(false);
         var slots = new ScheduleSlot[request.ScheduleSlotCount];
         for (int i = 0; i < slots.Length; i++)
         {
@@ -135,23 +94,16 @@ public sealed class OwampControlClient : IAsyncDisposable
         }
 
         byte[] skipBytes = new byte[SkipRangeList.EncodedLength((int)ack.SkipRangeCount) + ControlStreamCipher.HmacLength];
-        await _channel.ReadMessageAsync(skipBytes, 0, cancellationToken).ConfigureAwait(false);
+        await Channel.ReadMessageAsync(skipBytes, 0, cancellationToken).ConfigureAwait(false);
         SkipRangeList.TryRead(skipBytes, (int)ack.SkipRangeCount, out SkipRange[] skips);
 
         byte[] recordBytes = new byte[OwampDataRecord.EncodedLength((int)ack.RecordCount) + ControlStreamCipher.HmacLength];
-        await _channel.ReadMessageAsync(recordBytes, 0, cancellationToken).ConfigureAwait(false);
+        await Channel.ReadMessageAsync(recordBytes, 0, cancellationToken).ConfigureAwait(false);
         var records = new OwampDataRecord[ack.RecordCount];
         for (int i = 0; i < records.Length; i++)
         {
             OwampDataRecord.TryRead(recordBytes.AsSpan(i * OwampDataRecord.Length), out records[i]);
         }
         return new FetchedSession(ack, request, slots, skips, records);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Handshake.Dispose();
-        await _channel.DisposeAsync().ConfigureAwait(false);
-        _tcp.Dispose();
     }
 }
