@@ -23,9 +23,10 @@ public abstract partial class ControlServerConnection
         Options = options;
         Ports = ports;
         Logger = logger;
-        Local = local;
-        Remote = remote;
-        Peer = remote.ToString();
+        // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; test sockets and SIDs want the IPv4 form.
+        Local = Unmap(local);
+        Remote = Unmap(remote);
+        Peer = Remote.ToString();
     }
 
     protected abstract ControlProtocol Protocol { get; }
@@ -129,6 +130,9 @@ public abstract partial class ControlServerConnection
         write(message);
         await _channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
     }
+
+    private static IPEndPoint Unmap(IPEndPoint endPoint) =>
+        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     protected static bool IsUnspecified(IPAddress address) =>
         address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);

@@ -81,17 +81,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     public void Connect(IPEndPoint remote) => _socket.Connect(remote);
 
     /// <summary>O/TWAMP senders use TTL / Hop Limit 255 so receivers can count hops (RFC 4656 §4.1.2).</summary>
-    public void SetTtl(int ttl)
-    {
-        if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
-        {
-            _socket.SetSocketOption(SocketOptionLevel.IPv6, SocketOptionName.HopLimit, ttl);
-        }
-        else
-        {
-            _socket.Ttl = (short)ttl;
-        }
-    }
+    public void SetTtl(int ttl) => _socket.Ttl = (short)ttl; // IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket
 
     /// <summary>Applies a DSCP to every packet sent (TOS / Traffic Class = DSCP &lt;&lt; 2).</summary>
     public void SetDscp(byte dscp)

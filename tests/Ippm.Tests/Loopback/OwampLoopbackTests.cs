@@ -59,6 +59,17 @@ public sealed class OwampLoopbackTests
     }
 
     [Fact]
+    public async Task Measure_OverIpv6_BothDirections()
+    {
+        await using var server = new TestServer(o => o.OwampListen = new IPEndPoint(IPAddress.IPv6Loopback, 0));
+
+        OwampResult result = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Authenticated, 20), CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(20, result.Outbound!.Records.Count(r => !r.IsLost));
+        Assert.Equal(20, result.Inbound!.Records.Count(r => !r.IsLost));
+    }
+
+    [Fact]
     public async Task Measure_SentPacketsFollowTheSharedSchedule()
     {
         await using var server = new TestServer();

@@ -63,6 +63,33 @@ public sealed class TwampLoopbackTests
     }
 
     [Fact]
+    public async Task Measure_OverIpv6_HopLimitReadBothWays()
+    {
+        await using var server = new TestServer(o => o.TwampListen = new IPEndPoint(IPAddress.IPv6Loopback, 0));
+
+        TwampSessionResult result = await TwampMeasurement.RunAsync(Options(server.TwampEndPoint, SecurityMode.Encrypted, 20), CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(20, result.Replies.Select(r => r.SenderSequence).Distinct().Count());
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.All(result.Replies, s => Assert.Equal((byte)255, s.ForwardTtl));
+            Assert.All(result.Replies, s => Assert.Equal((byte)255, s.BackwardTtl));
+        }
+    }
+
+    [Fact]
+    public async Task Measure_Ipv4ClientOnDualStackListener_Works()
+    {
+        await using var server = new TestServer(o => o.TwampListen = new IPEndPoint(IPAddress.IPv6Any, 0));
+        var v4 = new IPEndPoint(IPAddress.Loopback, server.TwampEndPoint.Port);
+
+        TwampSessionResult result = await TwampMeasurement.RunAsync(Options(v4, SecurityMode.Authenticated, 10), CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(10, result.Replies.Count);
+        Assert.Equal(0x7f000001UL, result.Sid.High >> 32);
+    }
+
+    [Fact]
     public async Task Measure_WrongPassphrase_RefusedWithAccept1AndServerKeepsServing()
     {
         await using var server = new TestServer();
