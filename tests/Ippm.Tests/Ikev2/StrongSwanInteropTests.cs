@@ -37,7 +37,11 @@ public sealed class StrongSwanInteropTests
         return dir;
     });
 
-    private static string Run(string script, params string[] args)
+    /// <summary>shared/interop/strongswan (fails the test if it is not found).</summary>
+    internal static string Scripts => s_scripts.Value;
+
+    /// <summary>Runs a strongSwan helper script with bash; fails the test on a non-zero exit or after 180 s.</summary>
+    internal static string Run(string script, params string[] args)
     {
         var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(script);
@@ -53,7 +57,8 @@ public sealed class StrongSwanInteropTests
         return output;
     }
 
-    private sealed class Charon : IDisposable
+    /// <summary>One private charon started by run-responder.sh in a temp directory; Dispose stops it and purges the directory.</summary>
+    internal sealed class Charon : IDisposable
     {
         public Charon(string name, params string[] args)
         {
