@@ -17,6 +17,7 @@ public class PrimitiveBenchmarks
     private ICryptoTransform _ecb = null!;
     private IncrementalHash _hmac = null!;
     private ICryptoTransform _cbc = null!;
+    private HMACSHA1 _hmacInstance = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -27,6 +28,7 @@ public class PrimitiveBenchmarks
         _aes.Padding = PaddingMode.None;
         _ecb = _aes.CreateEncryptor();
         _hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, _hmacKey);
+        _hmacInstance = new HMACSHA1(_hmacKey);
         using var cbcAes = Aes.Create();
         cbcAes.Key = _key;
         cbcAes.Mode = CipherMode.CBC;
@@ -60,6 +62,12 @@ public class PrimitiveBenchmarks
         _hmac.AppendData(_block.AsSpan(0, 16));
         return _hmac.GetHashAndReset(_digest);
     }
+
+    [Benchmark]
+    public bool HmacInstance16() => _hmacInstance.TryComputeHash(_block.AsSpan(0, 16), _digest, out _);
+
+    [Benchmark]
+    public int Sha1OneShot80() => SHA1.HashData(_out.AsSpan(0, 80), _digest);
 
     [Benchmark]
     public int HmacOneShot16() => HMACSHA1.HashData(_hmacKey, _block.AsSpan(0, 16), _digest);
