@@ -65,7 +65,7 @@ internal sealed class RecordingLoggerFactory : ILoggerFactory
     }
 }
 
-/// <summary>A stream that hands out at most one octet per read: every message arrives split at every byte.</summary>
+/// <summary>A stream that reads and writes at most one octet at a time: every message is split at every byte, both ways.</summary>
 internal sealed class TrickleStream(Stream inner) : Stream
 {
     public override bool CanRead => true;
@@ -87,8 +87,15 @@ internal sealed class TrickleStream(Stream inner) : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.WriteAsync(buffer, cancellationToken);
+    /// <summary>Writes one octet at a time, flushing each, so the peer sees every message split at every octet.</summary>
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        for (int i = 0; i < buffer.Length; i++)
+        {
+            await inner.WriteAsync(buffer.Slice(i, 1), cancellationToken);
+            await inner.FlushAsync(cancellationToken);
+        }
+    }
 
     public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
 

@@ -148,7 +148,7 @@ public sealed class TwampLoopbackTests
     }
 
     [Fact]
-    public async Task Control_SplitAtEveryOctet_MeasuresNormally()
+    public async Task Control_SplitAtEveryOctetBothWays_MeasuresNormally()
     {
         await using var server = new TestServer();
         await using TwampControlClient client = await TwampControlClient.ConnectAsync(
@@ -165,6 +165,46 @@ public sealed class TwampLoopbackTests
 
         Assert.Equal(AcceptCode.Ok, accept.Accept);
         Assert.Equal(5, result.Replies.Count);
+    }
+
+    [Fact]
+    public async Task Connect_AllModesAcceptable_StrictestCommonModeWins()
+    {
+        await using var all = new TestServer();
+        await using var noEncryption = new TestServer(o => o.Modes = (uint)(SecurityMode.Open | SecurityMode.Authenticated | SecurityMode.Mixed));
+        const uint any = (uint)(SecurityMode.Open | SecurityMode.Authenticated | SecurityMode.Encrypted | SecurityMode.Mixed);
+
+        await using TwampControlClient first = await TwampControlClient.ConnectAsync(all.TwampEndPoint, any, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
+        await using TwampControlClient second = await TwampControlClient.ConnectAsync(noEncryption.TwampEndPoint, any, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(SecurityMode.Encrypted, first.Mode);
+        Assert.Equal(SecurityMode.Authenticated, second.Mode);
+    }
+
+    [Fact]
+    public async Task Server_IdleControlConnection_ClosedAfterServWait()
+    {
+        await using var server = new TestServer(o => o.ServWait = TimeSpan.FromMilliseconds(300));
+        await using TwampControlClient client = await TwampControlClient.ConnectAsync(
+            server.TwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
+
+        await WaitForAsync(() => server.LoggerFactory.Contains(202));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => client.RequestSessionAsync(new IPEndPoint(IPAddress.Loopback, 9999), 0, 27, TimeSpan.FromSeconds(1), 0, CancellationToken.None).DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task Reflector_NoTestPackets_StopsAfterRefWait()
+    {
+        await using var server = new TestServer(o => o.RefWait = TimeSpan.FromMilliseconds(300));
+        await using TwampControlClient client = await TwampControlClient.ConnectAsync(
+            server.TwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
+        AcceptSession accept = await client.RequestSessionAsync(new IPEndPoint(IPAddress.Loopback, 9999), 0, 27, TimeSpan.FromSeconds(1), 0, CancellationToken.None).DefaultTimeout();
+        await client.StartSessionsAsync(CancellationToken.None).DefaultTimeout();
+
+        await WaitForAsync(() => server.LoggerFactory.Contains(302));
+
+        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 302 && e.Message.Contains(accept.Sid.ToString(), StringComparison.Ordinal));
     }
 
     [Fact]
