@@ -58,7 +58,7 @@ public sealed class Rfc7717StrongSwanTests
         AcceptableModes = (uint)SecurityMode.Authenticated,
         Ike = ike,
         Count = count,
-        Schedule = [new ScheduleSlot(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.01))],
+        Schedule = [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.01))],
         Timeout = TimeSpan.FromSeconds(1),
         StartDelay = TimeSpan.FromSeconds(0.2),
     };
