@@ -90,7 +90,7 @@ internal static class DemoCommand
                             Count = packets,
                             Schedule = [new ScheduleSlot(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.005))],
                             Timeout = TimeSpan.FromSeconds(1),
-                            StartDelay = TimeSpan.FromSeconds(0.2),
+                            StartDelay = TimeSpan.FromSeconds(0.6),
                         },
                         cancellationToken).ConfigureAwait(false);
                     owamp = OwampReport.Create(server.OwampEndPoint!.ToString(), owampResult);

@@ -24,7 +24,9 @@ public sealed class ControlStreamCipher : IDisposable
             return;
         }
         _aes = Aes.Create();
-        _aes.Key = keys.AesKey.ToArray();
+        byte[] key = keys.AesKey.ToArray();
+        _aes.Key = key;
+        CryptographicOperations.ZeroMemory(key);
         _mac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, keys.HmacKey);
         iv[..BlockSize].CopyTo(_iv);
     }

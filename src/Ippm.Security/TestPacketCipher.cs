@@ -65,7 +65,7 @@ public sealed class TestPacketCipher : IDisposable
     public static void DeriveSessionKeys(ControlKeys controlKeys, SessionId sid, Span<byte> testAesKey, Span<byte> testHmacKey)
     {
         using var aes = Aes.Create();
-        aes.Key = sid.ToArray();
+        aes.Key = sid.ToArray(); // the SID is public (it travels in Accept-Session); nothing to wipe
         aes.EncryptEcb(controlKeys.AesKey, testAesKey, PaddingMode.None);
         aes.EncryptCbc(controlKeys.HmacKey, stackalloc byte[16], testHmacKey, PaddingMode.None);
     }

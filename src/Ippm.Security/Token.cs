@@ -32,7 +32,9 @@ public static class Token
             keys.AesKey.CopyTo(plain[16..]);
             keys.HmacKey.CopyTo(plain[32..]);
             using var aes = Aes.Create();
-            aes.Key = derivedKey.ToArray();
+            byte[] key = derivedKey.ToArray();
+            aes.Key = key;
+            CryptographicOperations.ZeroMemory(key);
             return aes.EncryptCbc(plain, stackalloc byte[16], PaddingMode.None);
         }
         finally

@@ -133,7 +133,8 @@ public static partial class ControlHandshake
             }
             using Rfc7717Secret secret = lookup.Secret;
             dk = secret.DeriveTokenKey(salt, count);
-            identity = lookup.PeerIdentity ?? $"ike:{secret.SpiIText}{secret.SpiRText}";
+            // Prefixed so an IKE peer named "alice" is never taken for the passphrase user "alice" (e.g. when fetching).
+            identity = "ike:" + (lookup.PeerIdentity ?? $"{secret.SpiIText}{secret.SpiRText}");
             spis = (spiI, spiR);
             known = true;
         }
@@ -161,11 +162,11 @@ public static partial class ControlHandshake
             controlKeys?.Dispose();
             if (!known)
             {
-                Log.UnknownIdentity(logger, peer, identity);
+                Log.UnknownIdentity(logger, peer, LogSafe(identity));
             }
             else
             {
-                Log.BadToken(logger, peer, identity);
+                Log.BadToken(logger, peer, LogSafe(identity));
             }
             await RefuseAsync(channel, AcceptCode.Failure, cancellationToken).ConfigureAwait(false);
             return null;
@@ -356,6 +357,17 @@ public static partial class ControlHandshake
             }
         }
         return names.Count == 0 ? "none" : string.Join(",", names);
+    }
+
+    /// <summary>An identity from the wire, fit for a log line: control characters replaced, length bounded.</summary>
+    public static string LogSafe(string text)
+    {
+        var builder = new System.Text.StringBuilder(Math.Min(text.Length, 100));
+        foreach (char c in text.Length > 100 ? text[..100] : text)
+        {
+            builder.Append(char.IsControl(c) ? '?' : c);
+        }
+        return text.Length > 100 ? builder.Append('…').ToString() : builder.ToString();
     }
 
     private static bool IsSingleBit(uint value) => value != 0 && (value & (value - 1)) == 0;

@@ -55,7 +55,7 @@ public abstract partial class ControlServerConnection
             {
                 return;
             }
-            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), handshake.Identity ?? "-", handshake.KeySource.ToString());
+            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), ControlHandshake.LogSafe(handshake.Identity ?? "-"), handshake.KeySource.ToString());
             await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);
         }
         catch (ControlProtocolException e)
@@ -94,12 +94,33 @@ public abstract partial class ControlServerConnection
     /// Reads and decrypts the first block of the next command. SERVWAIT applies while no session runs
     /// (RFC 5357 §3.1); during a test the client may be silent. Returns null when the client closed cleanly.
     /// </summary>
-    protected async Task<byte[]?> ReadCommandBlockAsync(bool testing, CancellationToken cancellationToken)
+    /// <param name="sessionsEnded">While testing: completes when every session has ended on its own (REFWAIT); SERVWAIT
+    /// then applies again, so a client that went silent does not hold its connection for ever.</param>
+    protected async Task<byte[]?> ReadCommandBlockAsync(bool testing, CancellationToken cancellationToken, Task? sessionsEnded = null)
     {
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (!testing)
         {
             idle.CancelAfter(Options.ServWait);
+        }
+        else if (sessionsEnded is not null)
+        {
+            TimeSpan servWait = Options.ServWait;
+            _ = sessionsEnded.ContinueWith(
+                _ =>
+                {
+                    try
+                    {
+                        idle.CancelAfter(servWait);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The read finished first.
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         }
         try
         {
@@ -111,6 +132,17 @@ public abstract partial class ControlServerConnection
             return null;
         }
         return _first;
+    }
+
+    /// <summary>
+    /// A deadline for the rest of a command once its first block has arrived (and for the answer), so a client that
+    /// trickles or stops mid-message cannot hold the connection: the set-up timeout applies.
+    /// </summary>
+    protected CancellationTokenSource MessageDeadline(CancellationToken cancellationToken)
+    {
+        var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Options.SetupTimeout);
+        return deadline;
     }
 
     /// <summary>Reads the rest of a fixed-size message whose first block is <paramref name="first"/>, HMAC checked.</summary>
@@ -137,10 +169,22 @@ public abstract partial class ControlServerConnection
     protected static bool IsUnspecified(IPAddress address) =>
         address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
 
-    /// <summary>The peer's test address: the one in the request, or the control peer's when it is unspecified.</summary>
-    protected IPAddress PeerTestAddress(IPAddress requested)
+    /// <summary>
+    /// The peer's test address: the one in the request, or the control peer's when it is unspecified. Null when the
+    /// request names another host and third-party sessions are not allowed: otherwise any client could make the
+    /// server send test traffic (OWAMP Session-Sender) at a victim.
+    /// </summary>
+    protected IPAddress? PeerTestAddress(IPAddress requested)
     {
         IPAddress address = IsUnspecified(requested) ? Remote.Address : requested;
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+        if (!address.Equals(Remote.Address) && !Options.AllowThirdPartyTestAddresses)
+        {
+            return null;
+        }
         if (address.AddressFamily != Local.Address.AddressFamily)
         {
             address = Local.Address.AddressFamily == AddressFamily.InterNetworkV6 ? address.MapToIPv6() : address.MapToIPv4();

@@ -30,6 +30,7 @@ public sealed class OwampServerConnection : ControlServerConnection
     private readonly Dictionary<SessionId, (byte[] Request, byte[] Slots)> _requests = [];
     private readonly List<IDisposable> _pending = [];
     private readonly HashSet<SessionId> _stored = [];
+    private long _reservedPackets;
     private readonly OwampSessionStore? _store;
     private string? _identity;
 
@@ -47,6 +48,8 @@ public sealed class OwampServerConnection : ControlServerConnection
 
     protected override void OnClosed()
     {
+        Options.PacketBudget.Release(_reservedPackets);
+        _reservedPackets = 0;
         foreach (OwampSender sender in _senders)
         {
             sender.Dispose();
@@ -60,17 +63,27 @@ public sealed class OwampServerConnection : ControlServerConnection
     protected override async Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken)
     {
         bool testing = false;
+        Task? sessionsEnded = null;
         _identity = handshake.Identity;
-        while (await ReadCommandBlockAsync(testing, cancellationToken).ConfigureAwait(false) is byte[] first)
+        while (await ReadCommandBlockAsync(testing, cancellationToken, sessionsEnded).ConfigureAwait(false) is byte[] first)
         {
             var command = (CommandNumber)first[0];
+            // A fetch may stream a large session to a slow client; everything else must finish within the set-up timeout.
+            using CancellationTokenSource deadline = command == CommandNumber.FetchSession
+                ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
+                : MessageDeadline(cancellationToken);
+            if (command == CommandNumber.FetchSession)
+            {
+                deadline.CancelAfter(TimeSpan.FromMinutes(10));
+            }
+            CancellationToken message = deadline.Token;
             switch (command)
             {
                 case CommandNumber.RequestSession when !testing:
-                    await HandleRequestAsync(handshake, first, cancellationToken).ConfigureAwait(false);
+                    await HandleRequestAsync(handshake, first, message).ConfigureAwait(false);
                     break;
                 case CommandNumber.StartSessions when !testing:
-                    await ReadRestAsync(first, StartSessions.Length, cancellationToken).ConfigureAwait(false);
+                    await ReadRestAsync(first, StartSessions.Length, message).ConfigureAwait(false);
                     int started = 0;
                     foreach (OwampReceiver receiver in _receivers.Where(r => r.Completion is null))
                     {
@@ -82,22 +95,39 @@ public sealed class OwampServerConnection : ControlServerConnection
                         sender.Start();
                         started++;
                     }
-                    await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, cancellationToken).ConfigureAwait(false);
+                    await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, message).ConfigureAwait(false);
                     Log.Started(Logger, Peer, started);
                     testing = started > 0;
+                    sessionsEnded = testing ? SessionsEnded() : null;
                     break;
                 case CommandNumber.StopSessions when testing:
-                    await HandleStopAsync(first, cancellationToken).ConfigureAwait(false);
+                    await HandleStopAsync(first, message).ConfigureAwait(false);
                     testing = false;
+                    sessionsEnded = null;
                     break;
                 case CommandNumber.FetchSession when !testing:
-                    await HandleFetchAsync(first, cancellationToken).ConfigureAwait(false);
+                    await HandleFetchAsync(first, message).ConfigureAwait(false);
                     break;
                 default:
                     // An unknown or out-of-state command: its length is unknown, the stream cannot be resynchronised.
                     throw new ControlProtocolException($"unexpected command {(byte)command} in {(testing ? "test" : "request")} state; closing");
             }
         }
+    }
+
+    /// <summary>
+    /// Completes when every session of this test could have ended: our senders are done and every receive schedule
+    /// plus its Timeout has passed. After that SERVWAIT applies again to a client that never sends Stop-Sessions.
+    /// </summary>
+    private Task SessionsEnded()
+    {
+        double latest = 0;
+        NtpTimestamp now = SystemClock.Instance.Now();
+        foreach (OwampReceiver receiver in _receivers.Where(r => r.Completion is null))
+        {
+            latest = Math.Max(latest, NtpTimestamp.DifferenceSeconds(receiver.Spec.LastScheduledSendTime, now) + receiver.Spec.Timeout.TotalSeconds);
+        }
+        return Task.WhenAll(_senders.Select(s => (Task)s.Completion).Append(Task.Delay(TimeSpan.FromSeconds(Math.Clamp(latest, 0, 86400)))));
     }
 
     private async Task HandleRequestAsync(ControlHandshakeResult handshake, byte[] first, CancellationToken cancellationToken)
@@ -170,7 +200,11 @@ public sealed class OwampServerConnection : ControlServerConnection
                 return Refuse(AcceptCode.NotSupported, $"schedule slot {i} has an unknown type {slotBlocks[i * ScheduleSlot.Length]}");
             }
         }
-        IPAddress peerAddress = PeerTestAddress(serverReceives ? request.SenderAddress : request.ReceiverAddress);
+        IPAddress requestedPeer = serverReceives ? request.SenderAddress : request.ReceiverAddress;
+        if (PeerTestAddress(requestedPeer) is not IPAddress peerAddress)
+        {
+            return Refuse(AcceptCode.Failure, $"test address {requestedPeer} is not the control connection's peer {Remote.Address} (third-party sessions are disabled)");
+        }
         ushort peerPort = serverReceives ? request.SenderPort : request.ReceiverPort;
         if (peerPort == 0)
         {
@@ -181,11 +215,17 @@ public sealed class OwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.NotSupported, $"SID {sid} is already in use on this connection");
         }
+        if (!Options.PacketBudget.TryReserve(request.PacketCount))
+        {
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"the server already schedules {Options.PacketBudget.Used} packets (limit {Options.MaxScheduledPackets})");
+        }
         UdpTestSocket? socket = Ports.TryBind(Local.Address, 0, TimeSpan.FromMilliseconds(100));
         if (socket is null)
         {
+            Options.PacketBudget.Release(request.PacketCount);
             return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
         }
+        _reservedPackets += request.PacketCount;
         try
         {
             socket.Connect(new IPEndPoint(peerAddress, peerPort));
@@ -231,6 +271,7 @@ public sealed class OwampServerConnection : ControlServerConnection
         {
             ours.Add(sender.Stop());
             sender.Dispose();
+            _requests.Remove(sender.Sid);
         }
         _senders.Clear();
         await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(AcceptCode.Ok, ours), cancellationToken).ConfigureAwait(false);

@@ -56,6 +56,23 @@ public sealed class ServerOptions
     /// <summary>Size limit of <see cref="DataDirectory"/>: the oldest files are deleted to make room.</summary>
     public long DataDirectoryLimitBytes { get; set; } = 1L << 30;
 
+    /// <summary>
+    /// Packets all OWAMP sessions of the whole server may schedule at once: every scheduled packet costs memory
+    /// (its send offset, and its record when received). Above it, Request-Session gets Accept=5.
+    /// </summary>
+    public long MaxScheduledPackets { get; set; } = 8_000_000;
+
+    /// <summary>
+    /// Let a client name test addresses other than its own control address (a reflector or sender for a third host).
+    /// Off by default: an OWAMP server would otherwise send test streams at any address an anonymous client names.
+    /// </summary>
+    public bool AllowThirdPartyTestAddresses { get; set; }
+
+    private PacketBudget? _packetBudget;
+
+    /// <summary>The server-wide account of <see cref="MaxScheduledPackets"/>.</summary>
+    internal PacketBudget PacketBudget => LazyInitializer.EnsureInitialized(ref _packetBudget, () => new PacketBudget(MaxScheduledPackets));
+
     /// <summary>Schedule slots one OWAMP Request-Session may carry.</summary>
     public uint MaxScheduleSlots { get; set; } = 1024;
 

@@ -182,13 +182,13 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             {
                 return;
             }
-            if (level == SolSocket && type == SoTimestampNs)
+            if (level == SolSocket && type == SoTimestampNs && cmsgLength >= 16 + 16)
             {
                 long seconds = *(long*)payload;
                 long nanos = *(long*)(payload + 8);
                 kernelTime = NtpTimestamp.FromUnixNanoseconds(seconds * 1_000_000_000L + nanos);
             }
-            else if ((level == IpProtoIp && type == IpTtl) || (level == IpProtoIpv6 && type == Ipv6HopLimit))
+            else if (((level == IpProtoIp && type == IpTtl) || (level == IpProtoIpv6 && type == Ipv6HopLimit)) && cmsgLength >= 16 + 4)
             {
                 ttl = (byte)*(int*)payload;
             }

@@ -42,32 +42,36 @@ public sealed class TwampServerConnection : ControlServerConnection
     protected override async Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken)
     {
         bool testing = false;
-        while (await ReadCommandBlockAsync(testing, cancellationToken).ConfigureAwait(false) is byte[] first)
+        Task? sessionsEnded = null;
+        while (await ReadCommandBlockAsync(testing, cancellationToken, sessionsEnded).ConfigureAwait(false) is byte[] first)
         {
+            using CancellationTokenSource deadline = MessageDeadline(cancellationToken);
+            CancellationToken message = deadline.Token;
             var command = (CommandNumber)first[0];
             switch (command)
             {
                 case CommandNumber.RequestTwSession when !testing:
                     {
-                        byte[] message = await ReadRestAsync(first, SessionRequest.Length, cancellationToken).ConfigureAwait(false);
-                        AcceptSession answer = CreateSession(handshake, message);
-                        await SendAsync(answer.Write, AcceptSession.Length, cancellationToken).ConfigureAwait(false);
+                        byte[] request = await ReadRestAsync(first, SessionRequest.Length, message).ConfigureAwait(false);
+                        AcceptSession answer = CreateSession(handshake, request);
+                        await SendAsync(answer.Write, AcceptSession.Length, message).ConfigureAwait(false);
                         break;
                     }
                 case CommandNumber.StartSessions when !testing:
-                    await ReadRestAsync(first, StartSessions.Length, cancellationToken).ConfigureAwait(false);
+                    await ReadRestAsync(first, StartSessions.Length, message).ConfigureAwait(false);
                     foreach ((TwampReflector reflector, _) in _sessions)
                     {
                         reflector.Start();
                     }
-                    await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, cancellationToken).ConfigureAwait(false);
+                    await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, message).ConfigureAwait(false);
                     Log.Started(Logger, Peer, _sessions.Count);
                     testing = _sessions.Count > 0;
+                    sessionsEnded = testing ? Task.WhenAll(_sessions.Select(s => s.Reflector.Completion)) : null;
                     break;
                 case CommandNumber.StopSessions when testing:
                     {
-                        byte[] message = await ReadRestAsync(first, TwampStopSessions.Length, cancellationToken).ConfigureAwait(false);
-                        TwampStopSessions.TryRead(message, out TwampStopSessions? stop);
+                        byte[] stopMessage = await ReadRestAsync(first, TwampStopSessions.Length, message).ConfigureAwait(false);
+                        TwampStopSessions.TryRead(stopMessage, out TwampStopSessions? stop);
                         if (stop!.SessionCount != _sessions.Count)
                         {
                             Log.StopCountMismatch(Logger, Peer, stop.SessionCount, _sessions.Count);
@@ -79,6 +83,7 @@ public sealed class TwampServerConnection : ControlServerConnection
                         Log.Stopped(Logger, Peer, _sessions.Count, (byte)stop.Accept);
                         _sessions.Clear();
                         testing = false;
+                        sessionsEnded = null;
                         break;
                     }
                 default:
@@ -122,7 +127,10 @@ public sealed class TwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.PermanentResourceLimitation, $"more than {Options.MaxSessionsPerConnection} sessions on one connection");
         }
-        IPAddress senderAddress = PeerTestAddress(request.SenderAddress);
+        if (PeerTestAddress(request.SenderAddress) is not IPAddress senderAddress)
+        {
+            return Refuse(AcceptCode.Failure, $"sender address {request.SenderAddress} is not the control connection's peer {Remote.Address} (third-party sessions are disabled)");
+        }
         UdpTestSocket? socket = Ports.TryBind(Local.Address, request.ReceiverPort, TimeSpan.FromMilliseconds(100));
         if (socket is null)
         {

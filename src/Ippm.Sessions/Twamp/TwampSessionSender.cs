@@ -159,54 +159,61 @@ public static class TwampSessionSender
         { IsBackground = true, Name = "twamp-sender receive", Priority = ThreadPriority.AboveNormal };
         receiver.Start();
 
-        using var outgoing = new DatagramBatch(BatchSize, packetLength);
-        byte[] padding = new byte[paddingLength];
-        Random.Shared.NextBytes(padding);
-        for (int i = 0; i < BatchSize; i++)
-        {
-            padding.CopyTo(outgoing.Slot(i)[header..]);
-            outgoing.SetLength(i, packetLength);
-        }
-        var random = new Random();
         var lateness = new float[count];
-        long startTicks = Stopwatch.GetTimestamp();
-        double nextOffset = 0;
-        int seqNext = 0;
-        while (seqNext < count && !cancellationToken.IsCancellationRequested)
+        try
         {
-            // Everything already due leaves in one sendmmsg; T1 is read once, right before that call.
-            double elapsed = (Stopwatch.GetTimestamp() - startTicks) / (double)Stopwatch.Frequency;
-            int burst = 0;
-            while (seqNext + burst < count && burst < BatchSize && nextOffset <= elapsed)
+            using var outgoing = new DatagramBatch(BatchSize, packetLength);
+            byte[] padding = new byte[paddingLength];
+            Random.Shared.NextBytes(padding);
+            for (int i = 0; i < BatchSize; i++)
             {
-                lateness[seqNext + burst] = (float)(elapsed - nextOffset);
-                burst++;
-                nextOffset += schedule.Exponential ? -schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : schedule.IntervalSeconds;
+                padding.CopyTo(outgoing.Slot(i)[header..]);
+                outgoing.SetLength(i, packetLength);
             }
-            if (burst == 0)
+            var random = new Random();
+            long startTicks = Stopwatch.GetTimestamp();
+            double nextOffset = 0;
+            int seqNext = 0;
+            while (seqNext < count && !cancellationToken.IsCancellationRequested)
             {
-                Wait(nextOffset - elapsed);
-                continue;
+                // Everything already due leaves in one sendmmsg; T1 is read once, right before that call.
+                double elapsed = (Stopwatch.GetTimestamp() - startTicks) / (double)Stopwatch.Frequency;
+                int burst = 0;
+                while (seqNext + burst < count && burst < BatchSize && nextOffset <= elapsed)
+                {
+                    lateness[seqNext + burst] = (float)(elapsed - nextOffset);
+                    burst++;
+                    nextOffset += schedule.Exponential ? -schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : schedule.IntervalSeconds;
+                }
+                if (burst == 0)
+                {
+                    Wait(nextOffset - elapsed);
+                    continue;
+                }
+                NtpTimestamp now = clock.Now();
+                ErrorEstimate error = clock.ErrorEstimate;
+                for (int b = 0; b < burst; b++)
+                {
+                    int seq = seqNext + b;
+                    Span<byte> packet = outgoing.Slot(b)[..packetLength];
+                    packet[..(protectedLayout ? TestPacketLayout.SenderHmacOffset : header)].Clear();
+                    SenderPacket.WriteSequenceNumber(packet, (uint)seq);
+                    SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
+                    sendCipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
+                    sendErrors[seq] = error;
+                    Volatile.Write(ref sendTimes[seq], now.Value);
+                }
+                Interlocked.Add(ref sentCount, burst);
+                socket.SendBatch(outgoing, burst);
+                seqNext += burst;
             }
-            NtpTimestamp now = clock.Now();
-            ErrorEstimate error = clock.ErrorEstimate;
-            for (int b = 0; b < burst; b++)
-            {
-                int seq = seqNext + b;
-                Span<byte> packet = outgoing.Slot(b)[..packetLength];
-                packet[..(protectedLayout ? TestPacketLayout.SenderHmacOffset : header)].Clear();
-                SenderPacket.WriteSequenceNumber(packet, (uint)seq);
-                SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
-                sendCipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
-                sendErrors[seq] = error;
-                Volatile.Write(ref sendTimes[seq], now.Value);
-            }
-            Interlocked.Add(ref sentCount, burst);
-            socket.SendBatch(outgoing, burst);
-            seqNext += burst;
         }
-        Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
-        receiver.Join();
+        finally
+        {
+            // Also when sending failed: the receive thread must not outlive the ciphers and buffers it uses.
+            Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+            receiver.Join();
+        }
         int sent = (int)Interlocked.Read(ref sentCount);
         Array.Sort(lateness, 0, sent);
         return new TwampSessionResult(

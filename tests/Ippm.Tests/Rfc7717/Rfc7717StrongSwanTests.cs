@@ -60,7 +60,7 @@ public sealed class Rfc7717StrongSwanTests
         Count = count,
         Schedule = [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.01))],
         Timeout = TimeSpan.FromSeconds(1),
-        StartDelay = TimeSpan.FromSeconds(0.2),
+        StartDelay = TimeSpan.FromSeconds(0.6),
     };
 
     private static async Task WaitFor(Func<bool> condition, string what)
