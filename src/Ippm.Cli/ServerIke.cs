@@ -13,15 +13,21 @@ namespace Ippm.Cli;
 /// <summary><c>ippm server --ike-listen</c>: an IKEv2 responder in the server process whose SAs key O/TWAMP (RFC 7717).</summary>
 internal sealed class ServerIke : IAsyncDisposable
 {
+    /// <summary>How long a rekeyed or deleted SA is kept: connections keyed from it derived their keys at set-up.</summary>
+    private static readonly TimeSpan s_retiredGrace = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_sweepInterval = TimeSpan.FromSeconds(10);
+
     private readonly IkeResponder _responder;
     private readonly IkeSaDatabase _database;
     private readonly IkeCredentials _credentials;
+    private readonly IDisposable _sweep;
 
-    private ServerIke(IkeResponder responder, IkeSaDatabase database, IkeCredentials credentials, Rfc7717SecretLookup lookup)
+    private ServerIke(IkeResponder responder, IkeSaDatabase database, IkeCredentials credentials, Rfc7717SecretLookup lookup, IDisposable sweep)
     {
         _responder = responder;
         _database = database;
         _credentials = credentials;
+        _sweep = sweep;
         Lookup = lookup;
     }
 
@@ -41,7 +47,10 @@ internal sealed class ServerIke : IAsyncDisposable
             var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals }, database, logger);
             responder.Start();
             logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation);
-            return new ServerIke(responder, database, credentials!, IkeSecretSource.FromDatabase(database, derivation));
+            // Rekeyed and deleted SAs key no new connection and running ones never look them up again:
+            // drop them (zeroing SK_d) after a grace period instead of keeping them for the process lifetime.
+            IDisposable sweep = database.StartSweeping(s_retiredGrace, s_sweepInterval);
+            return new ServerIke(responder, database, credentials!, IkeSecretSource.FromDatabase(database, derivation), sweep);
         }
         catch (SocketException e)
         {
@@ -55,6 +64,7 @@ internal sealed class ServerIke : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _responder.DisposeAsync().ConfigureAwait(false);
+        _sweep.Dispose();
         _database.Dispose();
         _credentials.Dispose();
     }

@@ -17,7 +17,10 @@ public enum IkeSaState
     Established,
     /// <summary>Replaced by a rekeyed SA (<see cref="IkeSaEntry.ReplacedBy"/>); keys kept for O/TWAMP sessions still using them.</summary>
     Rekeyed,
-    /// <summary>Deleted by either side; keys kept for sessions still using them until <see cref="IkeSaDatabase.Remove"/>.</summary>
+    /// <summary>
+    /// Deleted by either side; kept until <see cref="IkeSaDatabase.Remove"/> or, after a grace period,
+    /// <see cref="IkeSaDatabase.RemoveRetired"/>.
+    /// </summary>
     Deleted,
 }
 
@@ -50,6 +53,9 @@ public sealed class IkeSaEntry : IDisposable
     public IkeSaRole Role { get; }
     public DateTimeOffset EstablishedAt { get; }
     public IkeSaState State { get; internal set; }
+
+    /// <summary>When the SA left <see cref="IkeSaState.Established"/> (set by MarkDeleted/MarkRekeyed); null while established.</summary>
+    public DateTimeOffset? StateChangedAt { get; internal set; }
     public (ulong SpiI, ulong SpiR)? ReplacedBy { get; internal set; }
 
     /// <summary>SK_d. Key material: never log it.</summary>
@@ -63,11 +69,23 @@ public sealed class IkeSaEntry : IDisposable
 
 /// <summary>
 /// The IKE SAs this process set up, looked up by (SPIi, SPIr) as carried in an RFC 7717 KeyID. Rekeyed and
-/// deleted SAs stay until removed, so sessions that started under them keep their key.
+/// deleted SAs stay until removed (<see cref="Remove"/>, <see cref="RemoveRetired"/> or the sweep started by
+/// <see cref="StartSweeping"/>). O/TWAMP connections derive their keys once at set-up and never look the SA
+/// up again, and a retired SA keys no new connection, so dropping it after a short grace period loses nothing.
 /// </summary>
 public sealed class IkeSaDatabase : IDisposable
 {
     private readonly ConcurrentDictionary<(ulong, ulong), IkeSaEntry> _entries = new();
+    private readonly TimeProvider _time;
+    private readonly Lock _sweepLock = new();
+    private readonly List<Timer> _sweeps = [];
+    private bool _disposed;
+
+    /// <param name="timeProvider">The clock for <see cref="IkeSaEntry.StateChangedAt"/> and <see cref="RemoveRetired"/>; <see cref="TimeProvider.System"/> by default.</param>
+    public IkeSaDatabase(TimeProvider? timeProvider = null)
+    {
+        _time = timeProvider ?? TimeProvider.System;
+    }
 
     public event Action<IkeSaEntry>? Added;
 
@@ -106,6 +124,7 @@ public sealed class IkeSaDatabase : IDisposable
         if (TryGet(spiI, spiR, out IkeSaEntry? e) && e!.State == IkeSaState.Established)
         {
             e.State = IkeSaState.Deleted;
+            e.StateChangedAt = _time.GetUtcNow();
         }
     }
 
@@ -115,6 +134,7 @@ public sealed class IkeSaDatabase : IDisposable
         {
             e!.State = IkeSaState.Rekeyed;
             e.ReplacedBy = (newSpiI, newSpiR);
+            e.StateChangedAt = _time.GetUtcNow();
         }
     }
 
@@ -129,8 +149,54 @@ public sealed class IkeSaDatabase : IDisposable
         return false;
     }
 
+    /// <summary>
+    /// Removes (and zeroes, via <see cref="Remove"/>) every SA that has been <see cref="IkeSaState.Deleted"/> or
+    /// <see cref="IkeSaState.Rekeyed"/> for longer than <paramref name="grace"/>. Established SAs are never removed.
+    /// </summary>
+    /// <returns>How many SAs were removed.</returns>
+    public int RemoveRetired(TimeSpan grace)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(grace, TimeSpan.Zero);
+        DateTimeOffset now = _time.GetUtcNow();
+        int removed = 0;
+        foreach (IkeSaEntry e in _entries.Values)
+        {
+            if (e.State != IkeSaState.Established && e.StateChangedAt is DateTimeOffset changed && now - changed > grace && Remove(e.SpiI, e.SpiR))
+            {
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /// <summary>
+    /// Calls <see cref="RemoveRetired"/> with <paramref name="grace"/> every <paramref name="interval"/> on a
+    /// <see cref="Timer"/> until the returned handle or this database is disposed.
+    /// </summary>
+    public IDisposable StartSweeping(TimeSpan grace, TimeSpan interval)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(grace, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        lock (_sweepLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var timer = new Timer(_ => RemoveRetired(grace), null, interval, interval);
+            _sweeps.Add(timer);
+            return timer;
+        }
+    }
+
     public void Dispose()
     {
+        lock (_sweepLock)
+        {
+            _disposed = true;
+            foreach (Timer t in _sweeps)
+            {
+                t.Dispose();
+            }
+            _sweeps.Clear();
+        }
         foreach (IkeSaEntry e in _entries.Values)
         {
             e.Dispose();

@@ -77,18 +77,21 @@ public sealed class OwampLoopbackTests
 
         OwampResult result = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open) with { Schedule = slots, Outbound = false }, CancellationToken.None).DefaultTimeout();
 
-        // The server sent on the schedule both ends derive from the SID: every send time is at most a few
-        // milliseconds after its scheduled time, never before it.
+        // The server sent on the schedule both ends derive from the SID: no packet leaves before its scheduled
+        // time and the typical packet leaves within a few milliseconds of it. The start time is estimated from
+        // the packet that was least late (min of send time - scheduled offset), so one late packet (a loaded CI
+        // machine) cannot shift the reference for all the others; the upper bound is generous for the same
+        // reason, and the median lateness is what shows the schedule is followed.
         OwampDirectionData inbound = result.Inbound!;
-        OwampDataRecord first = inbound.Records.OrderBy(r => r.SequenceNumber).First();
         ulong[] offsets = Ippm.Security.Schedules.SessionSchedule.Offsets(inbound.Sid, slots, 40);
-        double startEstimate = NtpTimestamp.DifferenceSeconds(first.SendTime, default) - offsets[0] / 4_294_967_296.0;
-        foreach (OwampDataRecord r in inbound.Records)
-        {
-            double scheduled = startEstimate + offsets[r.SequenceNumber] / 4_294_967_296.0;
-            double actual = NtpTimestamp.DifferenceSeconds(r.SendTime, default);
-            Assert.InRange(actual - scheduled, -0.002, 0.05);
-        }
+        Assert.NotEmpty(inbound.Records);
+        double startEstimate = inbound.Records.Min(r => NtpTimestamp.DifferenceSeconds(r.SendTime, default) - offsets[r.SequenceNumber] / 4_294_967_296.0);
+        double[] lateness = [.. inbound.Records
+            .Select(r => NtpTimestamp.DifferenceSeconds(r.SendTime, default) - (startEstimate + offsets[r.SequenceNumber] / 4_294_967_296.0))
+            .Order()];
+        Assert.All(lateness, late => Assert.InRange(late, -0.0005, 0.2));
+        double median = lateness.Length % 2 == 1 ? lateness[lateness.Length / 2] : (lateness[(lateness.Length / 2) - 1] + lateness[lateness.Length / 2]) / 2;
+        Assert.True(median < 0.005, $"median lateness {median * 1000:F2} ms, expected under 5 ms");
     }
 
     [Fact]

@@ -134,7 +134,18 @@ public sealed class Rfc7717LoopbackTests
 
         // A 1.5 s session; the IKE SA is deleted half-way through. RFC 7717 §5.1: the derived key stays in use.
         Task<TwampSessionResult> running = TwampMeasurement.RunAsync(Twping(server.Server.TwampEndPoint, SecurityMode.Encrypted, ike, count: 150) with { Schedule = new SendSchedule(0.01, false) }, CancellationToken.None);
-        await Task.Delay(500);
+        // Delete only once the server has started the session (event 206, "session(s) started"): the control
+        // handshake, and with it the key derivation, is then done however slowly the machine runs.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!server.Server.LoggerFactory.Contains(206) && !running.IsCompleted && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+        if (running.IsFaulted)
+        {
+            await running; // surfaces why the session never started
+        }
+        Assert.True(server.Server.LoggerFactory.Contains(206), "the server did not start the session within 10 s");
         await sa.DeleteAsync().DefaultTimeout();
         await sa.DisposeAsync();
         TwampSessionResult result = await running.DefaultTimeout();
