@@ -24,8 +24,8 @@ public sealed class OwampLoopbackTests
         Secret = TestServer.Passphrase,
         Count = count,
         Schedule = Fast,
-        Timeout = TimeSpan.FromSeconds(0.5),
-        StartDelay = TimeSpan.FromSeconds(0.2),
+        Timeout = TimeSpan.FromSeconds(1),
+        StartDelay = TimeSpan.FromSeconds(0.6),
     };
 
     [Theory]
