@@ -318,6 +318,22 @@ public sealed class OwampServerConnection : ControlServerConnection
 
     private async Task HandleFetchAsync(byte[] first, CancellationToken cancellationToken)
     {
+        // Each fetch holds a whole session in memory a few times over while it is encrypted and sent; a
+        // server-wide limit on simultaneous fetches bounds that (the others wait their turn).
+        SemaphoreSlim slots = Options.FetchSlots;
+        await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await FetchAsync(first, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    private async Task FetchAsync(byte[] first, CancellationToken cancellationToken)
+    {
         byte[] message = await ReadRestAsync(first, FetchSession.Length, cancellationToken).ConfigureAwait(false);
         FetchSession.TryRead(message, out FetchSession? fetch);
         SessionId sid = fetch!.Sid;

@@ -68,7 +68,13 @@ public sealed class ServerOptions
     /// </summary>
     public bool AllowThirdPartyTestAddresses { get; set; }
 
+    /// <summary>Fetch-Session responses the server prepares at once (each holds a session's records in memory).</summary>
+    public int MaxConcurrentFetches { get; set; } = 4;
+
     private PacketBudget? _packetBudget;
+    private SemaphoreSlim? _fetchSlots;
+
+    internal SemaphoreSlim FetchSlots => LazyInitializer.EnsureInitialized(ref _fetchSlots, () => new SemaphoreSlim(Math.Max(1, MaxConcurrentFetches)));
 
     /// <summary>The server-wide account of <see cref="MaxScheduledPackets"/>.</summary>
     internal PacketBudget PacketBudget => LazyInitializer.EnsureInitialized(ref _packetBudget, () => new PacketBudget(MaxScheduledPackets));
