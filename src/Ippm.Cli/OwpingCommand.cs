@@ -26,86 +26,63 @@ internal static class OwpingCommand
         };
         var to = new Option<bool>("-t", "--to") { Description = "Only the outbound direction (client to server)." };
         var from = new Option<bool>("-f", "--from") { Description = "Only the inbound direction (server to client)." };
-        var modes = new Option<string?>("-A", "--modes") { Description = "Acceptable modes, any of O (open), A (authenticated), E (encrypted); the strictest the server also offers wins. Default: AEO with -k, O without." };
-        var identity = new Option<string?>("-u", "--identity") { Description = "Identity (KeyID) for A and E modes." };
-        var keyFile = new Option<FileInfo?>("-k", "--key-file") { Description = "perfSONAR .pfs key file holding the identity's passphrase." };
-        var count = new Option<int>("-c", "--count") { Description = "Test packets per direction.", DefaultValueFactory = _ => 100 };
+        var common = new ClientOptionSet(
+            "Acceptable modes, any of O (open), A (authenticated), E (encrypted); the strictest the server also offers wins. Default: AEO with -k, AE with --ike, O otherwise.",
+            "OAE",
+            "Test packets per direction.");
         var schedule = new Option<string>("-i", "--schedule") { Description = "Schedule: comma list of slots, seconds with e (exponential) or f (fixed), e.g. 0.1e or 1.0e,0f.", DefaultValueFactory = _ => "0.1e" };
         var padding = new Option<uint>("-s", "--padding") { Description = "Padding octets in each test packet." };
-        var dscp = new Option<byte>("-D", "--dscp") { Description = "DSCP for test packets (0-63)." };
-        var timeout = new Option<double>("-L", "--timeout") { Description = "Seconds after which a packet not yet arrived is lost.", DefaultValueFactory = _ => 2.0 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object with outbound and inbound members." };
-        var maxCount = new Option<uint>("--max-pbkdf2-count") { Description = "Refuse servers asking for more PBKDF2 iterations than this.", DefaultValueFactory = _ => ControlHandshake.DefaultMaxCount };
-        var verbose = new Option<bool>("-v", "--verbose") { Description = "Log protocol events to standard error." };
 
-        var command = new Command("owping", "Measure one-way delay, loss, duplicates and reordering to and from an OWAMP server (RFC 4656).")
-        {
-            host, to, from, modes, identity, keyFile, count, schedule, padding, dscp, timeout, json, maxCount, verbose,
-        };
-        IkeOptionSet ike = IkeOptionSet.ForClient();
-        ike.AddTo(command);
+        var command = new Command("owping", "Measure one-way delay, loss, duplicates and reordering to and from an OWAMP server (RFC 4656).") { host, to, from, schedule, padding };
+        common.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning);
-            string? keyPath = parse.GetValue(keyFile)?.FullName;
-            bool viaIke = parse.GetValue(ike.Enable);
-            string letters = parse.GetValue(modes) ?? (viaIke ? "AE" : keyPath is null ? "O" : "AEO");
-            if (!SecurityModes.TryParseLetters(letters, out uint acceptable) || (acceptable & (uint)SecurityMode.Mixed) != 0)
-            {
-                return TwpingCommand.Fail($"-A '{letters}': OWAMP uses the letters O, A and E.", ExitCodes.Usage);
-            }
+            using ILoggerFactory logs = Logging.Create(parse.GetValue(common.Verbose) ? LogLevel.Information : LogLevel.Warning);
             if (!OwampSchedule.TryParse(parse.GetValue(schedule)!, out ScheduleSlot[] slots))
             {
                 return TwpingCommand.Fail($"-i '{parse.GetValue(schedule)}': expected slots like 0.1e or 1.0e,0f.", ExitCodes.Usage);
             }
-            int packets = parse.GetValue(count);
-            if (packets is < 1 or > 10_000_000)
+            if (parse.GetValue(padding) > 65000)
             {
-                return TwpingCommand.Fail("-c must be between 1 and 10000000.", ExitCodes.Usage);
-            }
-            double timeoutSeconds = parse.GetValue(timeout);
-            if (!(timeoutSeconds > 0 && timeoutSeconds < 3600))
-            {
-                return TwpingCommand.Fail("-L must be between 0 and 3600 seconds.", ExitCodes.Usage);
-            }
-            if (parse.GetValue(dscp) > 63 || parse.GetValue(padding) > 65000)
-            {
-                return TwpingCommand.Fail("-D must be 0-63 and -s at most 65000.", ExitCodes.Usage);
+                return TwpingCommand.Fail("-s must be at most 65000.", ExitCodes.Usage);
             }
             bool onlyTo = parse.GetValue(to), onlyFrom = parse.GetValue(from);
-            if (ClientCredentials.TryLoad(keyPath, parse.GetValue(identity), out string? user, out byte[]? secret) is string keyError)
+            // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
+            if (common.TryRead(parse, ("AE", "AEO", "O"), 10_000_000, out ClientOptionSet.Values? values) is string error)
             {
-                return TwpingCommand.Fail(keyError, ExitCodes.Usage);
+                return TwpingCommand.Fail(error, ExitCodes.Usage);
             }
+            byte[]? secret = values!.Secret;
+            bool json = values.Json;
             var options = new OwpingOptions
             {
                 Server = new IPEndPoint(IPAddress.Loopback, 0),
-                AcceptableModes = acceptable,
-                Identity = user,
+                AcceptableModes = values.AcceptableModes,
+                Identity = values.Identity,
                 Secret = secret,
-                Count = packets,
+                Count = values.Count,
                 Schedule = slots,
                 PaddingLength = parse.GetValue(padding),
-                Dscp = parse.GetValue(dscp),
-                Timeout = TimeSpan.FromSeconds(timeoutSeconds),
+                Dscp = values.Dscp,
+                Timeout = values.Timeout,
                 Outbound = onlyTo || !onlyFrom,
                 Inbound = onlyFrom || !onlyTo,
-                MaxCount = parse.GetValue(maxCount),
+                MaxCount = values.MaxCount,
             };
             try
             {
                 string? target = parse.GetValue(host);
                 if (target is null)
                 {
-                    if (viaIke)
+                    if (values.ViaIke)
                     {
                         return TwpingCommand.Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, parse.GetValue(json), logs, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
-                return await ike.RunAsync(parse, server.Address, cancellationToken, secret =>
-                    MeasureAsync(options with { Server = server, Ike = secret }, target, parse.GetValue(json), logs, cancellationToken)).ConfigureAwait(false);
+                return await common.Ike.RunAsync(parse, server.Address, cancellationToken, ikeSecret =>
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, logs, cancellationToken)).ConfigureAwait(false);
             }
             catch (SocketException e)
             {

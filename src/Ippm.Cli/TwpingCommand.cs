@@ -23,89 +23,66 @@ internal static class TwpingCommand
             Description = "TWAMP server as HOST[:PORT] (port 862 by default). Without it, ippm measures against an embedded server on loopback.",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        var modes = new Option<string?>("-A", "--modes") { Description = "Acceptable modes, any of O (open), A (authenticated), E (encrypted), M (mixed); the strictest the server also offers wins. Default: AEMO with -k, O without." };
-        var identity = new Option<string?>("-u", "--identity") { Description = "Identity (KeyID) for A, E and M modes." };
-        var keyFile = new Option<FileInfo?>("-k", "--key-file") { Description = "perfSONAR .pfs key file holding the identity's passphrase." };
-        var count = new Option<int>("-c", "--count") { Description = "Number of test packets.", DefaultValueFactory = _ => 100 };
+        var common = new ClientOptionSet(
+            "Acceptable modes, any of O (open), A (authenticated), E (encrypted), M (mixed); the strictest the server also offers wins. Default: AEMO with -k, AEM with --ike, O otherwise.",
+            "OAEM",
+            "Number of test packets.");
         var interval = new Option<string>("-i", "--interval") { Description = "Mean seconds between packets; suffix f for fixed, e for exponential (default).", DefaultValueFactory = _ => "0.1e" };
         var padding = new Option<int?>("-s", "--padding") { Description = "Padding octets in each test packet (default: so both directions carry equal sizes)." };
-        var dscp = new Option<byte>("-D", "--dscp") { Description = "DSCP for test packets (0-63)." };
-        var timeout = new Option<double>("-L", "--timeout") { Description = "Seconds to wait for a reply before counting a packet lost.", DefaultValueFactory = _ => 2.0 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object on standard output instead of the report." };
-        var maxCount = new Option<uint>("--max-pbkdf2-count") { Description = "Refuse servers asking for more PBKDF2 iterations than this.", DefaultValueFactory = _ => ControlHandshake.DefaultMaxCount };
-        var verbose = new Option<bool>("-v", "--verbose") { Description = "Log protocol events to standard error." };
 
-        var command = new Command("twping", "Measure two-way delay, loss, duplicates and reordering to a TWAMP server (RFC 5357).")
-        {
-            host, modes, identity, keyFile, count, interval, padding, dscp, timeout, json, maxCount, verbose,
-        };
-        IkeOptionSet ike = IkeOptionSet.ForClient();
-        ike.AddTo(command);
+        var command = new Command("twping", "Measure two-way delay, loss, duplicates and reordering to a TWAMP server (RFC 5357).") { host, interval, padding };
+        common.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning);
-            string? keyPath = parse.GetValue(keyFile)?.FullName;
-            bool viaIke = parse.GetValue(ike.Enable);
-            string modeLetters = parse.GetValue(modes) ?? (viaIke ? "AEM" : keyPath is null ? "O" : "AEMO");
-            if (!SecurityModes.TryParseLetters(modeLetters, out uint acceptable))
-            {
-                return Fail($"-A '{modeLetters}': use the letters O, A, E and M.", ExitCodes.Usage);
-            }
+            using ILoggerFactory logs = Logging.Create(parse.GetValue(common.Verbose) ? LogLevel.Information : LogLevel.Warning);
             if (!SendSchedule.TryParse(parse.GetValue(interval)!, out SendSchedule? schedule))
             {
                 return Fail($"-i '{parse.GetValue(interval)}': expected seconds with an optional f or e suffix.", ExitCodes.Usage);
-            }
-            int packets = parse.GetValue(count);
-            if (packets is < 1 or > 100_000_000)
-            {
-                return Fail("-c must be between 1 and 100000000.", ExitCodes.Usage);
-            }
-            if (parse.GetValue(dscp) > 63)
-            {
-                return Fail("-D must be between 0 and 63.", ExitCodes.Usage);
-            }
-            double timeoutSeconds = parse.GetValue(timeout);
-            if (!(timeoutSeconds > 0 && timeoutSeconds < 3600))
-            {
-                return Fail("-L must be between 0 and 3600 seconds.", ExitCodes.Usage);
             }
             int? paddingLength = parse.GetValue(padding);
             if (paddingLength is < 0 or > 65000)
             {
                 return Fail("-s must be between 0 and 65000.", ExitCodes.Usage);
             }
-            if (ClientCredentials.TryLoad(keyPath, parse.GetValue(identity), out string? user, out byte[]? secret) is string keyError)
+            // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
+            if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, out ClientOptionSet.Values? values) is string error)
             {
-                return Fail(keyError, ExitCodes.Usage);
+                return Fail(error, ExitCodes.Usage);
             }
+            byte[]? secret = values!.Secret;
+            bool json = values.Json;
 
             var options = new TwpingOptions
             {
                 Server = new IPEndPoint(IPAddress.Loopback, 0),
-                AcceptableModes = acceptable,
-                Identity = user,
+                AcceptableModes = values.AcceptableModes,
+                Identity = values.Identity,
                 Secret = secret,
-                Count = packets,
+                Count = values.Count,
                 Schedule = schedule!,
                 PaddingLength = paddingLength,
-                Dscp = parse.GetValue(dscp),
-                Timeout = TimeSpan.FromSeconds(timeoutSeconds),
-                MaxCount = parse.GetValue(maxCount),
+                Dscp = values.Dscp,
+                Timeout = values.Timeout,
+                MaxCount = values.MaxCount,
             };
             try
             {
                 string? target = parse.GetValue(host);
                 if (target is null)
                 {
-                    if (viaIke)
+                    if (values.ViaIke)
                     {
                         return Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, parse.GetValue(json), logs, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
-                return await ike.RunAsync(parse, server.Address, cancellationToken, secret =>
-                    MeasureAsync(options with { Server = server, Ike = secret }, target, parse.GetValue(json), cancellationToken)).ConfigureAwait(false);
+                return await common.Ike.RunAsync(parse, server.Address, cancellationToken, ikeSecret =>
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken)).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                return Fail($"cannot resolve {parse.GetValue(host)}: {e.Message}", ExitCodes.Unreachable);
             }
             finally
             {
