@@ -86,6 +86,11 @@ public sealed partial class TwampReflector : IDisposable
         using var replies = new DatagramBatch(BatchSize, slotSize + reflectorHeader);
         uint sequence = 0;
         long lastPacketTicks = Environment.TickCount64;
+        // Allocated once: index of each well-formed datagram, its HMAC verdict, and accessors for batch crypto.
+        int[] candidate = new int[BatchSize];
+        bool[] valid = new bool[BatchSize];
+        TestPacketCipher.PacketAccessor receivedPacket = c => received.Datagram(candidate[c]);
+        TestPacketCipher.PacketAccessor replyPacket = j => replies.Datagram(j);
         SystemClock clock = SystemClock.Instance;
         try
         {
@@ -113,6 +118,7 @@ public sealed partial class TwampReflector : IDisposable
                 }
                 int ready = 0;
                 long malformed = 0, badHmac = 0;
+                int candidates = 0;
                 for (int i = 0; i < count; i++)
                 {
                     int length = received.Length(i);
@@ -125,13 +131,23 @@ public sealed partial class TwampReflector : IDisposable
                         }
                         continue;
                     }
-                    Span<byte> packet = received.Datagram(i);
-                    if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
+                    candidate[candidates++] = i;
+                }
+                if (_cipher is not null)
+                {
+                    _cipher.TryUnprotectMany(receivedPacket, candidates, TestPacketLayout.SenderHmacOffset, valid);
+                }
+                for (int c = 0; c < candidates; c++)
+                {
+                    int i = candidate[c];
+                    if (_cipher is not null && !valid[c])
                     {
                         badHmac++;
-                        Log.BadHmac(_logger, Sid, length);
+                        Log.BadHmac(_logger, Sid, received.Length(i));
                         continue;
                     }
+                    Span<byte> packet = received.Datagram(i);
+                    int length = packet.Length;
                     // Reply size is max(received, reflector header) and its padding is the sender's padding
                     // from its first octet (perfSONAR's symmetric sizing).
                     int replyLength = Math.Max(length, reflectorHeader);
@@ -142,25 +158,24 @@ public sealed partial class TwampReflector : IDisposable
                     ReflectorPacket.CopySenderFields(packet, r, protectedLayout, ttl == 0 ? (byte)255 : ttl);
                     ReflectorPacket.WriteReceiveTimestamp(r, protectedLayout, received.ReceiveTime(i));
                     ReflectorPacket.WriteSequenceNumber(r, sequence++);
-                    if (_mode == SecurityMode.Authenticated)
-                    {
-                        // Mode A protects block 0 only; the Timestamp (octets 16-23) stays clear and is written last.
-                        _cipher!.Protect(r, TestPacketLayout.ReflectorHmacOffset);
-                    }
                     replies.SetLength(ready, replyLength);
                     ready++;
+                }
+                if (_mode == SecurityMode.Authenticated)
+                {
+                    // Mode A protects block 0 only; the Timestamp (octets 16-23) stays clear and is written last.
+                    _cipher!.ProtectMany(replyPacket, ready, TestPacketLayout.ReflectorHmacOffset);
                 }
                 // The Timestamp is taken once for the batch, right before the replies are protected and sent.
                 NtpTimestamp sendTime = clock.Now();
                 ErrorEstimate error = clock.ErrorEstimate;
                 for (int j = 0; j < ready; j++)
                 {
-                    Span<byte> r = replies.Datagram(j);
-                    ReflectorPacket.WriteTimestamp(r, protectedLayout, sendTime, error);
-                    if (_mode == SecurityMode.Encrypted)
-                    {
-                        _cipher!.Protect(r, TestPacketLayout.ReflectorHmacOffset);
-                    }
+                    ReflectorPacket.WriteTimestamp(replies.Datagram(j), protectedLayout, sendTime, error);
+                }
+                if (_mode == SecurityMode.Encrypted)
+                {
+                    _cipher!.ProtectMany(replyPacket, ready, TestPacketLayout.ReflectorHmacOffset);
                 }
                 _socket.SendBatch(replies, ready);
                 Interlocked.Add(ref _reflected, ready);
