@@ -109,11 +109,14 @@ public static class TwampSessionSender
         {
             int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
             using var batch = new DatagramBatch(BatchSize, Math.Max(2048, packetLength + reflectorHeader));
+            bool[] valid = new bool[BatchSize];
+            TestPacketCipher.PacketAccessor receivedPacket = i => batch.Datagram(i);
             double timeoutSeconds = timeout.TotalSeconds;
             while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && !cancellationToken.IsCancellationRequested && uniqueReplies < count)
             {
                 int received = socket.ReceiveBatch(batch);
                 long sentSoFar = Interlocked.Read(ref sentCount);
+                receiveCipher?.TryUnprotectMany(receivedPacket, received, TestPacketLayout.ReflectorHmacOffset, valid);
                 for (int i = 0; i < received; i++)
                 {
                     Span<byte> packet = batch.Datagram(i);
@@ -125,7 +128,7 @@ public static class TwampSessionSender
                         }
                         continue;
                     }
-                    if (receiveCipher is not null && !receiveCipher.TryUnprotect(packet, TestPacketLayout.ReflectorHmacOffset))
+                    if (receiveCipher is not null && !valid[i])
                     {
                         badHmac++;
                         continue;
@@ -163,6 +166,7 @@ public static class TwampSessionSender
         try
         {
             using var outgoing = new DatagramBatch(BatchSize, packetLength);
+            TestPacketCipher.PacketAccessor outgoingPacket = i => outgoing.Datagram(i);
             byte[] padding = new byte[paddingLength];
             Random.Shared.NextBytes(padding);
             for (int i = 0; i < BatchSize; i++)
@@ -199,10 +203,10 @@ public static class TwampSessionSender
                     packet[..(protectedLayout ? TestPacketLayout.SenderHmacOffset : header)].Clear();
                     SenderPacket.WriteSequenceNumber(packet, (uint)seq);
                     SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
-                    sendCipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
                     sendErrors[seq] = error;
                     Volatile.Write(ref sendTimes[seq], now.Value);
                 }
+                sendCipher?.ProtectMany(outgoingPacket, burst, TestPacketLayout.SenderHmacOffset);
                 Interlocked.Add(ref sentCount, burst);
                 socket.SendBatch(outgoing, burst);
                 seqNext += burst;
