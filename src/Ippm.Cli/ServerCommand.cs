@@ -15,7 +15,9 @@ internal static class ServerCommand
     {
         var twampListen = new Option<string?>("--twamp-listen") { Description = "TWAMP-Control listen address ADDR:PORT (e.g. 127.0.0.1:862, [::1]:862, :862 for all)." };
         var owampListen = new Option<string?>("--owamp-listen") { Description = "OWAMP-Control listen address ADDR:PORT (e.g. 127.0.0.1:861)." };
-        var maxPackets = new Option<uint>("--max-packets") { Description = "Packets one OWAMP session may schedule (received records are kept in memory).", DefaultValueFactory = _ => 1_000_000 };
+        var maxPackets = new Option<uint>("--max-packets") { Description = "Packets one OWAMP session may schedule.", DefaultValueFactory = _ => 1_000_000 };
+        var maxScheduled = new Option<long>("--max-scheduled-packets") { Description = "Packets all OWAMP sessions of the server may schedule at once (each costs memory).", DefaultValueFactory = _ => 8_000_000 };
+        var allowThirdParty = new Option<bool>("--allow-third-party") { Description = "Let clients name test addresses other than their own (an OWAMP sender or TWAMP reflector for a third host). Off: such requests get Accept=1." };
         var pfs = new Option<FileInfo?>("--pfs") { Description = "perfSONAR .pfs key file with the identities allowed in A, E and M modes." };
         var modes = new Option<string>("--modes") { Description = "Modes to offer: comma list of open, authenticated, encrypted, mixed.", DefaultValueFactory = _ => "open,authenticated,encrypted,mixed" };
         var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default: any free port)." };
@@ -30,7 +32,7 @@ internal static class ServerCommand
 
         var command = new Command("server", "Run an O/TWAMP server (the twampd role): control listener and session reflectors.")
         {
-            twampListen, owampListen, maxPackets, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
+            twampListen, owampListen, maxPackets, maxScheduled, allowThirdParty, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
         };
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
@@ -98,6 +100,8 @@ internal static class ServerCommand
                     TwampListen = endPoint,
                     OwampListen = owampEndPoint,
                     MaxPacketsPerSession = parse.GetValue(maxPackets),
+                    MaxScheduledPackets = Math.Max(1, parse.GetValue(maxScheduled)),
+                    AllowThirdPartyTestAddresses = parse.GetValue(allowThirdParty),
                     Modes = offered,
                     Keys = keys,
                     Pbkdf2Count = count,
