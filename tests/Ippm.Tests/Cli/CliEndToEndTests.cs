@@ -124,6 +124,22 @@ public sealed class CliEndToEndTests : IDisposable
         Assert.DoesNotContain("sk_d", server.Log, StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>The harness works end to end (no speed is asserted: figures are for people, not for CI).</summary>
+    [Fact]
+    public async Task BenchReflector_ShortRun_ReportsRatesAgainstTheFloor()
+    {
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(120), "bench", "reflector", "-A", "A", "--seconds", "0.5", "--json");
+
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement root = json.RootElement;
+        Assert.Equal("authenticated", root.GetProperty("mode").GetString());
+        Assert.True(root.GetProperty("reflector_pps").GetDouble() > 0);
+        Assert.True(root.GetProperty("floor_pps").GetDouble() > 0);
+        Assert.True(root.GetProperty("ratio").GetDouble() > 0);
+        Assert.True(root.GetProperty("t3_t2_us_one_in_flight").GetProperty("samples").GetInt32() > 0);
+    }
+
     [Fact]
     public async Task Twping_Unreachable_ExitsThree()
     {
