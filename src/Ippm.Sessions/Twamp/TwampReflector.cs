@@ -82,13 +82,15 @@ public sealed partial class TwampReflector : IDisposable
         int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
         int clearLength = protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
         int slotSize = Math.Clamp(_expectedPacketLength + 64, 2048, 65536);
-        using var received = new DatagramBatch(BatchSize, slotSize);
-        using var replies = new DatagramBatch(BatchSize, slotSize + reflectorHeader);
+        // Fewer slots for large packets: a session's buffers stay around a megabyte whatever padding it asked for.
+        int batchSize = Math.Clamp((1 << 20) / slotSize, 1, BatchSize);
+        using var received = new DatagramBatch(batchSize, slotSize);
+        using var replies = new DatagramBatch(batchSize, slotSize + reflectorHeader);
         uint sequence = 0;
         long lastPacketTicks = Environment.TickCount64;
         // Allocated once: index of each well-formed datagram, its HMAC verdict, and accessors for batch crypto.
-        int[] candidate = new int[BatchSize];
-        bool[] valid = new bool[BatchSize];
+        int[] candidate = new int[batchSize];
+        bool[] valid = new bool[batchSize];
         TestPacketCipher.PacketAccessor receivedPacket = c => received.Datagram(candidate[c]);
         TestPacketCipher.PacketAccessor replyPacket = j => replies.Datagram(j);
         SystemClock clock = SystemClock.Instance;

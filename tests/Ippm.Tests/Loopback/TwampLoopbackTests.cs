@@ -63,6 +63,19 @@ public sealed class TwampLoopbackTests
     }
 
     [Fact]
+    public async Task Measure_LargePadding_RepliesAsLargeAsTheSenderPackets()
+    {
+        await using var server = new TestServer();
+
+        TwampSessionResult result = await TwampMeasurement.RunAsync(
+            Options(server.TwampEndPoint, SecurityMode.Encrypted, 10) with { PaddingLength = 30000 }, CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(48 + 30000, result.SenderPacketLength);
+        Assert.Equal(10, result.Replies.Select(r => r.SenderSequence).Distinct().Count());
+        Assert.Equal(0, result.Malformed + result.BadHmac);
+    }
+
+    [Fact]
     public async Task Measure_OverIpv6_HopLimitReadBothWays()
     {
         await using var server = new TestServer(o => o.TwampListen = new IPEndPoint(IPAddress.IPv6Loopback, 0));
