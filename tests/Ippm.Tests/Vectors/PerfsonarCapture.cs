@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using Ippm.Security;
+using Ippm.Wire.Control;
 
 namespace Ippm.Tests.Vectors;
 
@@ -89,6 +91,40 @@ internal sealed class PerfsonarCapture
             $"Could not find 'shared/vectors/perfsonar' in any ancestor of '{start}'. The perfSONAR vectors are " +
             "expected in a 'shared' folder next to the repository (../shared relative to the repository root).");
         return string.Empty; // unreachable: Assert.Fail throws
+    }
+}
+
+/// <summary>
+/// The opening every control-stream walk shares: both reassembled streams (optionally with one bit flipped),
+/// the clear Server-Greeting and Set-Up-Response, and the control keys recovered from the Token with alice's
+/// passphrase (null in open mode).
+/// </summary>
+internal sealed record CaptureHandshake(StreamCursor FromServer, StreamCursor FromClient, ServerGreeting Greeting, SetUpResponse SetUp, ControlKeys? Keys)
+{
+    public static CaptureHandshake Open(string name, int controlPort, bool keyed, int tamperClientOffset, int tamperServerOffset)
+    {
+        PerfsonarCapture capture = PerfsonarCapture.Load(name, controlPort);
+        byte[] c2s = (byte[])capture.ClientToServer.Clone();
+        byte[] s2c = (byte[])capture.ServerToClient.Clone();
+        if (tamperClientOffset >= 0)
+        {
+            c2s[tamperClientOffset] ^= 0x01;
+        }
+        if (tamperServerOffset >= 0)
+        {
+            s2c[tamperServerOffset] ^= 0x01;
+        }
+        var fromServer = new StreamCursor(s2c, name + " server->client");
+        var fromClient = new StreamCursor(c2s, name + " client->server");
+        Assert.Equal(OperationStatus.Done, ServerGreeting.TryRead(fromServer.Take(ServerGreeting.Length), out ServerGreeting? greeting));
+        Assert.Equal(OperationStatus.Done, SetUpResponse.TryRead(fromClient.Take(SetUpResponse.Length), out SetUpResponse? setUp));
+        ControlKeys? keys = null;
+        if (keyed)
+        {
+            keys = Token.TryDecrypt(Token.DeriveKey(TwampCaptureTests.AliceSecret(), greeting!.Salt, greeting.Count), setUp!.Token, greeting.Challenge);
+            Assert.NotNull(keys);
+        }
+        return new CaptureHandshake(fromServer, fromClient, greeting!, setUp!, keys);
     }
 }
 

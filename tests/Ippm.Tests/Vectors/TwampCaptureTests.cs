@@ -469,30 +469,9 @@ public sealed class TwampCaptureTests
     internal static ControlDecode DecodeControl(string name, int tamperClientOffset = -1, int tamperServerOffset = -1)
     {
         Expectation e = Expected[name];
-        PerfsonarCapture capture = PerfsonarCapture.Load(name, PerfsonarCapture.TwampControlPort);
-        byte[] c2s = (byte[])capture.ClientToServer.Clone();
-        byte[] s2c = (byte[])capture.ServerToClient.Clone();
-        if (tamperClientOffset >= 0)
-        {
-            c2s[tamperClientOffset] ^= 0x01;
-        }
-        if (tamperServerOffset >= 0)
-        {
-            s2c[tamperServerOffset] ^= 0x01;
-        }
-        var fromServer = new StreamCursor(s2c, name + " server->client");
-        var fromClient = new StreamCursor(c2s, name + " client->server");
-
-        Assert.Equal(OperationStatus.Done, ServerGreeting.TryRead(fromServer.Take(ServerGreeting.Length), out ServerGreeting? greeting));
-        Assert.Equal(OperationStatus.Done, SetUpResponse.TryRead(fromClient.Take(SetUpResponse.Length), out SetUpResponse? setUp));
-
-        ControlKeys? keys = null;
-        if (e.Mode != SecurityMode.Open)
-        {
-            byte[] dk = Token.DeriveKey(AliceSecret(), greeting!.Salt, greeting.Count);
-            keys = Token.TryDecrypt(dk, setUp!.Token, greeting.Challenge);
-            Assert.NotNull(keys);
-        }
+        CaptureHandshake handshake = CaptureHandshake.Open(name, PerfsonarCapture.TwampControlPort, e.Mode != SecurityMode.Open, tamperClientOffset, tamperServerOffset);
+        (StreamCursor fromServer, StreamCursor fromClient, ServerGreeting greeting, SetUpResponse setUp, ControlKeys? keys) =
+            (handshake.FromServer, handshake.FromClient, handshake.Greeting, handshake.SetUp, handshake.Keys);
 
         byte[] startClear = fromServer.Take(ServerStart.ClearLength);
         byte[] serverIv = startClear[16..32];
