@@ -35,7 +35,8 @@ public abstract partial class ControlServerConnection
     protected ILogger Logger { get; }
     protected IPEndPoint Local { get; }
     protected IPEndPoint Remote { get; }
-    protected string Peer { get; }
+    /// <summary>The peer address, and after an RFC 7717 handshake also its IKE identity, for every log line.</summary>
+    protected string Peer { get; private set; }
     protected ControlChannel Channel => _channel;
 
     protected abstract uint OfferedModes { get; }
@@ -54,6 +55,10 @@ public abstract partial class ControlServerConnection
             if (handshake is null)
             {
                 return;
+            }
+            if (handshake.KeySource == KeySource.Ikev2)
+            {
+                Peer = $"{Remote} [{ControlHandshake.LogSafe(handshake.Identity ?? "ike")}]";
             }
             Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), ControlHandshake.LogSafe(handshake.Identity ?? "-"), handshake.KeySource.ToString());
             await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);

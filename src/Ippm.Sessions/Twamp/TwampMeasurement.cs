@@ -76,7 +76,7 @@ public static class TwampMeasurement
                 throw;
             }
             await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
-            return result with { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis };
+            return result with { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis, PeerIdentity = client.Handshake.PeerIdentity };
         }
     }
 }

@@ -86,6 +86,10 @@ public sealed class TwampReport
         var inv = CultureInfo.InvariantCulture;
         b.AppendLine(inv, $"--- ippm twping statistics to {Server} ({Result.Mode.Name()} mode, {DescribeKeySource(Result.KeySource, Result.IkeSpis)}) ---");
         b.AppendLine(inv, $"SID:\t{Result.Sid}");
+        if (Result.PeerIdentity is not null)
+        {
+            b.AppendLine(inv, $"peer identity:\t{Result.PeerIdentity} (IKEv2, verified)");
+        }
         if (Result.Sent > 0)
         {
             b.AppendLine(inv, $"first:\t{Result.FirstSend.ToDateTimeOffset():yyyy-MM-ddTHH:mm:ss.fff}Z");
@@ -122,7 +126,7 @@ public sealed class TwampReport
         w.WriteString("protocol", "twamp");
         w.WriteString("server", Server);
         w.WriteString("mode", Result.Mode.Name());
-        WriteKeySource(w, Result.KeySource, Result.IkeSpis);
+        WriteKeySource(w, Result.KeySource, Result.IkeSpis, Result.PeerIdentity);
         w.WriteString("sid", Result.Sid.ToString());
         w.WriteNumber("sent", Sequence.Sent);
         w.WriteNumber("received", Sequence.Received);
@@ -187,9 +191,10 @@ public sealed class TwampReport
     }
 
     /// <summary><c>key_source</c>: none, passphrase or ikev2 (then with <c>spi_i</c>, <c>spi_r</c>); never the key.</summary>
-    internal static void WriteKeySource(Utf8JsonWriter w, Control.KeySource source, (ulong SpiI, ulong SpiR)? spis)
+    internal static void WriteKeySource(Utf8JsonWriter w, Control.KeySource source, (ulong SpiI, ulong SpiR)? spis, string? peerIdentity)
     {
         w.WriteString("key_source", source.ToString().ToLowerInvariant());
+        w.WriteString("peer_identity", peerIdentity);
         if (spis is { } s)
         {
             w.WriteString("spi_i", s.SpiI.ToString("x16", CultureInfo.InvariantCulture));

@@ -58,6 +58,9 @@ public sealed record TwampSessionResult(
     public Control.KeySource KeySource { get; init; }
 
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
+
+    /// <summary>The server's authenticated IKE identity (RFC 7717); null when the key is not from IKE.</summary>
+    public string? PeerIdentity { get; init; }
 }
 
 /// <summary>
