@@ -62,7 +62,12 @@ public sealed class IkeIdentityPattern
             {
                 throw new FormatException($"'{text}' is not a distinguished name: {e.Message}", e);
             }
-            return new IkeIdentityPattern(text, IdType.DerAsn1Dn, rdns: Rdns(dn.Data) ?? throw new FormatException($"'{text}' is not a distinguished name."));
+            (string Oid, string? Value, byte[] Raw)[] rdns = Rdns(dn.Data) ?? throw new FormatException($"'{text}' is not a distinguished name.");
+            if (rdns.Length == 0 || rdns.Any(r => r.Value is { Length: 0 }))
+            {
+                throw new FormatException($"'{text}': every attribute of a distinguished name needs a value (or *).");
+            }
+            return new IkeIdentityPattern(text, IdType.DerAsn1Dn, rdns: rdns);
         }
         string name = Normalise(text);
         if (name.Any(c => c <= ' ' || c > '~'))
