@@ -57,6 +57,28 @@ public sealed class IkeIdentityLoopbackTests : IDisposable
     }
 
     [Fact]
+    public async Task Client_Mismatch_TheResponderMarksItsSaDeleted_SoNothingCanBeKeyedFromIt()
+    {
+        using var database = new IkeSaDatabase();
+        await using var ike = new IkeResponder(
+            new IkeResponderOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Credentials = Creds(_pki.Issue("other.test")) }, database, _logs.CreateLogger("Ippm.Ike"));
+        var established = new TaskCompletionSource<IkeSaEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ike.Established += e => established.TrySetResult(e);
+        ike.Start();
+
+        await Assert.ThrowsAsync<IkePeerIdentityMismatchException>(() => IkeInitiator.ConnectAsync(
+            ike.LocalEndPoint, new IkeInitiatorOptions { Credentials = Creds(_pki.Issue("client.test")), ExpectedPeer = IkeIdentityPattern.Parse("server.test") }).DefaultTimeout());
+
+        IkeSaEntry entry = await established.Task.DefaultTimeout();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (entry.State != IkeSaState.Deleted)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the responder kept the abandoned SA established");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task Client_ExpectsServerTest_ServerPresentsServerTest_EstablishedWithItsIdentity()
     {
         X509Certificate2 server = _pki.Issue("server.test");
