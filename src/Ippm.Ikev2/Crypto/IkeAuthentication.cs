@@ -262,7 +262,7 @@ public static class IkeAuthentication
             return e.Message;
         }
         return Identity.CertificateChecks.CheckEndEntityUsage(leaf) is string usage
-            ? $"certificate '{leaf.Subject}': {usage}"
+            ? $"certificate '{Identity.CertificateChecks.Dn(leaf.SubjectName)}': {usage}"
             : Identity.CertificateChecks.CheckRevocation(chain, crls ?? []);
     }
 

@@ -61,14 +61,17 @@ public static class CertificateChecks
             {
                 if (!crl.IsSignedBy(issuer))
                 {
-                    return $"the configured CRL of '{issuer.Subject}' does not verify with that CA's key";
+                    return $"the configured CRL of '{Dn(issuer.SubjectName)}' does not verify with that CA's key";
                 }
                 if (crl.Lists(subject))
                 {
-                    return $"certificate '{subject.Subject}' (serial {subject.SerialNumber}) is revoked by the CRL of '{issuer.Subject}'";
+                    return $"certificate '{Dn(subject.SubjectName)}' (serial {subject.SerialNumber}) is revoked by the CRL of '{Dn(issuer.SubjectName)}'";
                 }
             }
         }
         return null;
     }
+
+    /// <summary>A DN in strongSwan's order (encoding order), as identities are printed everywhere else.</summary>
+    public static string Dn(X500DistinguishedName name) => Exchanges.IkeIdentity.Format(new Messages.IdPayload(Messages.IdType.DerAsn1Dn, name.RawData));
 }
