@@ -87,6 +87,7 @@ public sealed class IdentityCliTests : IDisposable
         TestPki.Write(_dir, "server", _pki.Issue("server.test", new CertificateSpec { DnsNames = ["server.test"], Addresses = [IPAddress.Loopback] }));
         TestPki.Write(_dir, "client", _pki.Issue("client.test"));
         TestPki.Write(_dir, "rogue", _pki.Issue("rogue.test"));
+        TestPki.Write(_dir, "chained", _pki.Issue("client.test", new CertificateSpec { ViaIntermediate = true }), _pki.Intermediate);
         TestPki.Write(_dir, "expired", _pki.Issue("client.test", new CertificateSpec { NotBefore = DateTimeOffset.UtcNow.AddDays(-9), NotAfter = DateTimeOffset.UtcNow.AddDays(-2) }));
         var revoked = _pki.Issue("client.test");
         TestPki.Write(_dir, "revoked", revoked);
@@ -111,6 +112,10 @@ public sealed class IdentityCliTests : IDisposable
             using JsonDocument json = JsonDocument.Parse(served.Stdout);
             Assert.Equal("C=XX, O=ippm tests, CN=server.test", json.RootElement.GetProperty("peer_identity").GetString());
             await server.WaitForLogAsync("[ike:C=XX, O=ippm tests, CN=client.test]: session", Timeout);
+
+            // A certificate from the intermediate CA, the intermediate after it in --ike-cert: sent in a CERT payload.
+            var chained = await TwpingAsync("chained", ikePort, $"127.0.0.1:{port}");
+            Assert.True(chained.ExitCode == 0, chained.Stderr);
             Assert.Contains("expired", server.Log, StringComparison.OrdinalIgnoreCase);
         }
     }
