@@ -172,9 +172,10 @@ public sealed class IdentityCliTests : IDisposable
         }
 
         int port = IppmProcess.FreeTcpPort();
+        int owampPort = IppmProcess.FreeTcpPort();
         int ikePort = FreeUdpPort();
         string F(string name) => Path.Combine(work, name);
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--ike-listen", $"127.0.0.1:{ikePort}",
+        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--owamp-listen", $"127.0.0.1:{owampPort}", "--ike-listen", $"127.0.0.1:{ikePort}",
             "--ike-cert", F("server.test.crt"), "--ike-key", F("server.test.key"), "--ike-ca", F("ca.crt"), "--ike-allow", "client.test");
         await server.WaitForLogAsync("TWAMP control listening", Timeout);
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", S(ikePort),
@@ -186,6 +187,11 @@ public sealed class IdentityCliTests : IDisposable
         Assert.Equal("C=XX, O=Example, CN=server.test", json.RootElement.GetProperty("peer_identity").GetString());
         Assert.Equal(20, json.RootElement.GetProperty("sent").GetInt32());
         Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt32());
+
+        var owping = await IppmProcess.RunAsync(Timeout, "owping", "--ike", "--ike-port", S(ikePort),
+            "--ike-cert", F("client.test.crt"), "--ike-key", F("client.test.key"), "--ike-ca", F("ca.crt"), "-A", "E", "-c", "10", "-i", "0.01f", "-L", "1", $"127.0.0.1:{owampPort}");
+        Assert.True(owping.ExitCode == 0, owping.Stderr);
+        Assert.Contains("peer identity C=XX, O=Example, CN=server.test", owping.Stdout, StringComparison.Ordinal);
     }
 
     private static string RepositoryRoot()

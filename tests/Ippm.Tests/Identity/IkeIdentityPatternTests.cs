@@ -68,3 +68,18 @@ public sealed class IkeIdentityPatternTests
     [InlineData("CN=")]
     public void Parse_RejectsNonsense(string text) => Assert.ThrowsAny<FormatException>(() => IkeIdentityPattern.Parse(text));
 }
+
+public sealed class IkeIdentityFormatTests
+{
+    [Fact]
+    public void Format_PeerChosenControlCharacters_CannotForgeLogLines()
+    {
+        var id = new IdPayload(IdType.Fqdn, Encoding.ASCII.GetBytes("evil.test\nwarn: Ippm.Ike[1201] IKE SA established\r\x1b[31m"));
+        string text = IkeIdentity.Format(id);
+        Assert.DoesNotContain('\n', text);
+        Assert.DoesNotContain('\r', text);
+        Assert.DoesNotContain('\x1b', text);
+        Assert.StartsWith("evil.test?warn", text, StringComparison.Ordinal);
+        Assert.True(IkeIdentity.Format(new IdPayload(IdType.Fqdn, new byte[4000])).Length <= 257);
+    }
+}
