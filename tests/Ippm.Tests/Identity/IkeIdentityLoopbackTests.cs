@@ -222,14 +222,52 @@ public sealed class IkeIdentityLoopbackTests : IDisposable
     }
 
     [Fact]
-    public async Task Crl_SignedByAnotherKey_IsAnErrorNotSilentlyIgnored()
+    public async Task Crl_NamingTheCaButSignedByAnotherKey_IsAnErrorNotSilentlyIgnored()
     {
-        // A CRL that names the root as issuer but is signed by another CA: built for the other root, issuer rewritten is
-        // impossible without re-signing, so build one with the other root and check it names that root only.
-        IkeCrl foreign = IkeCrl.Decode(TestPki.Crl(_pki.OtherRoot));
-        Assert.False(foreign.IsSignedBy(_pki.Root));
-        Assert.True(foreign.IsSignedBy(_pki.OtherRoot));
-        await using (await ConnectAsync(Creds(_pki.Issue("server.test"), foreign), new IkeInitiatorOptions { Credentials = Creds(_pki.Issue("client.test"), foreign) }))
+        // An impostor CA with the root's name: its CRL names the root as issuer but does not verify with the root's key.
+        using var impostorKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(_pki.Root.SubjectName, impostorKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        using X509Certificate2 impostor = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10));
+        IkeCrl forged = IkeCrl.Decode(TestPki.Crl(impostor));
+        Assert.False(forged.IsSignedBy(_pki.Root));
+        Assert.True(forged.IsSignedBy(impostor));
+
+        await Assert.ThrowsAsync<IkeRefusedException>(() => ConnectAsync(
+            Creds(_pki.Issue("server.test"), forged), new IkeInitiatorOptions { Credentials = Creds(_pki.Issue("client.test")) }));
+        Assert.Contains("the configured CRL of 'C=XX, O=ippm tests, CN=ippm test root' does not verify with that CA's key", RefusalLog, StringComparison.Ordinal);
+
+        // A CRL of an unrelated CA is simply not consulted.
+        IkeCrl unrelated = IkeCrl.Decode(TestPki.Crl(_pki.OtherRoot));
+        await using (await ConnectAsync(Creds(_pki.Issue("server.test"), unrelated), new IkeInitiatorOptions { Credentials = Creds(_pki.Issue("client.test"), unrelated) }))
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Crl_EveryCertificateOfTheChain_IsCheckedAgainstItsIssuersCrl_AndAStaleCrlStillRevokes()
+    {
+        X509Certificate2 server = _pki.Issue("server.test");
+        X509Certificate2 leaf = _pki.Issue("client.test", new CertificateSpec { ViaIntermediate = true });
+        var sending = new IkeCredentials { Certificate = leaf, TrustedCas = [_pki.Root], Intermediates = [_pki.Intermediate] };
+
+        // The intermediate's own CRL revokes the leaf.
+        IkeCrl byIntermediate = IkeCrl.Decode(TestPki.Crl(_pki.Intermediate, leaf));
+        await Assert.ThrowsAsync<IkeRefusedException>(() => ConnectAsync(Creds(server, byIntermediate), new IkeInitiatorOptions { Credentials = sending }));
+        Assert.Contains($"(serial {leaf.SerialNumber}) is revoked by the CRL of 'C=XX, O=ippm tests, CN=ippm test intermediate'", RefusalLog, StringComparison.Ordinal);
+
+        // The root's CRL, past its nextUpdate, revokes the intermediate: the leaf under it falls too.
+        var builder = new CertificateRevocationListBuilder();
+        builder.AddEntry(_pki.Intermediate, DateTimeOffset.UtcNow.AddDays(-3));
+        IkeCrl stale = IkeCrl.Decode(builder.Build(_pki.Root, System.Numerics.BigInteger.One, DateTimeOffset.UtcNow.AddDays(-1), System.Security.Cryptography.HashAlgorithmName.SHA256, thisUpdate: DateTimeOffset.UtcNow.AddDays(-2)));
+        Assert.True(stale.NextUpdate < DateTimeOffset.UtcNow);
+        await Assert.ThrowsAsync<IkeRefusedException>(() => ConnectAsync(Creds(server, stale), new IkeInitiatorOptions { Credentials = sending }));
+        Assert.Contains("CN=ippm test intermediate' (serial", RefusalLog, StringComparison.Ordinal);
+
+        // Neither CRL lists anything of another chain.
+        await using (await ConnectAsync(Creds(server, byIntermediate, stale), new IkeInitiatorOptions { Credentials = Creds(_pki.Issue("client.test")) }))
         {
         }
     }
