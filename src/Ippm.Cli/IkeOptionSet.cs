@@ -27,7 +27,7 @@ internal sealed class IkeOptionSet
         Port = new Option<int>("--ike-port") { Description = "UDP port of HOST's IKE responder.", DefaultValueFactory = _ => DefaultIkePort };
         Listen = new Option<string?>("--ike-listen") { Description = "Run an IKEv2 responder on ADDR:PORT and accept O/TWAMP connections keyed from its SAs (RFC 7717)." };
         PskFile = new Option<FileInfo?>("--ike-psk-file") { Description = "IKEv2 pre-shared key file (one trailing newline ignored)." };
-        Cert = new Option<FileInfo?>("--ike-cert") { Description = "Our X.509 certificate (PEM) for IKEv2 signature authentication." };
+        Cert = new Option<FileInfo?>("--ike-cert") { Description = "Our X.509 certificate (PEM) for IKEv2 signature authentication; certificates after the first are intermediate CAs, sent to the peer." };
         Key = new Option<FileInfo?>("--ike-key") { Description = "Private key of --ike-cert (PEM)." };
         Ca = new Option<FileInfo?>("--ike-ca") { Description = "CA certificate(s) (PEM) the peer's certificate must chain to." };
         Proposal = new Option<string?>("--ike-proposal") { Description = $"IKE proposals, strongSwan syntax. Default: {IkeProposalSpec.DefaultList}" };
