@@ -136,7 +136,17 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         {
             throw new ControlProtocolException($"{(start ? "Start" : "Stop")}-N-Sessions names {count} sessions, more than the {Options.MaxSessionsPerConnection} a connection may hold; closing");
         }
-        byte[] raw = await ReadRestAsync(first, SessionListMessage.LengthFor((int)count), cancellationToken).ConfigureAwait(false);
+        byte[] raw = new byte[SessionListMessage.LengthFor((int)count)];
+        first.CopyTo(raw, 0);
+        if (Channel.IsProtected)
+        {
+            await Channel.ReadMessageAsync(raw, first.Length, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            // Open mode has no HMAC to check; read the HMAC block as data to see whether it is the zero block it must be.
+            await Channel.ReadBlocksAsync(raw.AsMemory(first.Length), cancellationToken).ConfigureAwait(false);
+        }
         IReadOnlyList<SessionId> sids = start
             ? (StartNSessions.TryRead(raw, out StartNSessions? s) == System.Buffers.OperationStatus.Done ? s!.Sids : [])
             : (StopNSessions.TryRead(raw, out StopNSessions? t) == System.Buffers.OperationStatus.Done ? t!.Sids : []);
@@ -146,7 +156,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         {
             refusal = "the list names no session";
         }
-        else if (!handshake.Mode.ProtectsControl() && raw.AsSpan(raw.Length - 16).IndexOfAnyExcept((byte)0) >= 0)
+        else if (!Channel.IsProtected && raw.AsSpan(raw.Length - 16).IndexOfAnyExcept((byte)0) >= 0)
         {
             // Open mode: the HMAC block is zero, so a non-zero one is a SID beyond Number of Sessions.
             refusal = $"Number of Sessions ({count}) disagrees with the SIDs sent (the HMAC block is not zero)";
