@@ -153,9 +153,17 @@ public sealed class TwampControlClient : ControlClient
     }
 
     /// <summary>Sends a raw Start-N/Stop-N message (tests use it to send malformed lists) and reads the Ack's header and SIDs.</summary>
-    internal async Task<byte[]> ExchangeListAsync(byte[] message, int expectedSids, CancellationToken cancellationToken)
+    /// <param name="unsealed">Open mode only: send the octets exactly as given (no HMAC field written).</param>
+    internal async Task<byte[]> ExchangeListAsync(byte[] message, int expectedSids, CancellationToken cancellationToken, bool unsealed = false)
     {
-        await Channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        if (unsealed && !Channel.IsProtected)
+        {
+            await Channel.WriteRawAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await Channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        }
         byte[] header = new byte[SessionListMessage.HeaderLength];
         await Channel.ReadBlocksAsync(header, cancellationToken).ConfigureAwait(false);
         uint count = SessionListMessage.ReadCount(header);
