@@ -1,6 +1,10 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
+using Ippm.Sessions.Control;
 using Ippm.Sessions.Twamp;
+using Ippm.Wire.Control;
 using Ippm.Tests.Cli;
 using Ippm.Tests.Loopback;
 using Ippm.Wire;
@@ -50,6 +54,31 @@ public sealed class DscpEcnMonitoringTests
         Assert.Equal(dscp, d.GetProperty("at_reflector")[0].GetProperty("dscp").GetInt32());
         Assert.Equal(ecn, d.GetProperty("at_reflector")[0].GetProperty("ecn").GetInt32());
         Assert.False(d.GetProperty("remarked").GetBoolean());
+    }
+
+    /// <summary>On the wire, from a plain socket: the reply is 42 octets and octet 41 carries the TOS sent (RFC 7750).</summary>
+    [Fact]
+    public async Task OnTheWire_OpenReply_Octet41CarriesTheReceivedTos()
+    {
+        await using var server = new TestServer();
+        await using TwampControlClient client = await TwampControlClient.ConnectAsync(
+            server.TwampEndPoint, (uint)SecurityMode.Open, null, null, ControlHandshake.DefaultMaxCount, (uint)TwampModes.DscpEcnMonitoring, CancellationToken.None).DefaultTimeout();
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.ReceiveTimeout = 5000;
+        socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.TypeOfService, 0xb9); // DSCP 46, ECN 1
+        socket.Ttl = 200;
+        AcceptSession accept = await client.RequestSessionAsync((IPEndPoint)socket.LocalEndPoint!, 0, 0, TimeSpan.FromSeconds(1), 46, CancellationToken.None).DefaultTimeout();
+        socket.Connect(new IPEndPoint(IPAddress.Loopback, accept.Port));
+        await client.StartSessionsAsync(CancellationToken.None).DefaultTimeout();
+
+        socket.Send(new byte[14]); // an RFC 5357 open sender packet without padding
+        byte[] reply = new byte[100];
+        int length = socket.Receive(reply);
+
+        Assert.Equal(42, length);
+        Assert.Equal(0xb9, reply[41]);
+        Assert.Equal(200, reply[40]); // Sender TTL still where RFC 5357 puts it
     }
 
     [Fact]
