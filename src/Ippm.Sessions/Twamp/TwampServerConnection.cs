@@ -27,6 +27,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
 
     private readonly List<Session> _sessions = [];
     private readonly List<TwampReflector> _allReflectors = [];
+    private readonly HashSet<SessionId> _stopped = [];
     private bool _individualControl;
 
     public TwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
@@ -103,7 +104,8 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                             session.Reflector.StopAfter(session.Timeout);
                         }
                         Log.Stopped(Logger, Peer, running.Count, (byte)stop.Accept);
-                        // Sessions accepted but never started (RFC 5938) stay requestable-startable; stopped ones go.
+                        // Sessions accepted but never started (RFC 5938) stay startable; stopped ones go.
+                        _stopped.UnionWith(running.Select(s => s.Reflector.Sid));
                         _sessions.RemoveAll(s => s.Running);
                         Recount();
                         break;
@@ -168,7 +170,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                 Session? session = _sessions.Find(x => x.Reflector.Sid == sid);
                 if (session is null)
                 {
-                    refusal = $"SID {sid} is not a session of this connection";
+                    refusal = _stopped.Contains(sid) ? $"session {sid} is already stopped" : $"SID {sid} is not a session of this connection";
                     break;
                 }
                 if (chosen.Contains(session))
@@ -189,6 +191,10 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                 chosen.Add(session);
             }
         }
+        if (_stopped.Count > 4096)
+        {
+            _stopped.Clear(); // only sharpens a log message; a long-lived connection must not grow it for ever
+        }
         AcceptCode accept = refusal is null ? AcceptCode.Ok : AcceptCode.Failure;
         if (refusal is not null)
         {
@@ -207,6 +213,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                 {
                     session.Reflector.StopAfter(session.Timeout);
                     _sessions.Remove(session);
+                    _stopped.Add(session.Reflector.Sid);
                 }
             }
             IscLog.IndividualControl(Logger, Peer, start ? "started" : "stopped", chosen.Count, string.Join(", ", chosen.Select(c => c.Reflector.Sid.ToString())));

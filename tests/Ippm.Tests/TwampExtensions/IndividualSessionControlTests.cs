@@ -130,6 +130,7 @@ public sealed class IndividualSessionControlTests
                     Assert.Equal(AcceptCode.Ok, (await client.StartNSessionsAsync([extra.Sid], CancellationToken.None).DefaultTimeout()).Outcome);
                     Assert.Equal(AcceptCode.Ok, (await client.StopNSessionsAsync([extra.Sid], CancellationToken.None).DefaultTimeout()).Outcome);
                     ack = await client.StopNSessionsAsync([extra.Sid], CancellationToken.None).DefaultTimeout();
+                    Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 220 && e.Message.Contains("already stopped", StringComparison.Ordinal));
                     break;
                 }
             case "stop-not-started":
