@@ -56,6 +56,18 @@ public sealed class DscpEcnMonitoringTests
         Assert.False(d.GetProperty("remarked").GetBoolean());
     }
 
+    [Fact]
+    public async Task OverIpv6_TrafficClassReadBothWays()
+    {
+        await using var server = new TestServer(o => o.TwampListen = new IPEndPoint(IPAddress.IPv6Loopback, 0));
+
+        TwampSessionResult result = await TwampMeasurement.RunAsync(Options(server, SecurityMode.Open, 46, 2), CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(20, result.Replies.Count);
+        Assert.All(result.Replies, s => Assert.Equal((byte)((46 << 2) | 2), s.ReflectorTos)); // IPV6_RECVTCLASS at the reflector
+        Assert.All(result.Replies, s => Assert.Equal((byte)(46 << 2), s.BackwardTos));
+    }
+
     /// <summary>On the wire, from a plain socket: the reply is 42 octets and octet 41 carries the TOS sent (RFC 7750).</summary>
     [Fact]
     public async Task OnTheWire_OpenReply_Octet41CarriesTheReceivedTos()
