@@ -223,7 +223,8 @@ public static partial class ControlHandshake
         byte[]? secret,
         uint maxCount,
         CancellationToken cancellationToken,
-        Rfc7717Secret? ike = null)
+        Rfc7717Secret? ike = null,
+        uint wantedFeatures = 0)
     {
         uint ikeBit = SecurityModes.IkeV2Bit(protocol);
         byte[] buffer = new byte[SetUpResponse.Length];
@@ -292,7 +293,9 @@ public static partial class ControlHandshake
         }
         try
         {
-            uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0);
+            // Feature bits only when the server advertised them: a legacy server (perfSONAR) closes on any extra bit.
+            uint features = protocol == ControlProtocol.Twamp ? wantedFeatures & greeting.Modes & SecurityModes.TwampFeatureBits : 0;
+            uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0) | features;
             new SetUpResponse(modeBits, keyId, token, clientIv).Write(buffer);
             await channel.WriteRawAsync(buffer, cancellationToken).ConfigureAwait(false);
 

@@ -13,7 +13,7 @@ namespace Ippm.Sessions.Twamp;
 /// synchronised clocks; they are reported as measured, never clamped, and flagged when either clock is
 /// unsynchronised.
 /// </summary>
-public sealed class TwampReport
+public sealed partial class TwampReport
 {
     public required string Server { get; init; }
     public required TwampSessionResult Result { get; init; }
@@ -110,6 +110,7 @@ public sealed class TwampReport
         {
             b.AppendLine(inv, $"discarded replies: {Result.Malformed} malformed, {Result.BadHmac} bad HMAC, {Result.Late} later than the {Result.Timeout.TotalSeconds:0.###} s timeout");
         }
+        AppendExtensions(b);
         return b.ToString();
     }
 
@@ -164,6 +165,7 @@ public sealed class TwampReport
         WriteHops(w, "forward", ForwardHops);
         WriteHops(w, "backward", BackwardHops);
         w.WriteEndObject();
+        WriteExtensions(w);
         w.WriteEndObject();
     }
 
