@@ -74,7 +74,8 @@ internal sealed class IkeOptionSet
     /// With <c>--ike</c>: establishes an IKE SA with the server's IKE responder, runs <paramref name="measure"/> keyed
     /// from it, then deletes the SA. Without: runs <paramref name="measure"/> with no IKE secret.
     /// </summary>
-    public async Task<int> RunAsync(ParseResult parse, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure)
+    /// <param name="logs">-vv: the IKEv2 exchanges go to the <c>Ippm.Ike</c> category.</param>
+    public async Task<int> RunAsync(ParseResult parse, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure, Microsoft.Extensions.Logging.ILoggerFactory? logs = null)
     {
         if (!parse.GetValue(Enable))
         {
@@ -90,7 +91,7 @@ internal sealed class IkeOptionSet
             ClientIkeSa sa;
             try
             {
-                sa = await ClientIkeSa.EstablishAsync(responder, credentials!, proposals, derivation, cancellationToken).ConfigureAwait(false);
+                sa = await ClientIkeSa.EstablishAsync(responder, credentials!, proposals, derivation, cancellationToken, logs?.CreateLogger("Ippm.Ike")).ConfigureAwait(false);
             }
             catch (IkeRefusedException e)
             {
@@ -205,10 +206,10 @@ internal sealed class ClientIkeSa : IAsyncDisposable
     public Rfc7717Secret Secret { get; }
     public IkeSaEntry Entry => _session.Entry;
 
-    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeCredentials credentials, IReadOnlyList<IkeProposalSpec> proposals, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken)
+    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeCredentials credentials, IReadOnlyList<IkeProposalSpec> proposals, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         IkeInitiatorSession session = await IkeInitiator.ConnectAsync(
-            responder, new IkeInitiatorOptions { Credentials = credentials, Proposals = proposals }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            responder, new IkeInitiatorOptions { Credentials = credentials, Proposals = proposals }, logger: logger, cancellationToken: cancellationToken).ConfigureAwait(false);
         return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation));
     }
 

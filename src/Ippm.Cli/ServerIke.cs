@@ -46,7 +46,7 @@ internal sealed class ServerIke : IAsyncDisposable
         {
             var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals }, database, logger);
             responder.Start();
-            logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation);
+            logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation.ToString().ToLowerInvariant());
             // Rekeyed and deleted SAs key no new connection and running ones never look them up again:
             // drop them (zeroing SK_d) after a grace period instead of keeping them for the process lifetime.
             IDisposable sweep = database.StartSweeping(s_retiredGrace, s_sweepInterval);

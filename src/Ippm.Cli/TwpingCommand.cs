@@ -34,7 +34,8 @@ internal static class TwpingCommand
         common.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(common.Verbose) ? LogLevel.Information : LogLevel.Warning);
+            int verbosity = common.Verbosity(parse);
+            using ILoggerFactory logs = Logging.CreateClient(verbosity);
             if (!SendSchedule.TryParse(parse.GetValue(interval)!, out SendSchedule? schedule))
             {
                 return Fail($"-i '{parse.GetValue(interval)}': expected seconds with an optional f or e suffix.", ExitCodes.Usage);
@@ -44,13 +45,19 @@ internal static class TwpingCommand
             {
                 return Fail("-s must be between 0 and 65000.", ExitCodes.Usage);
             }
+            string? target = parse.GetValue(host);
             // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
-            if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, out ClientOptionSet.Values? values) is string error)
+            if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, embeddedServer: target is null, out ClientOptionSet.Values? values) is string error)
             {
                 return Fail(error, ExitCodes.Usage);
             }
             byte[]? secret = values!.Secret;
             bool json = values.Json;
+            ILogger trace = logs.CreateLogger(Ippm.Sessions.Control.ControlTrace.Category);
+            if (values.ModeNote is string note)
+            {
+                trace.LogInformation("{Note}", note);
+            }
 
             var options = new TwpingOptions
             {
@@ -64,25 +71,33 @@ internal static class TwpingCommand
                 Dscp = values.Dscp,
                 Timeout = values.Timeout,
                 MaxCount = values.MaxCount,
+                LocalAddress = values.Source,
             };
             try
             {
-                string? target = parse.GetValue(host);
                 if (target is null)
                 {
                     if (values.ViaIke)
                     {
                         return Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken).ConfigureAwait(false);
                 }
-                IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
+                IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, values.Family, cancellationToken).ConfigureAwait(false);
                 return await common.Ike.RunAsync(parse, server.Address, cancellationToken, ikeSecret =>
-                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken)).ConfigureAwait(false);
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken, trace), logs).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
-                return Fail($"cannot resolve {parse.GetValue(host)}: {e.Message}", ExitCodes.Unreachable);
+                return Fail($"cannot resolve {target}: {e.Message}", ExitCodes.Unreachable);
+            }
+            catch (FormatException e)
+            {
+                return Fail(e.Message, ExitCodes.Usage);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return Fail("interrupted before anything was measured.", ExitCodes.Cancelled);
             }
             finally
             {
@@ -96,7 +111,7 @@ internal static class TwpingCommand
     }
 
     /// <summary>No host: start a server on loopback, with a throwaway passphrase when a protected mode is wanted.</summary>
-    private static async Task<int> RunEmbeddedAsync(TwpingOptions options, bool json, ILoggerFactory logs, CancellationToken cancellationToken)
+    private static async Task<int> RunEmbeddedAsync(TwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken)
     {
         byte[] passphrase = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
         using KeyFile keys = KeyFile.Parse(KeyFile.FormatLine("ippm-embedded", passphrase));
@@ -111,24 +126,29 @@ internal static class TwpingCommand
         {
             Console.Error.WriteLine($"ippm: no host given; measuring against an embedded TWAMP server on {server.TwampEndPoint}");
         }
-        return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken).ConfigureAwait(false);
+        return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken, trace).ConfigureAwait(false);
     }
 
-    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken) =>
+    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken, ILogger? trace = null) =>
         GuardAsync(label, cancellationToken, async () =>
         {
-            TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken).ConfigureAwait(false);
+            TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken, trace).ConfigureAwait(false);
             TwampReport report = TwampReport.Create(label, result);
             Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            return result.Sent;
         });
 
-    /// <summary>Runs a measurement and maps its failures onto exit codes and one clear line on standard error.</summary>
-    internal static async Task<int> GuardAsync(string label, CancellationToken cancellationToken, Func<Task> measure)
+    /// <summary>
+    /// Runs a measurement and maps its failures onto exit codes and one clear line on standard error. An interrupted
+    /// measurement that sent something has printed its report and succeeds; 130 only when nothing was measured.
+    /// </summary>
+    /// <param name="measure">Measures, prints the report and returns how many packets were sent.</param>
+    internal static async Task<int> GuardAsync(string label, CancellationToken cancellationToken, Func<Task<long>> measure)
     {
         try
         {
-            await measure().ConfigureAwait(false);
-            return ExitCodes.Success;
+            long sent = await measure().ConfigureAwait(false);
+            return cancellationToken.IsCancellationRequested && sent == 0 ? Fail("interrupted before anything was measured.", ExitCodes.Cancelled) : ExitCodes.Success;
         }
         catch (ControlProtocolException e)
         {
@@ -148,15 +168,11 @@ internal static class TwpingCommand
         }
         catch (OperationCanceledException)
         {
-            return Fail("interrupted.", ExitCodes.Cancelled);
+            return Fail("interrupted before anything was measured.", ExitCodes.Cancelled);
         }
     }
 
-    internal static int Fail(string message, int exitCode)
-    {
-        Console.Error.WriteLine($"ippm: {message}");
-        return exitCode;
-    }
+    internal static int Fail(string message, int exitCode) => CliErrors.Fail(message, exitCode);
 
     internal static void WriteJson(Action<Utf8JsonWriter> write)
     {

@@ -217,12 +217,15 @@ public static partial class ControlHandshake
         byte[]? secret,
         uint maxCount,
         CancellationToken cancellationToken,
-        Rfc7717Secret? ike = null)
+        Rfc7717Secret? ike = null,
+        ILogger? trace = null)
     {
+        trace ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         uint ikeBit = SecurityModes.IkeV2Bit(protocol);
         byte[] buffer = new byte[SetUpResponse.Length];
         await channel.ReadRawAsync(buffer.AsMemory(0, ServerGreeting.Length), cancellationToken).ConfigureAwait(false);
         ServerGreeting.TryRead(buffer, out ServerGreeting? greeting);
+        ControlTrace.Greeting(trace, DescribeModes(greeting!.Modes) + ((greeting.Modes & ikeBit) != 0 ? ",ikev2" : ""), greeting.Modes, greeting.Count);
         if (greeting!.Modes == 0)
         {
             throw new ControlProtocolException("The server refuses to talk (Server-Greeting Modes = 0).");
@@ -287,12 +290,16 @@ public static partial class ControlHandshake
         try
         {
             uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0);
+            ControlTrace.SetUp(trace, mode.Name(), modeBits,
+                ike is not null ? $"IKEv2 SA {ike.SpiIText}/{ike.SpiRText}" : mode.ProtectsControl() ? LogSafe(identity!) : "none",
+                ike is not null ? "ikev2" : mode.ProtectsControl() ? "passphrase" : "none");
             new SetUpResponse(modeBits, keyId, token, clientIv).Write(buffer);
             await channel.WriteRawAsync(buffer, cancellationToken).ConfigureAwait(false);
 
             byte[] start = new byte[ServerStart.Length];
             await channel.ReadRawAsync(start.AsMemory(0, ServerStart.ClearLength), cancellationToken).ConfigureAwait(false);
             var accept = (AcceptCode)start[15];
+            ControlTrace.ServerStart(trace, (byte)accept, ControlTrace.Meaning(accept));
             if (accept != AcceptCode.Ok)
             {
                 throw new ControlProtocolException(DescribeRefusal(accept), accept);

@@ -19,8 +19,10 @@ public sealed class TwampControlClient : ControlClient
 
     /// <summary>Connects and runs the handshake. Throws <see cref="ControlProtocolException"/> when refused.</summary>
     public static Task<TwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null)
-        => ConnectAsync(server, acceptableModes, identity, secret, maxCount, wrapStream: null, cancellationToken, ike);
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null,
+        IPAddress? localAddress = null, Microsoft.Extensions.Logging.ILogger? trace = null)
+        => ConnectAsync(ControlProtocol.Twamp, server, acceptableModes, identity, secret, maxCount, ike, wrapStream: null,
+            (tcp, channel, handshake) => new TwampControlClient(tcp, channel, handshake), cancellationToken, localAddress, trace);
 
     /// <param name="wrapStream">Tests wrap the TCP stream (e.g. to split every read into single octets).</param>
     internal static Task<TwampControlClient> ConnectAsync(
@@ -64,6 +66,7 @@ public sealed class TwampControlClient : ControlClient
         byte[] message = new byte[TwampStopSessions.Length];
         new TwampStopSessions(accept, (uint)_requested).Write(message);
         await Channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        ControlTrace.StopSent(Trace, (byte)accept, (uint)_requested);
         _requested = 0;
     }
 }

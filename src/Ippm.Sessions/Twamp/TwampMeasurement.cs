@@ -5,6 +5,8 @@ using Ippm.Sessions.Transport;
 using Ippm.Wire;
 using Ippm.Wire.Control;
 using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ippm.Sessions.Twamp;
 
@@ -28,19 +30,30 @@ public sealed record TwpingOptions
 
     /// <summary>RFC 7717: key the connection from this IKE SA instead of a passphrase.</summary>
     public Rfc7717Secret? Ike { get; init; }
+
+    /// <summary>twping -S: the local address of the control connection and the test socket; null lets the kernel choose.</summary>
+    public IPAddress? LocalAddress { get; init; }
+
+    /// <summary>How long Stop-Sessions may take after an interrupted measurement before ippm gives up on it.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Runs one complete TWAMP measurement: control handshake, one session, test packets, Stop-Sessions.</summary>
 public static class TwampMeasurement
 {
-    public static async Task<TwampSessionResult> RunAsync(TwpingOptions options, CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Before the session starts, abandons the measurement (OperationCanceledException). Once
+    /// test packets flow, stops sending instead: the replies in flight are awaited (at most the timeout), Stop-Sessions
+    /// is sent and the result of what was measured returned with <see cref="TwampSessionResult.Interrupted"/> set.</param>
+    /// <param name="trace">The -v trace of the control exchange (<see cref="ControlTrace"/>).</param>
+    public static async Task<TwampSessionResult> RunAsync(TwpingOptions options, CancellationToken cancellationToken, ILogger? trace = null)
     {
+        trace ??= NullLogger.Instance;
         TwampControlClient client;
         using (var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             connect.CancelAfter(options.ConnectTimeout);
             client = await TwampControlClient.ConnectAsync(
-                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token, options.Ike).ConfigureAwait(false);
+                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token, options.Ike, options.LocalAddress, trace).ConfigureAwait(false);
         }
         await using (client.ConfigureAwait(false))
         {
@@ -52,14 +65,25 @@ public static class TwampMeasurement
             {
                 socket.SetDscp(options.Dscp);
             }
-            AcceptSession accept = await client.RequestSessionAsync(
-                socket.LocalEndPoint, 0, (uint)padding, options.Timeout, options.Dscp, cancellationToken).ConfigureAwait(false);
+            AcceptSession accept;
+            try
+            {
+                accept = await client.RequestSessionAsync(
+                    socket.LocalEndPoint, 0, (uint)padding, options.Timeout, options.Dscp, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ControlProtocolException or IOException)
+            {
+                // Both greetings look alike; an OWAMP server only shows itself here, by closing on command 5.
+                throw new ControlProtocolException(WrongProtocol.NotTwamp(options.Server), e);
+            }
             if (accept.Accept != AcceptCode.Ok)
             {
-                throw new ControlProtocolException($"Request-TW-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}", accept.Accept);
+                throw new ControlProtocolException(
+                    $"Request-TW-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}{WrongProtocol.MaybeNotTwamp(options.Server, accept.Accept, client.Handshake.ServerModes)}", accept.Accept);
             }
             // Always use the port from Accept-Session: the server may change it.
             socket.Connect(new IPEndPoint(client.RemoteEndPoint.Address, accept.Port));
+            ControlTrace.TestSession(trace, accept.Sid, socket.LocalEndPoint.Port, accept.Port);
             ControlKeys? keys = client.Handshake.Keys;
             Func<TestPacketCipher>? cipher = mode.ProtectsTestPackets() ? () => TestPacketCipher.Create(mode, keys!, accept.Sid) : null;
 
@@ -75,8 +99,23 @@ public static class TwampMeasurement
                 await client.StopSessionsAsync(AcceptCode.Failure, CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
-            await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
-            return result with { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis };
+            bool interrupted = cancellationToken.IsCancellationRequested;
+            using (var stop = new CancellationTokenSource(options.StopTimeout))
+            {
+                // Interrupted or not, the server hears that the session ended (RFC 5357 §3.8), within a bound.
+                await client.StopSessionsAsync(AcceptCode.Ok, interrupted ? stop.Token : cancellationToken).ConfigureAwait(false);
+            }
+            return result with
+            {
+                KeySource = client.Handshake.KeySource,
+                IkeSpis = client.Handshake.IkeSpis,
+                Interrupted = interrupted,
+                LocalControl = client.LocalEndPoint,
+                PeerControl = client.RemoteEndPoint,
+                LocalTest = socket.LocalEndPoint,
+                PeerTest = new IPEndPoint(client.RemoteEndPoint.Address, accept.Port),
+                Request = new MeasurementRequest(options.Count, options.Schedule.ToString(), padding, options.Dscp, options.Timeout, options.Schedule.IntervalSeconds),
+            };
         }
     }
 }

@@ -19,6 +19,7 @@ public sealed class TwampServerConnection : ControlServerConnection
 {
     private readonly List<(TwampReflector Reflector, TimeSpan Timeout)> _sessions = [];
     private readonly List<TwampReflector> _allReflectors = [];
+    private bool _testing;
 
     public TwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
         : base(stream, local, remote, options, ports, logger)
@@ -66,6 +67,7 @@ public sealed class TwampServerConnection : ControlServerConnection
                     await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, message).ConfigureAwait(false);
                     Log.Started(Logger, Peer, _sessions.Count);
                     testing = _sessions.Count > 0;
+                    _testing = testing;
                     sessionsEnded = testing ? Task.WhenAll(_sessions.Select(s => s.Reflector.Completion)) : null;
                     break;
                 case CommandNumber.StopSessions when testing:
@@ -83,6 +85,7 @@ public sealed class TwampServerConnection : ControlServerConnection
                         Log.Stopped(Logger, Peer, _sessions.Count, (byte)stop.Accept);
                         _sessions.Clear();
                         testing = false;
+                        _testing = false;
                         sessionsEnded = null;
                         break;
                     }
@@ -92,6 +95,22 @@ public sealed class TwampServerConnection : ControlServerConnection
                     throw new ControlProtocolException($"unexpected command {(byte)command} in {(testing ? "test" : "request")} state; closing");
             }
         }
+    }
+
+    /// <summary>
+    /// RFC 5357 §3.8 has only the Control-Client send Stop-Sessions; a server that shuts down mid-test sends one anyway
+    /// (as an OWAMP server may, RFC 4656 §3.8), Accept=0 because what was measured until then is sound, then closes.
+    /// ippm's twping stops and reports on it; other clients see the connection close.
+    /// </summary>
+    protected override async Task OnServerStoppingAsync(CancellationToken cancellationToken)
+    {
+        if (!_testing)
+        {
+            return;
+        }
+        int count = _sessions.Count;
+        await SendAsync(new TwampStopSessions(AcceptCode.Ok, (uint)count).Write, TwampStopSessions.Length, cancellationToken).ConfigureAwait(false);
+        Log.StoppedByServer(Logger, Peer, count);
     }
 
     private AcceptSession CreateSession(ControlHandshakeResult handshake, byte[] message)
