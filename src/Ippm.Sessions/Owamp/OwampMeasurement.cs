@@ -207,9 +207,21 @@ public static class OwampMeasurement
                 OwampDirectionData? inbound = null;
                 if (receiver is not null)
                 {
-                    receiver.Complete(serverStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid), SystemClock.Instance.Now());
+                    NtpTimestamp stopTime = SystemClock.Instance.Now();
+                    receiver.Complete(serverStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid), stopTime);
                     SessionDescription completion = receiver.Completion!;
-                    inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, completion.NextSeqno, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
+                    uint next = completion.NextSeqno;
+                    if (interrupted)
+                    {
+                        // The server sent until our Stop-Sessions; packets scheduled within the last Timeout before it are
+                        // not part of the session (RFC 4656 §3.8), so they are neither sent nor lost in the report.
+                        ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(options.Timeout.TotalSeconds).Value;
+                        while (next > 0 && receiver.Spec.ScheduledSendTime(next - 1).Value > cutoff)
+                        {
+                            next--;
+                        }
+                    }
+                    inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, next, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
                 }
                 OwampDirectionData? outbound = null;
                 if (sender is not null)

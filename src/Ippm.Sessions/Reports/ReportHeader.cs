@@ -20,6 +20,10 @@ public sealed record ReportHeader
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
     public string? PeerIdentity { get; init; }
     public bool Interrupted { get; init; }
+
+    /// <summary>Who stopped the measurement early: the server (it ended the test) rather than the user.</summary>
+    public bool EndedByServer { get; init; }
+
     public MeasurementRequest? Request { get; init; }
     public IPEndPoint? LocalControl { get; init; }
     public IPEndPoint? PeerControl { get; init; }
@@ -61,7 +65,9 @@ public sealed record ReportHeader
         }
         if (Interrupted)
         {
-            b.AppendLine("interrupted: sending stopped early; the figures cover the packets sent until then");
+            b.AppendLine(EndedByServer
+                ? "interrupted: the server ended the test (Stop-Sessions); the figures cover the packets sent until then"
+                : "interrupted: sending stopped early; the figures cover the packets sent until then");
         }
     }
 
@@ -79,6 +85,7 @@ public sealed record ReportHeader
         }
         w.WriteString("peer_identity", PeerIdentity);
         w.WriteBoolean("interrupted", Interrupted);
+        w.WriteString("interrupted_by", !Interrupted ? null : EndedByServer ? "server" : "user");
         w.WriteStartObject("request");
         if (Request is { } r)
         {

@@ -60,6 +60,33 @@ public sealed class TwampControlClient : ControlClient
 
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>
+    /// Completes when the server ends the test on its own: with Stop-Sessions (its Accept value; ippm's server sends one
+    /// when it shuts down) or by closing the connection (null). Cancel it once the test is over.
+    /// </summary>
+    public async Task<AcceptCode?> WaitForServerStopAsync(CancellationToken cancellationToken)
+    {
+        byte[] first = new byte[16];
+        try
+        {
+            await Channel.ReadBlocksAsync(first, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ControlProtocolException or IOException)
+        {
+            return null;
+        }
+        if (first[0] != (byte)CommandNumber.StopSessions)
+        {
+            throw new ControlProtocolException($"the server sent command {first[0]} during the test; only Stop-Sessions may come");
+        }
+        byte[] message = new byte[TwampStopSessions.Length];
+        first.CopyTo(message, 0);
+        await Channel.ReadMessageAsync(message, first.Length, cancellationToken).ConfigureAwait(false);
+        TwampStopSessions.TryRead(message, out TwampStopSessions? stop);
+        ControlTrace.StopReceived(Trace, (byte)stop!.Accept, (int)stop.SessionCount);
+        return stop.Accept;
+    }
+
     /// <summary>Stop-Sessions with the exact number of accepted sessions (the reference fails the connection otherwise).</summary>
     public async Task StopSessionsAsync(AcceptCode accept, CancellationToken cancellationToken)
     {

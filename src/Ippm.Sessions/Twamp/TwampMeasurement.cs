@@ -88,28 +88,63 @@ public static class TwampMeasurement
             Func<TestPacketCipher>? cipher = mode.ProtectsTestPackets() ? () => TestPacketCipher.Create(mode, keys!, accept.Sid) : null;
 
             await client.StartSessionsAsync(cancellationToken).ConfigureAwait(false);
+            // Sending stops on the user's interrupt or when the server ends the test itself (Stop-Sessions or close).
+            using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var endWatch = new CancellationTokenSource();
+            Task<AcceptCode?> serverStop = client.WaitForServerStopAsync(endWatch.Token);
+            _ = serverStop.ContinueWith(
+                _ =>
+                {
+                    try
+                    {
+                        stopSending.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The measurement is over already.
+                    }
+                },
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             TwampSessionResult result;
             try
             {
                 result = await TwampSessionSender.RunAsync(
-                    socket, accept.Sid, mode, cipher, options.Count, options.Schedule, padding, options.Timeout, cancellationToken).ConfigureAwait(false);
+                    socket, accept.Sid, mode, cipher, options.Count, options.Schedule, padding, options.Timeout, stopSending.Token).ConfigureAwait(false);
             }
             catch
             {
                 await client.StopSessionsAsync(AcceptCode.Failure, CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
+            bool endedByServer = serverStop.IsCompletedSuccessfully;
             bool interrupted = cancellationToken.IsCancellationRequested;
+            await endWatch.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await serverStop.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ControlProtocolException)
+            {
+                // Watching only; what matters is whether it completed before sending ended.
+            }
             using (var stop = new CancellationTokenSource(options.StopTimeout))
             {
-                // Interrupted or not, the server hears that the session ended (RFC 5357 §3.8), within a bound.
-                await client.StopSessionsAsync(AcceptCode.Ok, interrupted ? stop.Token : cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    // Interrupted or not, the server hears that the session ended (RFC 5357 §3.8), within a bound.
+                    await client.StopSessionsAsync(AcceptCode.Ok, interrupted || endedByServer ? stop.Token : cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (endedByServer && e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+                {
+                    // The server has gone; what was measured stands.
+                }
             }
             return result with
             {
                 KeySource = client.Handshake.KeySource,
                 IkeSpis = client.Handshake.IkeSpis,
-                Interrupted = interrupted,
+                Interrupted = interrupted || endedByServer,
+                EndedByServer = endedByServer,
                 LocalControl = client.LocalEndPoint,
                 PeerControl = client.RemoteEndPoint,
                 LocalTest = socket.LocalEndPoint,

@@ -91,6 +91,7 @@ public sealed class TwampReport
         IkeSpis = Result.IkeSpis,
         PeerIdentity = Result.PeerIdentity,
         Interrupted = Result.Interrupted,
+        EndedByServer = Result.EndedByServer,
         Request = Result.Request,
         LocalControl = Result.LocalControl,
         PeerControl = Result.PeerControl,

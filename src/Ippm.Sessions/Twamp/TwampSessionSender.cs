@@ -63,6 +63,9 @@ public sealed record TwampSessionResult(
     /// <summary>Sending stopped early (Ctrl+C): <see cref="Sent"/> counts what left, and only that is reported.</summary>
     public bool Interrupted { get; init; }
 
+    /// <summary>The server ended the test (Stop-Sessions or closed connection) before all packets were sent.</summary>
+    public bool EndedByServer { get; init; }
+
     /// <summary>The peer's authenticated identity (RFC 7717: the IKEv2 peer ID); null when nothing established one.</summary>
     public string? PeerIdentity { get; init; }
 
