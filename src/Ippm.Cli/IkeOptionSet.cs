@@ -197,10 +197,13 @@ internal sealed class ClientIkeSa : IAsyncDisposable
 {
     private readonly IkeInitiatorSession _session;
 
-    private ClientIkeSa(IkeInitiatorSession session, Rfc7717Secret secret)
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+
+    private ClientIkeSa(IkeInitiatorSession session, Rfc7717Secret secret, Microsoft.Extensions.Logging.ILogger logger)
     {
         _session = session;
         Secret = secret;
+        _logger = logger;
     }
 
     public Rfc7717Secret Secret { get; }
@@ -208,9 +211,13 @@ internal sealed class ClientIkeSa : IAsyncDisposable
 
     public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeCredentials credentials, IReadOnlyList<IkeProposalSpec> proposals, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
+        logger ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        // -vv: the exchanges, never their keys (the library logs the established SA: SPIs, suite, peer ID).
+        Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "IKE_SA_INIT and IKE_AUTH with {Responder} ({Auth}), O/TWAMP key derivation {Derivation}",
+            responder, credentials.PreSharedKey is null ? "certificate" : "pre-shared key", derivation.ToString().ToLowerInvariant());
         IkeInitiatorSession session = await IkeInitiator.ConnectAsync(
             responder, new IkeInitiatorOptions { Credentials = credentials, Proposals = proposals }, logger: logger, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation));
+        return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation), logger);
     }
 
     public async ValueTask DisposeAsync()
@@ -220,6 +227,7 @@ internal sealed class ClientIkeSa : IAsyncDisposable
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
             await _session.DeleteAsync(timeout.Token).ConfigureAwait(false);
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_logger, "INFORMATIONAL: IKE SA {SpiI}_i {SpiR}_r deleted", Secret.SpiIText, Secret.SpiRText);
         }
         catch (Exception e) when (e is OperationCanceledException or IkeTimeoutException or System.Net.Sockets.SocketException or IkeRefusedException)
         {

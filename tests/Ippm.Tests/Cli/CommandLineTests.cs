@@ -295,4 +295,41 @@ public sealed class CommandLineTests : IDisposable
         Assert.Equal(1, source.ExitCode);
         Assert.Contains("-S ::1 is not an IPv4 address", source.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task VeryVerbose_AddsTheIkeExchanges_AndNeverAKey()
+    {
+        const string psk = "ike pre-shared key for the -vv test";
+        string pskFile = Path.Combine(_directory, "ike.psk");
+        File.WriteAllText(pskFile, psk + "\n");
+        int port = IppmProcess.FreeTcpPort();
+        int ikePort = 20000 + Random.Shared.Next(20000);
+        string ikePortText = ikePort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-psk-file", pskFile);
+        await server.WaitForLogAsync("TWAMP control listening", Timeout);
+
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", ikePortText, "--ike-psk-file", pskFile,
+            "-A", "E", "-c", "3", "-i", "0.01", "-vv", "--json", $"127.0.0.1:{port}");
+
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        string spiI = json.RootElement.GetProperty("spi_i").GetString()!;
+        Assert.Contains($"IKE_SA_INIT and IKE_AUTH with 127.0.0.1:{ikePort} (pre-shared key)", stderr, StringComparison.Ordinal);
+        Assert.Contains($"IKE SA {spiI}_i", stderr, StringComparison.Ordinal);
+        Assert.Contains($"INFORMATIONAL: IKE SA {spiI}_i", stderr, StringComparison.Ordinal);
+        Assert.Contains($"identity IKEv2 SA {spiI}/", stderr, StringComparison.Ordinal);
+        Assert.Contains("key from ikev2", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(psk, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(psk)), stderr, StringComparison.OrdinalIgnoreCase);
+        // No key-sized hex anywhere: the longest hex runs are SIDs (32 digits); SK_d, S and session keys would be longer
+        // or appear beside them as 40+ digits.
+        Assert.DoesNotMatch(@"[0-9a-fA-F]{40,}", stderr);
+
+        // -v alone: the control exchange, not the IKE one.
+        var control = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", ikePortText, "--ike-psk-file", pskFile,
+            "-A", "E", "-c", "2", "-i", "0.01", "-v", $"127.0.0.1:{port}");
+        Assert.True(control.ExitCode == 0, control.Stderr);
+        Assert.Contains("Server-Greeting", control.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("IKE_SA_INIT", control.Stderr, StringComparison.Ordinal);
+    }
 }
