@@ -283,6 +283,23 @@ public sealed class CommandLineTests : IDisposable
         await server.WaitForLogAsync("127.0.0.2:", Timeout);
         Assert.Contains("peer 127.0.0.2:", server.Log, StringComparison.Ordinal);
 
+        // -4 resolves a name to IPv4 only.
+        var named = await IppmProcess.RunAsync(Timeout, "twping", "-4", "-c", "2", "-i", "0.01", "--json", $"localhost:{port}");
+        Assert.True(named.ExitCode == 0, named.Stderr);
+
+        // -6 over IPv6 loopback, from -S ::1.
+        int v6Port = IppmProcess.FreeTcpPort();
+        using (var v6 = new ServerProcess("server", "--twamp-listen", $"[::1]:{v6Port}"))
+        {
+            await v6.WaitForLogAsync("listening", Timeout);
+            var six = await IppmProcess.RunAsync(Timeout, "twping", "-6", "-S", "::1", "-c", "3", "-i", "0.01", "--json", $"[::1]:{v6Port}");
+            Assert.True(six.ExitCode == 0, six.Stderr);
+            using JsonDocument json = JsonDocument.Parse(six.Stdout);
+            Assert.Equal("::1", json.RootElement.GetProperty("local").GetProperty("address").GetString());
+            Assert.Equal("::1", json.RootElement.GetProperty("peer").GetProperty("address").GetString());
+            Assert.Equal(3, json.RootElement.GetProperty("received").GetInt32());
+        }
+
         var mismatch = await IppmProcess.RunAsync(Timeout, "twping", "-6", "-c", "3", $"127.0.0.1:{port}");
         Assert.Equal(1, mismatch.ExitCode);
         Assert.Contains("127.0.0.1 is not an IPv6 address", mismatch.Stderr, StringComparison.Ordinal);
