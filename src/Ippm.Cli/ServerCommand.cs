@@ -108,11 +108,11 @@ internal static class ServerCommand
             ILogger serverLog = logs.CreateLogger("Ippm.Server");
             if (listen is not null)
             {
-                serverLog.LogInformation("TWAMP offers {Modes}", DescribeOffered(offered, twamp: true, parse.GetValue(ike.Listen) is not null));
+                serverLog.LogInformation("TWAMP offers {Modes}", DescribeOffered(offered, twamp: true, keys is not null, parse.GetValue(ike.Listen) is not null));
             }
             if (owampText is not null)
             {
-                serverLog.LogInformation("OWAMP offers {Modes}", DescribeOffered(offered & ~(uint)SecurityMode.Mixed, twamp: false, parse.GetValue(ike.Listen) is not null));
+                serverLog.LogInformation("OWAMP offers {Modes}", DescribeOffered(offered & ~(uint)SecurityMode.Mixed, twamp: false, keys is not null, parse.GetValue(ike.Listen) is not null));
             }
             using (keys)
             {
@@ -168,7 +168,7 @@ internal static class ServerCommand
         string.Join(", ", new[] { SecurityMode.Authenticated, SecurityMode.Encrypted, SecurityMode.Mixed }.Where(m => (modes & (uint)m) != 0).Select(m => m.Name()));
 
     /// <summary>What a listener actually offers, in words, for the start-up log line.</summary>
-    private static string DescribeOffered(uint modes, bool twamp, bool ike)
+    private static string DescribeOffered(uint modes, bool twamp, bool pfs, bool ike)
     {
         var words = new List<string>();
         foreach (SecurityMode m in new[] { SecurityMode.Open, SecurityMode.Authenticated, SecurityMode.Encrypted, SecurityMode.Mixed })
@@ -178,7 +178,16 @@ internal static class ServerCommand
                 words.Add(m.Name());
             }
         }
-        string keys = (modes & ~(uint)SecurityMode.Open) == 0 ? "" : ike ? " (keys: passphrases from --pfs if given, ikev2 via --ike-listen)" : " (keys: passphrases from --pfs)";
+        var sources = new List<string>();
+        if (pfs)
+        {
+            sources.Add("passphrases from --pfs");
+        }
+        if (ike)
+        {
+            sources.Add("ikev2 via --ike-listen");
+        }
+        string keys = (modes & ~(uint)SecurityMode.Open) == 0 || sources.Count == 0 ? "" : $" (keys: {string.Join(", ", sources)})";
         return (words.Count == 0 ? "no mode" : string.Join(", ", words)) + keys;
     }
 
