@@ -76,7 +76,7 @@ public abstract partial class ControlServerConnection
             // The server is stopping: tell a client whose sessions run (bounded; it may be gone).
             try
             {
-                using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(3));
                 await OnServerStoppingAsync(stopping.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)

@@ -111,7 +111,27 @@ public sealed class TwampServerConnection : ControlServerConnection
         int count = _sessions.Count;
         await SendAsync(new TwampStopSessions(AcceptCode.Ok, (uint)count).Write, TwampStopSessions.Length, cancellationToken).ConfigureAwait(false);
         Log.StoppedByServer(Logger, Peer, count);
+        // Keep reflecting the packets in flight until the client has stopped and closed (its Stop-Sessions, then
+        // EOF), within the caller's bound, so a shutdown does not show up as loss in the client's report.
+        try
+        {
+            byte[] discard = new byte[ControlChannelBlockLength];
+            while (true)
+            {
+                await Channel.ReadRawAsync(discard, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (ControlProtocolException)
+        {
+            // The client closed.
+        }
+        catch (OperationCanceledException)
+        {
+            // Bound reached: the sessions end now.
+        }
     }
+
+    private const int ControlChannelBlockLength = 16;
 
     private AcceptSession CreateSession(ControlHandshakeResult handshake, byte[] message)
     {

@@ -115,5 +115,8 @@ public sealed class SignalTests
         using JsonDocument json = JsonDocument.Parse(twping.Stdout);
         Assert.Equal("server", json.RootElement.GetProperty("interrupted_by").GetString());
         Assert.InRange(json.RootElement.GetProperty("sent").GetInt32(), 1, 99_999);
+        // The server kept reflecting until twping had stopped and closed: its shutdown is not loss.
+        Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt32());
+        Assert.Contains("Stop-Sessions sent: Accept=0, 1 session(s)", twping.Stderr, StringComparison.Ordinal);
     }
 }
