@@ -27,7 +27,7 @@ internal static class OwpingCommand
         var to = new Option<bool>("-t", "--to") { Description = "Only the outbound direction (client to server)." };
         var from = new Option<bool>("-f", "--from") { Description = "Only the inbound direction (server to client)." };
         var common = new ClientOptionSet(
-            "Acceptable modes, any of O (open), A (authenticated), E (encrypted); the strictest the server also offers wins. Default: AEO with -k, AE with --ike, O otherwise.",
+            "Acceptable modes, any of O (open), A (authenticated), E (encrypted); the strictest the server also offers wins; without -k or --ike only O is usable (-A OA then measures in open mode). Default: AEO with -k, AE with --ike, O otherwise.",
             "OAE",
             "Test packets per direction.");
         var schedule = new Option<string>("-i", "--schedule") { Description = "Schedule: comma list of slots, seconds with e (exponential) or f (fixed), e.g. 0.1e or 1.0e,0f.", DefaultValueFactory = _ => "0.1e" };
@@ -135,9 +135,14 @@ internal static class OwpingCommand
         return await TwpingCommand.GuardAsync(label, cancellationToken, async () =>
         {
             OwampResult result = await OwampMeasurement.RunAsync(options, cancellationToken, logs.CreateLogger("Ippm.Owping"), trace).ConfigureAwait(false);
-            OwampReport report = OwampReport.Create(label, result);
-            Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
-            return (long)(result.Outbound?.NextSeqno ?? 0) + (result.Inbound?.NextSeqno ?? 0);
+            long sent = (long)(result.Outbound?.NextSeqno ?? 0) + (result.Inbound?.NextSeqno ?? 0);
+            if (sent > 0 || !cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted before the first packet: nothing to report, the caller says so (exit 130).
+                OwampReport report = OwampReport.Create(label, result);
+                Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            }
+            return sent;
         }).ConfigureAwait(false);
     }
 }

@@ -24,7 +24,7 @@ internal static class TwpingCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var common = new ClientOptionSet(
-            "Acceptable modes, any of O (open), A (authenticated), E (encrypted), M (mixed); the strictest the server also offers wins. Default: AEMO with -k, AEM with --ike, O otherwise.",
+            "Acceptable modes, any of O (open), A (authenticated), E (encrypted), M (mixed); the strictest the server also offers wins; without -k or --ike only O is usable (-A OA then measures in open mode). Default: AEMO with -k, AEM with --ike, O otherwise.",
             "OAEM",
             "Number of test packets.");
         var interval = new Option<string>("-i", "--interval") { Description = "Mean seconds between packets; suffix f for fixed, e for exponential (default).", DefaultValueFactory = _ => "0.1e" };
@@ -133,8 +133,12 @@ internal static class TwpingCommand
         GuardAsync(label, cancellationToken, async () =>
         {
             TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken, trace).ConfigureAwait(false);
-            TwampReport report = TwampReport.Create(label, result);
-            Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            if (result.Sent > 0 || !cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted before the first packet: nothing to report, the caller says so (exit 130).
+                TwampReport report = TwampReport.Create(label, result);
+                Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            }
             return result.Sent;
         });
 
