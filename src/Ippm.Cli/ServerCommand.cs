@@ -80,7 +80,7 @@ internal static class ServerCommand
             if (modesGiven && !canKey && (offered & ~(uint)SecurityMode.Open) != 0)
             {
                 return TwpingCommand.Fail(
-                    $"--modes {parse.GetValue(modes)} cannot be offered: {DescribeProtected(offered)} need a key; give --pfs FILE (passphrases, see ippm keys add) or --ike-listen ADDR:PORT with --ike-cert/--ike-psk-file (RFC 7717).",
+                    $"--modes {parse.GetValue(modes)} cannot be offered: {DescribeProtected(offered)} {(IsSingleMode(offered & ~(uint)SecurityMode.Open) ? "needs" : "need")} a key; give --pfs FILE (passphrases, see ippm keys add) or --ike-listen ADDR:PORT with --ike-cert/--ike-psk-file (RFC 7717).",
                     ExitCodes.Usage);
             }
             if (modesGiven && offered == (uint)SecurityMode.Mixed && listen is null)
@@ -163,6 +163,8 @@ internal static class ServerCommand
         });
         return command;
     }
+
+    private static bool IsSingleMode(uint modes) => modes != 0 && (modes & (modes - 1)) == 0;
 
     private static string DescribeProtected(uint modes) =>
         string.Join(", ", new[] { SecurityMode.Authenticated, SecurityMode.Encrypted, SecurityMode.Mixed }.Where(m => (modes & (uint)m) != 0).Select(m => m.Name()));
