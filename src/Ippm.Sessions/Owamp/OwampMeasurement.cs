@@ -188,7 +188,12 @@ public static class OwampMeasurement
                 {
                     try
                     {
-                        await Task.Delay(TimeSpan.FromSeconds(waitSeconds), cancellationToken).ConfigureAwait(false);
+                        await WaitWatchingServerAsync(client, TimeSpan.FromSeconds(waitSeconds), options.Server, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ControlProtocolException)
+                    {
+                        sender?.Stop();
+                        throw;
                     }
                     catch (OperationCanceledException)
                     {
@@ -268,6 +273,24 @@ public static class OwampMeasurement
             throw new ControlProtocolException($"Request-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}", accept.Accept);
         }
         return accept;
+    }
+
+    /// <summary>
+    /// Waits out the test, checking that the server is still there: a server that shut down closes the control
+    /// connection (RFC 4656 gives it no other way to end a test early but its own Stop-Sessions, which ippm's server
+    /// does not send), and waiting out the rest of a long schedule for it would only delay the error.
+    /// </summary>
+    private static async Task WaitWatchingServerAsync(OwampControlClient client, TimeSpan wait, IPEndPoint server, CancellationToken cancellationToken)
+    {
+        long end = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        for (long left = (long)wait.TotalMilliseconds; left > 0; left = end - Environment.TickCount64)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(left, 250)), cancellationToken).ConfigureAwait(false);
+            if (client.PeerHasClosed)
+            {
+                throw new ControlProtocolException($"the server at {server} closed the control connection during the test (did it shut down?); its results cannot be fetched.");
+            }
+        }
     }
 
     private static IPAddress Unmap(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

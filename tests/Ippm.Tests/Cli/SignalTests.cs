@@ -119,4 +119,22 @@ public sealed class SignalTests
         Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt32());
         Assert.Contains("Stop-Sessions sent: Accept=0, 1 session(s)", twping.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task OwampServer_Sigterm_ExitsZero_AndOwpingSaysSoAtOnce()
+    {
+        int port = IppmProcess.FreeTcpPort();
+        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
+        await server.WaitForLogAsync("listening", Timeout);
+        // 100 000 packets at 10 ms: a schedule of 1000 s that owping must not wait out.
+        using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", $"127.0.0.1:{port}");
+        await owping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
+
+        IppmProcess.Signal(server.Pid, "TERM");
+
+        Assert.Equal(0, await server.WaitForExitAsync(Timeout));
+        Assert.Contains("server stopped: no longer accepting; 1 open control connection(s) ended", server.Log, StringComparison.Ordinal);
+        Assert.Equal(2, await owping.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains($"the server at 127.0.0.1:{port} closed the control connection during the test (did it shut down?)", owping.Stderr, StringComparison.Ordinal);
+    }
 }
