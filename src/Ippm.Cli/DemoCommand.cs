@@ -99,6 +99,7 @@ internal static class DemoCommand
                         },
                         cancellationToken).ConfigureAwait(false);
                     owamp = OwampReport.Create(server.OwampEndPoint!.ToString(), owampResult);
+                    return twampResult.Sent;
                 }).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IkeRefusedException or IkeTimeoutException)

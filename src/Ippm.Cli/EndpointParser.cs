@@ -34,7 +34,11 @@ internal static class EndpointParser
     private static bool TryPort(string text, out int port) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and <= 65535;
 
-    public static async Task<IPEndPoint> ResolveAsync(string text, int defaultPort, CancellationToken cancellationToken)
+    public static Task<IPEndPoint> ResolveAsync(string text, int defaultPort, CancellationToken cancellationToken) =>
+        ResolveAsync(text, defaultPort, null, cancellationToken);
+
+    /// <param name="family">-4 / -6: only addresses of this family; null prefers IPv4, as before.</param>
+    public static async Task<IPEndPoint> ResolveAsync(string text, int defaultPort, AddressFamily? family, CancellationToken cancellationToken)
     {
         if (!TrySplit(text, defaultPort, out string host, out int port))
         {
@@ -42,10 +46,16 @@ internal static class EndpointParser
         }
         if (IPAddress.TryParse(host, out IPAddress? address))
         {
+            if (family is { } f && address.AddressFamily != f)
+            {
+                throw new FormatException($"{host} is not an {(f == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address, as {(f == AddressFamily.InterNetwork ? "-4 (or an IPv4 -S)" : "-6 (or an IPv6 -S)")} asks.");
+            }
             return new IPEndPoint(address, port);
         }
         IPAddress[] addresses = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
-        IPAddress? chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault();
+        IPAddress? chosen = family is { } only
+            ? addresses.FirstOrDefault(a => a.AddressFamily == only)
+            : addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault();
         return chosen is null ? throw new SocketException((int)SocketError.HostNotFound) : new IPEndPoint(chosen, port);
     }
 

@@ -111,7 +111,7 @@ internal static class IkeCommand
                 }
                 bool json = parse.GetValue(common.Json);
                 bool showKeys = parse.GetValue(common.ShowKeys);
-                ILogger logger = logs.CreateLogger("ippm.ike");
+                ILogger logger = logs.CreateLogger("Ippm.Ike");
                 var setupMs = new List<double>(n);
                 try
                 {
@@ -196,7 +196,7 @@ internal static class IkeCommand
                         Proposals = proposals!,
                         LocalId = localId,
                         RemoteId = remoteId,
-                    }, database, logs.CreateLogger("ippm.ike"));
+                    }, database, logs.CreateLogger("Ippm.Ike"));
                 }
                 catch (System.Net.Sockets.SocketException e)
                 {

@@ -95,7 +95,8 @@ internal sealed class IkeOptionSet
     /// from it, then deletes the SA. Without: runs <paramref name="measure"/> with no IKE secret.
     /// </summary>
     /// <param name="host">HOST as the user typed it (without the port): the identity the responder must have unless --ike-remote-id says otherwise.</param>
-    public async Task<int> RunAsync(ParseResult parse, string host, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure)
+    /// <param name="logs">-vv: the IKEv2 exchanges go to the <c>Ippm.Ike</c> category.</param>
+    public async Task<int> RunAsync(ParseResult parse, string host, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure, Microsoft.Extensions.Logging.ILoggerFactory? logs = null)
     {
         if (!parse.GetValue(Enable))
         {
@@ -135,7 +136,7 @@ internal sealed class IkeOptionSet
             ClientIkeSa sa;
             try
             {
-                sa = await ClientIkeSa.EstablishAsync(responder, options, derivation, cancellationToken).ConfigureAwait(false);
+                sa = await ClientIkeSa.EstablishAsync(responder, options, derivation, cancellationToken, logs?.CreateLogger("Ippm.Ike")).ConfigureAwait(false);
             }
             catch (IkePeerIdentityMismatchException e)
             {
@@ -309,19 +310,26 @@ internal sealed class ClientIkeSa : IAsyncDisposable
 {
     private readonly IkeInitiatorSession _session;
 
-    private ClientIkeSa(IkeInitiatorSession session, Rfc7717Secret secret)
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+
+    private ClientIkeSa(IkeInitiatorSession session, Rfc7717Secret secret, Microsoft.Extensions.Logging.ILogger logger)
     {
         _session = session;
         Secret = secret;
+        _logger = logger;
     }
 
     public Rfc7717Secret Secret { get; }
     public IkeSaEntry Entry => _session.Entry;
 
-    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeInitiatorOptions options, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken)
+    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeInitiatorOptions options, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
-        IkeInitiatorSession session = await IkeInitiator.ConnectAsync(responder, options, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation));
+        logger ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        // -vv: the exchanges, never their keys (the library logs the established SA: SPIs, suite, peer ID).
+        Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "IKE_SA_INIT and IKE_AUTH with {Responder} ({Auth}), O/TWAMP key derivation {Derivation}",
+            responder, options.Credentials.PreSharedKey is null ? "certificate" : "pre-shared key", derivation.ToString().ToLowerInvariant());
+        IkeInitiatorSession session = await IkeInitiator.ConnectAsync(responder, options, logger: logger, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation), logger);
     }
 
     public async ValueTask DisposeAsync()
@@ -331,6 +339,7 @@ internal sealed class ClientIkeSa : IAsyncDisposable
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
             await _session.DeleteAsync(timeout.Token).ConfigureAwait(false);
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_logger, "INFORMATIONAL: IKE SA {SpiI}_i {SpiR}_r deleted", Secret.SpiIText, Secret.SpiRText);
         }
         catch (Exception e) when (e is OperationCanceledException or IkeTimeoutException or System.Net.Sockets.SocketException or IkeRefusedException)
         {

@@ -27,7 +27,7 @@ internal static class OwpingCommand
         var to = new Option<bool>("-t", "--to") { Description = "Only the outbound direction (client to server)." };
         var from = new Option<bool>("-f", "--from") { Description = "Only the inbound direction (server to client)." };
         var common = new ClientOptionSet(
-            "Acceptable modes, any of O (open), A (authenticated), E (encrypted); the strictest the server also offers wins. Default: AEO with -k, AE with --ike, O otherwise.",
+            "Acceptable modes, any of O (open), A (authenticated), E (encrypted); the strictest the server also offers wins; without -k or --ike only O is usable (-A OA then measures in open mode). Default: AEO with -k, AE with --ike, O otherwise.",
             "OAE",
             "Test packets per direction.");
         var schedule = new Option<string>("-i", "--schedule") { Description = "Schedule: comma list of slots, seconds with e (exponential) or f (fixed), e.g. 0.1e or 1.0e,0f.", DefaultValueFactory = _ => "0.1e" };
@@ -37,7 +37,7 @@ internal static class OwpingCommand
         common.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(common.Verbose) ? LogLevel.Information : LogLevel.Warning);
+            using ILoggerFactory logs = Logging.CreateClient(common.Verbosity(parse));
             if (!OwampSchedule.TryParse(parse.GetValue(schedule)!, out ScheduleSlot[] slots))
             {
                 return TwpingCommand.Fail($"-i '{parse.GetValue(schedule)}': expected slots like 0.1e or 1.0e,0f.", ExitCodes.Usage);
@@ -47,13 +47,19 @@ internal static class OwpingCommand
                 return TwpingCommand.Fail("-s must be at most 65000.", ExitCodes.Usage);
             }
             bool onlyTo = parse.GetValue(to), onlyFrom = parse.GetValue(from);
+            string? target = parse.GetValue(host);
             // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
-            if (common.TryRead(parse, ("AE", "AEO", "O"), 10_000_000, out ClientOptionSet.Values? values) is string error)
+            if (common.TryRead(parse, ("AE", "AEO", "O"), 10_000_000, embeddedServer: target is null, out ClientOptionSet.Values? values) is string error)
             {
                 return TwpingCommand.Fail(error, ExitCodes.Usage);
             }
             byte[]? secret = values!.Secret;
             bool json = values.Json;
+            ILogger trace = logs.CreateLogger(ControlTrace.Category);
+            if (values.ModeNote is string note)
+            {
+                trace.LogInformation("{Note}", note);
+            }
             var options = new OwpingOptions
             {
                 Server = new IPEndPoint(IPAddress.Loopback, 0),
@@ -68,25 +74,33 @@ internal static class OwpingCommand
                 Outbound = onlyTo || !onlyFrom,
                 Inbound = onlyFrom || !onlyTo,
                 MaxCount = values.MaxCount,
+                LocalAddress = values.Source,
             };
             try
             {
-                string? target = parse.GetValue(host);
                 if (target is null)
                 {
                     if (values.ViaIke)
                     {
                         return TwpingCommand.Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken).ConfigureAwait(false);
                 }
-                IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
+                IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, values.Family, cancellationToken).ConfigureAwait(false);
                 return await common.Ike.RunAsync(parse, EndpointParser.TrySplit(target, 0, out string ikeHost, out _) ? ikeHost : target, server.Address, cancellationToken, ikeSecret =>
-                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, logs, cancellationToken)).ConfigureAwait(false);
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, logs, cancellationToken, trace), logs).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
-                return TwpingCommand.Fail($"cannot resolve {parse.GetValue(host)}: {e.Message}", ExitCodes.Unreachable);
+                return TwpingCommand.Fail($"cannot resolve {target}: {e.Message}", ExitCodes.Unreachable);
+            }
+            catch (FormatException e)
+            {
+                return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return TwpingCommand.Fail("interrupted before anything was measured.", ExitCodes.Cancelled);
             }
             finally
             {
@@ -99,7 +113,7 @@ internal static class OwpingCommand
         return command;
     }
 
-    private static async Task<int> RunEmbeddedAsync(OwpingOptions options, bool json, ILoggerFactory logs, CancellationToken cancellationToken)
+    private static async Task<int> RunEmbeddedAsync(OwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken)
     {
         byte[] passphrase = RandomNumberGenerator.GetBytes(16);
         using KeyFile keys = KeyFile.Parse(KeyFile.FormatLine("ippm-embedded", passphrase));
@@ -113,16 +127,22 @@ internal static class OwpingCommand
         {
             Console.Error.WriteLine($"ippm: no host given; measuring against an embedded OWAMP server on {server.OwampEndPoint}");
         }
-        return await MeasureAsync(options with { Server = server.OwampEndPoint! }, server.OwampEndPoint!.ToString(), json, logs, cancellationToken).ConfigureAwait(false);
+        return await MeasureAsync(options with { Server = server.OwampEndPoint! }, server.OwampEndPoint!.ToString(), json, logs, cancellationToken, trace).ConfigureAwait(false);
     }
 
-    internal static async Task<int> MeasureAsync(OwpingOptions options, string label, bool json, ILoggerFactory logs, CancellationToken cancellationToken)
+    internal static async Task<int> MeasureAsync(OwpingOptions options, string label, bool json, ILoggerFactory logs, CancellationToken cancellationToken, ILogger? trace = null)
     {
         return await TwpingCommand.GuardAsync(label, cancellationToken, async () =>
         {
-            OwampResult result = await OwampMeasurement.RunAsync(options, cancellationToken, logs.CreateLogger("Ippm.Owping")).ConfigureAwait(false);
-            OwampReport report = OwampReport.Create(label, result);
-            Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            OwampResult result = await OwampMeasurement.RunAsync(options, cancellationToken, logs.CreateLogger("Ippm.Owping"), trace).ConfigureAwait(false);
+            long sent = (long)(result.Outbound?.NextSeqno ?? 0) + (result.Inbound?.NextSeqno ?? 0);
+            if (sent > 0 || !cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted before the first packet: nothing to report, the caller says so (exit 130).
+                OwampReport report = OwampReport.Create(label, result);
+                Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            }
+            return sent;
         }).ConfigureAwait(false);
     }
 }

@@ -81,6 +81,18 @@ internal static class ServerCommand
             {
                 return TwpingCommand.Fail($"--data-limit '{parse.GetValue(dataLimit)}' is not a size such as 500M or 2G.", ExitCodes.Usage);
             }
+            bool modesGiven = parse.GetResult(modes) is { Implicit: false };
+            bool canKey = parse.GetValue(pfs) is not null || parse.GetValue(ike.Listen) is not null;
+            if (modesGiven && !canKey && (offered & ~(uint)SecurityMode.Open) != 0)
+            {
+                return TwpingCommand.Fail(
+                    $"--modes {parse.GetValue(modes)} cannot be offered: {DescribeProtected(offered)} {(IsSingleMode(offered & ~(uint)SecurityMode.Open) ? "needs" : "need")} a key; give --pfs FILE (passphrases, see ippm keys add) or --ike-listen ADDR:PORT with --ike-cert/--ike-psk-file (RFC 7717).",
+                    ExitCodes.Usage);
+            }
+            if (modesGiven && offered == (uint)SecurityMode.Mixed && listen is null)
+            {
+                return TwpingCommand.Fail("--modes mixed cannot be offered: mixed mode is TWAMP only (RFC 5618); give --twamp-listen.", ExitCodes.Usage);
+            }
             KeyFile? keys = null;
             if (parse.GetValue(pfs) is FileInfo file)
             {
@@ -97,7 +109,16 @@ internal static class ServerCommand
             {
                 // Without passphrases or IKE no client can pass the protected modes; offer only what can succeed.
                 offered &= (uint)SecurityMode.Open;
-                logs.CreateLogger("Ippm.Server").LogWarning("neither --pfs nor --ike-listen given: offering open mode only");
+                logs.CreateLogger("Ippm.Server").LogWarning("neither --pfs nor --ike-listen given: the protected modes need a key, so only open mode is offered");
+            }
+            ILogger serverLog = logs.CreateLogger("Ippm.Server");
+            if (listen is not null)
+            {
+                serverLog.LogInformation("TWAMP offers {Modes}", DescribeOffered(offered, twamp: true, keys is not null, parse.GetValue(ike.Listen) is not null));
+            }
+            if (owampText is not null)
+            {
+                serverLog.LogInformation("OWAMP offers {Modes}", DescribeOffered(offered & ~(uint)SecurityMode.Mixed, twamp: false, keys is not null, parse.GetValue(ike.Listen) is not null));
             }
             using (keys)
             {
@@ -140,14 +161,43 @@ internal static class ServerCommand
                 {
                     await server.RunAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (System.Net.Sockets.SocketException e)
+                catch (ServerListenException e)
                 {
-                    return TwpingCommand.Fail($"cannot listen: {e.Message}", ExitCodes.Usage);
+                    return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
                 }
             }
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static bool IsSingleMode(uint modes) => modes != 0 && (modes & (modes - 1)) == 0;
+
+    private static string DescribeProtected(uint modes) =>
+        string.Join(", ", new[] { SecurityMode.Authenticated, SecurityMode.Encrypted, SecurityMode.Mixed }.Where(m => (modes & (uint)m) != 0).Select(m => m.Name()));
+
+    /// <summary>What a listener actually offers, in words, for the start-up log line.</summary>
+    private static string DescribeOffered(uint modes, bool twamp, bool pfs, bool ike)
+    {
+        var words = new List<string>();
+        foreach (SecurityMode m in new[] { SecurityMode.Open, SecurityMode.Authenticated, SecurityMode.Encrypted, SecurityMode.Mixed })
+        {
+            if ((modes & (uint)m) != 0 && (twamp || m != SecurityMode.Mixed))
+            {
+                words.Add(m.Name());
+            }
+        }
+        var sources = new List<string>();
+        if (pfs)
+        {
+            sources.Add("passphrases from --pfs");
+        }
+        if (ike)
+        {
+            sources.Add("ikev2 via --ike-listen");
+        }
+        string keys = (modes & ~(uint)SecurityMode.Open) == 0 || sources.Count == 0 ? "" : $" (keys: {string.Join(", ", sources)})";
+        return (words.Count == 0 ? "no mode" : string.Join(", ", words)) + keys;
     }
 
     /// <summary>A positive octet count with an optional binary suffix: 1048576, 512K, 100M, 2G.</summary>

@@ -65,7 +65,7 @@ internal sealed class ServerIke : IAsyncDisposable
         {
             var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals, AllowedPeers = policy, LocalId = localId }, database, logger);
             responder.Start();
-            logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation);
+            logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation.ToString().ToLowerInvariant());
             logger.LogInformation(
                 "IKE identities admitted: {Allowed}",
                 policy is null ? (credentials!.TrustedCas.Count > 0 ? "any certificate from --ike-ca (--ike-allow-any-ca-signed)" : "any holder of the pre-shared key") : string.Join("; ", policy.Allowed));

@@ -24,7 +24,7 @@ internal static class TwpingCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var common = new ClientOptionSet(
-            "Acceptable modes, any of O (open), A (authenticated), E (encrypted), M (mixed); the strictest the server also offers wins. Default: AEMO with -k, AEM with --ike, O otherwise.",
+            "Acceptable modes, any of O (open), A (authenticated), E (encrypted), M (mixed); the strictest the server also offers wins; without -k or --ike only O is usable (-A OA then measures in open mode). Default: AEMO with -k, AEM with --ike, O otherwise.",
             "OAEM",
             "Number of test packets.");
         var interval = new Option<string>("-i", "--interval") { Description = "Mean seconds between packets; suffix f for fixed, e for exponential (default).", DefaultValueFactory = _ => "0.1e" };
@@ -36,7 +36,8 @@ internal static class TwpingCommand
         extensions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(common.Verbose) ? LogLevel.Information : LogLevel.Warning);
+            int verbosity = common.Verbosity(parse);
+            using ILoggerFactory logs = Logging.CreateClient(verbosity);
             if (!SendSchedule.TryParse(parse.GetValue(interval)!, out SendSchedule? schedule))
             {
                 return Fail($"-i '{parse.GetValue(interval)}': expected seconds with an optional f or e suffix.", ExitCodes.Usage);
@@ -50,13 +51,19 @@ internal static class TwpingCommand
             {
                 return Fail(extensionError, ExitCodes.Usage);
             }
+            string? target = parse.GetValue(host);
             // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
-            if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, out ClientOptionSet.Values? values) is string error)
+            if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, embeddedServer: target is null, out ClientOptionSet.Values? values) is string error)
             {
                 return Fail(error, ExitCodes.Usage);
             }
             byte[]? secret = values!.Secret;
             bool json = values.Json;
+            ILogger trace = logs.CreateLogger(Ippm.Sessions.Control.ControlTrace.Category);
+            if (values.ModeNote is string note)
+            {
+                trace.LogInformation("{Note}", note);
+            }
 
             var options = extended with
             {
@@ -70,25 +77,33 @@ internal static class TwpingCommand
                 Dscp = values.Dscp,
                 Timeout = values.Timeout,
                 MaxCount = values.MaxCount,
+                LocalAddress = values.Source,
             };
             try
             {
-                string? target = parse.GetValue(host);
                 if (target is null)
                 {
                     if (values.ViaIke)
                     {
                         return Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken).ConfigureAwait(false);
                 }
-                IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
+                IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, values.Family, cancellationToken).ConfigureAwait(false);
                 return await common.Ike.RunAsync(parse, EndpointParser.TrySplit(target, 0, out string ikeHost, out _) ? ikeHost : target, server.Address, cancellationToken, ikeSecret =>
-                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken)).ConfigureAwait(false);
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken, trace), logs).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
-                return Fail($"cannot resolve {parse.GetValue(host)}: {e.Message}", ExitCodes.Unreachable);
+                return Fail($"cannot resolve {target}: {e.Message}", ExitCodes.Unreachable);
+            }
+            catch (FormatException e)
+            {
+                return Fail(e.Message, ExitCodes.Usage);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return Fail("interrupted before anything was measured.", ExitCodes.Cancelled);
             }
             finally
             {
@@ -102,7 +117,7 @@ internal static class TwpingCommand
     }
 
     /// <summary>No host: start a server on loopback, with a throwaway passphrase when a protected mode is wanted.</summary>
-    private static async Task<int> RunEmbeddedAsync(TwpingOptions options, bool json, ILoggerFactory logs, CancellationToken cancellationToken)
+    private static async Task<int> RunEmbeddedAsync(TwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken)
     {
         byte[] passphrase = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
         using KeyFile keys = KeyFile.Parse(KeyFile.FormatLine("ippm-embedded", passphrase));
@@ -117,16 +132,16 @@ internal static class TwpingCommand
         {
             Console.Error.WriteLine($"ippm: no host given; measuring against an embedded TWAMP server on {server.TwampEndPoint}");
         }
-        return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken).ConfigureAwait(false);
+        return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken, trace).ConfigureAwait(false);
     }
 
-    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken) =>
+    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken, ILogger? trace = null) =>
         GuardAsync(label, cancellationToken, async () =>
         {
             if (options.Sessions > 1)
             {
                 // Several sessions on one connection (RFC 5938 when offered): one report each; JSON {"sessions": [...]}.
-                IReadOnlyList<TwampSessionResult> results = await TwampMeasurement.RunManyAsync(options, cancellationToken).ConfigureAwait(false);
+                IReadOnlyList<TwampSessionResult> results = await TwampMeasurement.RunManyAsync(options, cancellationToken, trace).ConfigureAwait(false);
                 TwampReport[] reports = results.Select(r => TwampReport.Create(label, r)).ToArray();
                 if (json)
                 {
@@ -149,20 +164,29 @@ internal static class TwpingCommand
                         Console.Out.Write(r.ToHumanReadable());
                     }
                 }
-                return;
+                return results.Sum(r => r.Sent);
             }
-            TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken).ConfigureAwait(false);
-            TwampReport report = TwampReport.Create(label, result);
-            Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken, trace).ConfigureAwait(false);
+            if (result.Sent > 0 || !cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted before the first packet: nothing to report, the caller says so (exit 130).
+                TwampReport report = TwampReport.Create(label, result);
+                Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+            }
+            return result.Sent;
         });
 
-    /// <summary>Runs a measurement and maps its failures onto exit codes and one clear line on standard error.</summary>
-    internal static async Task<int> GuardAsync(string label, CancellationToken cancellationToken, Func<Task> measure)
+    /// <summary>
+    /// Runs a measurement and maps its failures onto exit codes and one clear line on standard error. An interrupted
+    /// measurement that sent something has printed its report and succeeds; 130 only when nothing was measured.
+    /// </summary>
+    /// <param name="measure">Measures, prints the report and returns how many packets were sent.</param>
+    internal static async Task<int> GuardAsync(string label, CancellationToken cancellationToken, Func<Task<long>> measure)
     {
         try
         {
-            await measure().ConfigureAwait(false);
-            return ExitCodes.Success;
+            long sent = await measure().ConfigureAwait(false);
+            return cancellationToken.IsCancellationRequested && sent == 0 ? Fail("interrupted before anything was measured.", ExitCodes.Cancelled) : ExitCodes.Success;
         }
         catch (ControlProtocolException e)
         {
@@ -182,15 +206,11 @@ internal static class TwpingCommand
         }
         catch (OperationCanceledException)
         {
-            return Fail("interrupted.", ExitCodes.Cancelled);
+            return Fail("interrupted before anything was measured.", ExitCodes.Cancelled);
         }
     }
 
-    internal static int Fail(string message, int exitCode)
-    {
-        Console.Error.WriteLine($"ippm: {message}");
-        return exitCode;
-    }
+    internal static int Fail(string message, int exitCode) => CliErrors.Fail(message, exitCode);
 
     internal static void WriteJson(Action<Utf8JsonWriter> write)
     {

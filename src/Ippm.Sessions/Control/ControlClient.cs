@@ -3,6 +3,8 @@ using System.Net.Sockets;
 using Ippm.Security;
 using Ippm.Wire;
 using Ippm.Wire.Control;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ippm.Sessions.Control;
 
@@ -25,7 +27,26 @@ public abstract class ControlClient : IAsyncDisposable
     public SecurityMode Mode => Handshake.Mode;
     public IPEndPoint LocalEndPoint => (IPEndPoint)_tcp.Client.LocalEndPoint!;
     public IPEndPoint RemoteEndPoint => (IPEndPoint)_tcp.Client.RemoteEndPoint!;
+
+    /// <summary>The server closed the connection (readable with nothing to read); reads nothing, so it may be asked any time.</summary>
+    public bool PeerHasClosed
+    {
+        get
+        {
+            try
+            {
+                return _tcp.Client.Poll(0, SelectMode.SelectRead) && _tcp.Client.Available == 0;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return true;
+            }
+        }
+    }
     protected ControlChannel Channel { get; }
+
+    /// <summary>The -v trace of the exchange (<see cref="ControlTrace"/>); a null logger when not tracing.</summary>
+    protected ILogger Trace { get; private set; } = NullLogger.Instance;
 
     /// <summary>Connects and runs the handshake; <paramref name="create"/> wraps the result in the protocol's client.</summary>
     protected static async Task<T> ConnectAsync<T>(
@@ -39,17 +60,29 @@ public abstract class ControlClient : IAsyncDisposable
         Func<Stream, Stream>? wrapStream,
         Func<TcpClient, ControlChannel, ControlHandshakeResult, T> create,
         CancellationToken cancellationToken,
-        uint wantedFeatures = 0)
+        uint wantedFeatures = 0,
+        IPAddress? localAddress = null,
+        ILogger? trace = null)
+        where T : ControlClient
     {
+        trace ??= NullLogger.Instance;
         var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
         try
         {
+            if (localAddress is not null)
+            {
+                // -S: the control connection, and with it every test socket (bound to its local address), leaves from here.
+                tcp.Client.Bind(new IPEndPoint(localAddress, 0));
+            }
             await tcp.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
+            ControlTrace.Connected(trace, server.ToString(), tcp.Client.LocalEndPoint?.ToString() ?? "?");
             Stream stream = tcp.GetStream();
             var channel = new ControlChannel(wrapStream?.Invoke(stream) ?? stream);
             ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
-                channel, protocol, acceptableModes, identity, secret, maxCount, cancellationToken, ike, wantedFeatures).ConfigureAwait(false);
-            return create(tcp, channel, handshake);
+                channel, protocol, acceptableModes, identity, secret, maxCount, cancellationToken, ike, wantedFeatures, trace).ConfigureAwait(false);
+            T client = create(tcp, channel, handshake);
+            client.Trace = trace;
+            return client;
         }
         catch
         {
@@ -67,6 +100,7 @@ public abstract class ControlClient : IAsyncDisposable
         byte[] answer = new byte[StartAck.Length];
         await Channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
         StartAck.TryRead(answer, out StartAck? ack);
+        ControlTrace.StartAck(Trace, (byte)ack!.Accept, ControlTrace.Meaning(ack.Accept));
         if (ack!.Accept != AcceptCode.Ok)
         {
             throw new ControlProtocolException($"Start-Sessions refused with Accept={(byte)ack.Accept}.", ack.Accept);
@@ -76,6 +110,8 @@ public abstract class ControlClient : IAsyncDisposable
     /// <summary>Sends a session request (already written, HMAC slot last) and its optional slot section; returns Accept-Session.</summary>
     protected async Task<AcceptSession> RequestAsync(byte[] request, byte[]? slotSection, CancellationToken cancellationToken)
     {
+        // Read before sending: sealing encrypts the message in place.
+        string name = request[0] == (byte)CommandNumber.RequestTwSession ? "Request-TW-Session" : "Request-Session";
         await Channel.SendMessageAsync(request, cancellationToken).ConfigureAwait(false);
         if (slotSection is not null)
         {
@@ -84,7 +120,8 @@ public abstract class ControlClient : IAsyncDisposable
         byte[] answer = new byte[AcceptSession.Length];
         await Channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
         AcceptSession.TryRead(answer, out AcceptSession? accept);
-        return accept!;
+        ControlTrace.AcceptSession(Trace, name, (byte)accept!.Accept, ControlTrace.Meaning(accept.Accept), accept.Sid, accept.Port);
+        return accept;
     }
 
     public async ValueTask DisposeAsync()

@@ -224,12 +224,15 @@ public static partial class ControlHandshake
         uint maxCount,
         CancellationToken cancellationToken,
         Rfc7717Secret? ike = null,
-        uint wantedFeatures = 0)
+        uint wantedFeatures = 0,
+        ILogger? trace = null)
     {
+        trace ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         uint ikeBit = SecurityModes.IkeV2Bit(protocol);
         byte[] buffer = new byte[SetUpResponse.Length];
         await channel.ReadRawAsync(buffer.AsMemory(0, ServerGreeting.Length), cancellationToken).ConfigureAwait(false);
         ServerGreeting.TryRead(buffer, out ServerGreeting? greeting);
+        ControlTrace.Greeting(trace, DescribeModes(greeting!.Modes) + ((greeting.Modes & ikeBit) != 0 ? ",ikev2" : ""), greeting.Modes, greeting.Count);
         if (greeting!.Modes == 0)
         {
             throw new ControlProtocolException("The server refuses to talk (Server-Greeting Modes = 0).");
@@ -296,12 +299,16 @@ public static partial class ControlHandshake
             // Feature bits only when the server advertised them: a legacy server (perfSONAR) closes on any extra bit.
             uint features = protocol == ControlProtocol.Twamp ? wantedFeatures & greeting.Modes & SecurityModes.TwampFeatureBits : 0;
             uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0) | features;
+            ControlTrace.SetUp(trace, mode.Name(), modeBits,
+                ike is not null ? $"IKEv2 SA {ike.SpiIText}/{ike.SpiRText}" : mode.ProtectsControl() ? LogSafe(identity!) : "none",
+                ike is not null ? "ikev2" : mode.ProtectsControl() ? "passphrase" : "none");
             new SetUpResponse(modeBits, keyId, token, clientIv).Write(buffer);
             await channel.WriteRawAsync(buffer, cancellationToken).ConfigureAwait(false);
 
             byte[] start = new byte[ServerStart.Length];
             await channel.ReadRawAsync(start.AsMemory(0, ServerStart.ClearLength), cancellationToken).ConfigureAwait(false);
             var accept = (AcceptCode)start[15];
+            ControlTrace.ServerStart(trace, (byte)accept, ControlTrace.Meaning(accept));
             if (accept == AcceptCode.Failure && ike is not null)
             {
                 // The server knows the SA (else Accept=6), so S is right: only the Token key derivation can differ.

@@ -60,8 +60,13 @@ public abstract partial class ControlServerConnection
             {
                 Peer = $"{Remote} [{ControlHandshake.LogSafe(handshake.Identity ?? "ike")}]";
             }
-            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), ControlHandshake.LogSafe(handshake.Identity ?? "-"), handshake.KeySource.ToString());
+            Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), ControlHandshake.LogSafe(handshake.Identity ?? "-"), Reports.ReportHeader.KeySourceWord(handshake.KeySource));
             await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ControlProtocolException e) when (e.InnerException is EndOfStreamException)
+        {
+            // A peer that just hangs up (a port check, a client that gave up) broke nothing.
+            Log.PeerClosed(Logger, Peer, handshake is null ? "before the handshake completed" : "without Stop-Sessions");
         }
         catch (ControlProtocolException e)
         {
@@ -73,6 +78,16 @@ public abstract partial class ControlServerConnection
         }
         catch (OperationCanceledException)
         {
+            // The server is stopping: tell a client whose sessions run (bounded; it may be gone).
+            try
+            {
+                using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+                await OnServerStoppingAsync(stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                Log.ConnectionLost(Logger, Peer, e.Message);
+            }
         }
         catch (IOException e)
         {
@@ -91,6 +106,9 @@ public abstract partial class ControlServerConnection
     }
 
     protected abstract Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken);
+
+    /// <summary>The server is shutting down while this connection is open: end running sessions (Stop-Sessions).</summary>
+    protected virtual Task OnServerStoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Releases sessions when the connection ends, however it ends.</summary>
     protected abstract void OnClosed();
@@ -226,11 +244,17 @@ public abstract partial class ControlServerConnection
         [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "{Peer}: Stop-Sessions names {Claimed} sessions but {Actual} are running; stopping all")]
         public static partial void StopCountMismatch(ILogger logger, string peer, uint claimed, int actual);
 
-        [LoggerMessage(EventId = 209, Level = LogLevel.Debug, Message = "{Peer}: client closed the control connection")]
+        [LoggerMessage(EventId = 209, Level = LogLevel.Information, Message = "{Peer}: client closed the control connection")]
         public static partial void ClientClosed(ILogger logger, string peer);
 
         [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "{Peer}: Fetch-Session refused with Accept={Accept}: {Reason}")]
         public static partial void FetchRefused(ILogger logger, string peer, byte accept, string reason);
+
+        [LoggerMessage(EventId = 212, Level = LogLevel.Information, Message = "{Peer}: the peer closed the control connection {When}")]
+        public static partial void PeerClosed(ILogger logger, string peer, string when);
+
+        [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "{Peer}: server stopping: sent Stop-Sessions for {Count} running session(s)")]
+        public static partial void StoppedByServer(ILogger logger, string peer, int count);
 
         [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "{Peer}: fetched {Records} record(s) of session {Sid}")]
         public static partial void Fetched(ILogger logger, string peer, int records, SessionId sid);

@@ -23,9 +23,10 @@ public sealed class OwampControlClient : ControlClient
     }
 
     public static Task<OwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null)
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null,
+        IPAddress? localAddress = null, Microsoft.Extensions.Logging.ILogger? trace = null)
         => ConnectAsync(ControlProtocol.Owamp, server, acceptableModes, identity, secret, maxCount, ike, wrapStream: null,
-            (tcp, channel, handshake) => new OwampControlClient(tcp, channel, handshake), cancellationToken);
+            (tcp, channel, handshake) => new OwampControlClient(tcp, channel, handshake), cancellationToken, wantedFeatures: 0, localAddress, trace);
 
     /// <summary>Sends Request-Session with its slots and returns Accept-Session.</summary>
     public async Task<AcceptSession> RequestSessionAsync(SessionRequest request, IReadOnlyList<ScheduleSlot> slots, CancellationToken cancellationToken)
@@ -52,9 +53,12 @@ public sealed class OwampControlClient : ControlClient
     public async Task<OwampStopSessions> StopSessionsAsync(AcceptCode accept, IReadOnlyList<SessionDescription> sent, CancellationToken cancellationToken)
     {
         await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(accept, sent), cancellationToken).ConfigureAwait(false);
+        ControlTrace.StopSent(Trace, (byte)accept, (uint)sent.Count);
         byte[] header = new byte[OwampStopSessions.HeaderLength];
         await Channel.ReadBlocksAsync(header, cancellationToken).ConfigureAwait(false);
-        return await OwampStopSessionsReader.ReadAsync(Channel, header, Math.Max(_sessions, 1), cancellationToken).ConfigureAwait(false);
+        OwampStopSessions stop = await OwampStopSessionsReader.ReadAsync(Channel, header, Math.Max(_sessions, 1), cancellationToken).ConfigureAwait(false);
+        ControlTrace.StopReceived(Trace, (byte)stop.Accept, stop.Sessions.Count);
+        return stop;
     }
 
     /// <summary>Fetches the records the server received for <paramref name="sid"/>. Returns null when refused.</summary>

@@ -33,6 +33,12 @@ public sealed record OwpingOptions
 
     /// <summary>Lead time between the requests and the first scheduled packet.</summary>
     public TimeSpan StartDelay { get; init; } = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>owping -S: the local address of the control connection and the test sockets; null lets the kernel choose.</summary>
+    public IPAddress? LocalAddress { get; init; }
+
+    /// <summary>How long Stop-Sessions and Fetch-Session may take after an interrupted measurement.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>One direction of an OWAMP measurement: what the receiver recorded, completed by the sender's Stop-Sessions.</summary>
@@ -51,8 +57,21 @@ public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound
 
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
 
-    /// <summary>The server's authenticated IKE identity (RFC 7717); null when the key is not from IKE.</summary>
+    /// <summary>Sending stopped early (Ctrl+C): the directions report what was sent until then.</summary>
+    public bool Interrupted { get; init; }
+
+    /// <summary>The peer's authenticated identity (RFC 7717: the IKEv2 peer ID); null when nothing established one.</summary>
     public string? PeerIdentity { get; init; }
+
+    public IPEndPoint? LocalControl { get; init; }
+    public IPEndPoint? PeerControl { get; init; }
+
+    /// <summary>Test ports: outbound (our sender → the server's receiver) and inbound (the server's sender → our receiver).</summary>
+    public (int Local, int Peer)? OutboundPorts { get; init; }
+    public (int Local, int Peer)? InboundPorts { get; init; }
+
+    /// <summary>What the user asked for, for the report.</summary>
+    public MeasurementRequest? Request { get; init; }
 }
 
 /// <summary>
@@ -61,7 +80,11 @@ public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound
 /// </summary>
 public static class OwampMeasurement
 {
-    public static async Task<OwampResult> RunAsync(OwpingOptions options, CancellationToken cancellationToken, ILogger? logger = null)
+    /// <param name="cancellationToken">Before the sessions start, abandons the measurement. Once they run, stops sending
+    /// instead: packets in flight are awaited (the timeout), Stop-Sessions is sent, results fetched and returned with
+    /// <see cref="OwampResult.Interrupted"/> set.</param>
+    /// <param name="trace">The -v trace of the control exchange (<see cref="ControlTrace"/>).</param>
+    public static async Task<OwampResult> RunAsync(OwpingOptions options, CancellationToken cancellationToken, ILogger? logger = null, ILogger? trace = null)
     {
         logger ??= NullLogger.Instance;
         if (!options.Outbound && !options.Inbound)
@@ -73,10 +96,14 @@ public static class OwampMeasurement
         {
             connect.CancelAfter(options.ConnectTimeout);
             client = await OwampControlClient.ConnectAsync(
-                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token, options.Ike).ConfigureAwait(false);
+                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, connect.Token, options.Ike, options.LocalAddress, trace).ConfigureAwait(false);
         }
         await using (client.ConfigureAwait(false))
         {
+            if (WrongProtocol.GreetingIsTwamp(client.Handshake.ServerModes))
+            {
+                throw new ControlProtocolException(WrongProtocol.OffersMixed(options.Server), AcceptCode.NotSupported);
+            }
             SecurityMode mode = client.Mode;
             ControlKeys? keys = client.Handshake.Keys;
             TestPacketCipher? Cipher(SessionId sid) => mode.ProtectsTestPackets() ? TestPacketCipher.Create(mode, keys!, sid) : null;
@@ -95,6 +122,7 @@ public static class OwampMeasurement
 
             OwampSender? sender = null;
             OwampReceiver? receiver = null;
+            (int, int)? outboundPorts = null, inboundPorts = null;
             try
             {
                 if (options.Outbound)
@@ -107,8 +135,10 @@ public static class OwampMeasurement
                             ConfSender = 0, ConfReceiver = 1, SenderPort = (ushort)socket.LocalEndPoint.Port,
                             SenderAddress = local, ReceiverAddress = remote,
                         };
-                        AcceptSession accept = await RequestAsync(client, request, options.Schedule, cancellationToken).ConfigureAwait(false);
+                        AcceptSession accept = await RequestAsync(client, request, options.Schedule, options.Server, cancellationToken).ConfigureAwait(false);
                         socket.Connect(new IPEndPoint(client.RemoteEndPoint.Address, accept.Port));
+                        ControlTrace.TestSession(trace ?? NullLogger.Instance, accept.Sid, socket.LocalEndPoint.Port, accept.Port);
+                        outboundPorts = (socket.LocalEndPoint.Port, accept.Port);
                         if (options.Dscp != 0)
                         {
                             socket.SetDscp(options.Dscp);
@@ -132,8 +162,10 @@ public static class OwampMeasurement
                             ConfSender = 1, ConfReceiver = 0, ReceiverPort = (ushort)socket.LocalEndPoint.Port,
                             SenderAddress = remote, ReceiverAddress = local, Sid = sid,
                         };
-                        AcceptSession accept = await RequestAsync(client, request, options.Schedule, cancellationToken).ConfigureAwait(false);
+                        AcceptSession accept = await RequestAsync(client, request, options.Schedule, options.Server, cancellationToken).ConfigureAwait(false);
                         socket.Connect(new IPEndPoint(client.RemoteEndPoint.Address, accept.Port));
+                        ControlTrace.TestSession(trace ?? NullLogger.Instance, accept.Sid, socket.LocalEndPoint.Port, accept.Port);
+                        inboundPorts = (socket.LocalEndPoint.Port, accept.Port);
                         receiver = new OwampReceiver(socket, new OwampSessionSpec(request, options.Schedule, accept.Sid), Cipher(accept.Sid), logger);
                     }
                     catch
@@ -151,30 +183,71 @@ public static class OwampMeasurement
                 // receiver discards the data of the packets still in flight.
                 NtpTimestamp lastScheduled = new[] { sender?.Spec.LastScheduledSendTime, receiver?.Spec.LastScheduledSendTime }.Max(t => t ?? default);
                 double waitSeconds = NtpTimestamp.DifferenceSeconds(lastScheduled, SystemClock.Instance.Now()) + options.Timeout.TotalSeconds + 0.05;
+                bool interrupted = false;
                 if (waitSeconds > 0)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(waitSeconds), cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        await WaitWatchingServerAsync(client, TimeSpan.FromSeconds(waitSeconds), options.Server, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ControlProtocolException)
+                    {
+                        sender?.Stop();
+                        throw;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Interrupted: stop sending, let what is in flight arrive (the timeout), then end the sessions.
+                        interrupted = true;
+                        sender?.Stop();
+                        await Task.Delay(options.Timeout, CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
-                SessionDescription? outboundDescription = sender is null ? null : await sender.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+                using var stopDeadline = new CancellationTokenSource(options.StopTimeout);
+                CancellationToken ending = interrupted ? stopDeadline.Token : cancellationToken;
+                SessionDescription? outboundDescription = sender is null ? null : await sender.Completion.WaitAsync(ending).ConfigureAwait(false);
                 OwampStopSessions serverStop = await client.StopSessionsAsync(
-                    AcceptCode.Ok, outboundDescription is null ? [] : [outboundDescription], cancellationToken).ConfigureAwait(false);
+                    AcceptCode.Ok, outboundDescription is null ? [] : [outboundDescription], ending).ConfigureAwait(false);
 
                 OwampDirectionData? inbound = null;
                 if (receiver is not null)
                 {
-                    receiver.Complete(serverStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid), SystemClock.Instance.Now());
+                    NtpTimestamp stopTime = SystemClock.Instance.Now();
+                    receiver.Complete(serverStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid), stopTime);
                     SessionDescription completion = receiver.Completion!;
-                    inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, completion.NextSeqno, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
+                    uint next = completion.NextSeqno;
+                    if (interrupted)
+                    {
+                        // The server sent until our Stop-Sessions; packets scheduled within the last Timeout before it are
+                        // not part of the session (RFC 4656 §3.8), so they are neither sent nor lost in the report.
+                        ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(options.Timeout.TotalSeconds).Value;
+                        while (next > 0 && receiver.Spec.ScheduledSendTime(next - 1).Value > cutoff)
+                        {
+                            next--;
+                        }
+                    }
+                    inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, next, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
                 }
                 OwampDirectionData? outbound = null;
                 if (sender is not null)
                 {
-                    FetchedSession fetched = await client.FetchAsync(sender.Sid, 0, FetchSession.ToEnd, options.Count * 4 + 1024, cancellationToken).ConfigureAwait(false)
+                    FetchedSession fetched = await client.FetchAsync(sender.Sid, 0, FetchSession.ToEnd, options.Count * 4 + 1024, ending).ConfigureAwait(false)
                         ?? throw new ControlProtocolException("the server refused Fetch-Session for the outbound session", AcceptCode.Failure);
                     outbound = new OwampDirectionData(sender.Sid, options.Count, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0);
                 }
                 int packetLength = TestPacketLayout.SenderHeader(mode.ProtectsTestPackets()) + (int)options.PaddingLength;
-                return new OwampResult(mode, outbound, inbound, packetLength) { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis, PeerIdentity = client.Handshake.PeerIdentity };
+                return new OwampResult(mode, outbound, inbound, packetLength)
+                {
+                    KeySource = client.Handshake.KeySource,
+                    IkeSpis = client.Handshake.IkeSpis,
+                    PeerIdentity = client.Handshake.PeerIdentity,
+                    Interrupted = interrupted,
+                    LocalControl = client.LocalEndPoint,
+                    PeerControl = client.RemoteEndPoint,
+                    OutboundPorts = outboundPorts,
+                    InboundPorts = inboundPorts,
+                    Request = new MeasurementRequest(options.Count, OwampSchedule.Format(options.Schedule), (int)options.PaddingLength, options.Dscp, options.Timeout, options.Schedule.Average(s => s.Parameter.TotalSeconds)),
+                };
             }
             finally
             {
@@ -184,14 +257,41 @@ public static class OwampMeasurement
         }
     }
 
-    private static async Task<AcceptSession> RequestAsync(OwampControlClient client, SessionRequest request, IReadOnlyList<ScheduleSlot> slots, CancellationToken cancellationToken)
+    private static async Task<AcceptSession> RequestAsync(OwampControlClient client, SessionRequest request, IReadOnlyList<ScheduleSlot> slots, IPEndPoint server, CancellationToken cancellationToken)
     {
-        AcceptSession accept = await client.RequestSessionAsync(request, slots, cancellationToken).ConfigureAwait(false);
+        AcceptSession accept;
+        try
+        {
+            accept = await client.RequestSessionAsync(request, slots, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ControlProtocolException or IOException)
+        {
+            // A TWAMP server that offers no mixed mode shows itself only here: it closes on command 1.
+            throw new ControlProtocolException(WrongProtocol.NotOwamp(server), e);
+        }
         if (accept.Accept != AcceptCode.Ok)
         {
             throw new ControlProtocolException($"Request-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}", accept.Accept);
         }
         return accept;
+    }
+
+    /// <summary>
+    /// Waits out the test, checking that the server is still there: a server that shut down closes the control
+    /// connection (RFC 4656 gives it no other way to end a test early but its own Stop-Sessions, which ippm's server
+    /// does not send), and waiting out the rest of a long schedule for it would only delay the error.
+    /// </summary>
+    private static async Task WaitWatchingServerAsync(OwampControlClient client, TimeSpan wait, IPEndPoint server, CancellationToken cancellationToken)
+    {
+        long end = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        for (long left = (long)wait.TotalMilliseconds; left > 0; left = end - Environment.TickCount64)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(left, 250)), cancellationToken).ConfigureAwait(false);
+            if (client.PeerHasClosed)
+            {
+                throw new ControlProtocolException($"the server at {server} closed the control connection during the test (did it shut down?); its results cannot be fetched.");
+            }
+        }
     }
 
     private static IPAddress Unmap(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Ippm.Sessions.Reports;
 using Ippm.Sessions.Twamp;
 using Ippm.Statistics;
 using Ippm.Wire;
@@ -14,7 +15,7 @@ namespace Ippm.Sessions.Owamp;
 /// reordering, RFC 3393 IPDV). Delays are reported as measured: with unsynchronised clocks they can be
 /// negative, which is counted and flagged rather than hidden.
 /// </summary>
-public sealed class OwampDirectionReport
+public sealed record OwampDirectionReport
 {
     public required OwampDirectionData Data { get; init; }
     public required long Sent { get; init; }
@@ -31,6 +32,13 @@ public sealed class OwampDirectionReport
     public required (int Min, int Max)? Hops { get; init; }
 
     public double LossRatio => Sent == 0 ? 0 : (double)Lost / Sent;
+
+    /// <summary>Send times of the first and last packet sent (scheduled times for lost ones); null when none was sent.</summary>
+    public NtpTimestamp? FirstSend { get; init; }
+    public NtpTimestamp? LastSend { get; init; }
+
+    /// <summary>This direction's test ports (local, peer), for the JSON report.</summary>
+    public (int Local, int Peer)? Ports { get; init; }
 
     public static OwampDirectionReport Create(OwampDirectionData data)
     {
@@ -53,8 +61,11 @@ public sealed class OwampDirectionReport
         SequenceAnalysis order = SequenceAnalysis.Analyze(data.NextSeqno, arrived.Select(r => r.SequenceNumber));
         static double Delay(OwampDataRecord r) => NtpTimestamp.DifferenceSeconds(r.ReceiveTime, r.SendTime);
         int[] hops = arrived.Select(r => 255 - r.Ttl).ToArray();
+        OwampDataRecord[] sentRecords = data.Records.Where(r => r.SequenceNumber < data.NextSeqno).ToArray();
         return new OwampDirectionReport
         {
+            FirstSend = sentRecords.Length == 0 ? null : sentRecords.MinBy(r => r.SendTime.Value)!.SendTime,
+            LastSend = sentRecords.Length == 0 ? null : sentRecords.MaxBy(r => r.SendTime.Value)!.SendTime,
             Data = data,
             Sent = sent,
             Skipped = skipped.Count,
@@ -75,6 +86,13 @@ public sealed class OwampDirectionReport
     {
         w.WriteStartObject();
         w.WriteString("sid", Data.Sid.ToString());
+        if (Ports is { } p)
+        {
+            w.WriteNumber("local_port", p.Local);
+            w.WriteNumber("peer_port", p.Peer);
+        }
+        w.WriteString("first_send", FirstSend is { } f ? f.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture) : null);
+        w.WriteString("last_send", LastSend is { } l ? l.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture) : null);
         w.WriteNumber("sent", Sent);
         w.WriteNumber("received", Received);
         w.WriteNumber("lost", Lost);
@@ -103,12 +121,11 @@ public sealed class OwampDirectionReport
         w.WriteEndObject();
     }
 
-    public void AppendHuman(StringBuilder b, string heading)
+    public void AppendHuman(StringBuilder b, ReportHeader header, string direction)
     {
         var inv = CultureInfo.InvariantCulture;
-        static string Ms(double s) => double.IsFinite(s) ? (s * 1000).ToString("0.###", CultureInfo.InvariantCulture) : "n/a";
-        b.AppendLine(inv, $"--- owping statistics {heading} ---");
-        b.AppendLine(inv, $"SID:\t{Data.Sid}");
+        static string Ms(double s) => ReportHeader.Ms(s);
+        header.AppendHeading(b, direction, Data.Sid, FirstSend, LastSend);
         b.AppendLine(inv, $"{Sent} sent, {Lost} lost ({LossRatio * 100:0.000}%), {Duplicates} duplicates, {Reordered} reordered{(Skipped > 0 ? $", {Skipped} skipped" : "")}");
         string flag = ClocksSynchronized ? "" : " [clocks unsynchronised]";
         b.AppendLine(inv, $"one-way delay min/median/max = {Ms(Delay.Min)}/{Ms(Delay.Median)}/{Ms(Delay.Max)} ms, p95 {Ms(Delay.P95)} ms, (err={Ms(MaxError)} ms){flag}");
@@ -137,17 +154,29 @@ public sealed class OwampReport
     {
         Server = server,
         Result = result,
-        Outbound = result.Outbound is null ? null : OwampDirectionReport.Create(result.Outbound),
-        Inbound = result.Inbound is null ? null : OwampDirectionReport.Create(result.Inbound),
+        Outbound = result.Outbound is null ? null : OwampDirectionReport.Create(result.Outbound) with { Ports = result.OutboundPorts },
+        Inbound = result.Inbound is null ? null : OwampDirectionReport.Create(result.Inbound) with { Ports = result.InboundPorts },
+    };
+
+    /// <summary>The heading and the JSON members both tools share.</summary>
+    public ReportHeader Header => new()
+    {
+        Tool = "owping",
+        Server = Server,
+        Mode = Result.Mode,
+        KeySource = Result.KeySource,
+        IkeSpis = Result.IkeSpis,
+        PeerIdentity = Result.PeerIdentity,
+        Interrupted = Result.Interrupted,
+        Request = Result.Request,
+        LocalControl = Result.LocalControl,
+        PeerControl = Result.PeerControl,
     };
 
     public void WriteJson(Utf8JsonWriter w)
     {
         w.WriteStartObject();
-        w.WriteString("protocol", "owamp");
-        w.WriteString("server", Server);
-        w.WriteString("mode", Result.Mode.Name());
-        TwampReport.WriteKeySource(w, Result.KeySource, Result.IkeSpis, Result.PeerIdentity);
+        Header.WriteJson(w);
         w.WriteNumber("packet_size", Result.PacketLength);
         w.WritePropertyName("outbound");
         if (Outbound is null)
@@ -183,17 +212,13 @@ public sealed class OwampReport
     public string ToHumanReadable()
     {
         var b = new StringBuilder();
-        string key = TwampReport.DescribeKeySource(Result.KeySource, Result.IkeSpis);
-        if (Result.PeerIdentity is not null)
-        {
-            key += $", peer identity {Result.PeerIdentity}";
-        }
-        Outbound?.AppendHuman(b, $"to {Server} ({Result.Mode.Name()} mode, {key})");
+        ReportHeader header = Header;
+        Outbound?.AppendHuman(b, header, "to");
         if (Outbound is not null && Inbound is not null)
         {
             b.AppendLine();
         }
-        Inbound?.AppendHuman(b, $"from {Server} ({Result.Mode.Name()} mode, {key})");
+        Inbound?.AppendHuman(b, header, "from");
         return b.ToString();
     }
 }

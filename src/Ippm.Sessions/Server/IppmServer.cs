@@ -20,6 +20,8 @@ public sealed partial class IppmServer : IAsyncDisposable
     private TcpListener? _twampListener;
     private TcpListener? _owampListener;
     private int _connectionCount;
+    private long _served;
+    private bool _disposed;
 
     public IppmServer(ServerOptions options, ILoggerFactory loggerFactory)
     {
@@ -36,13 +38,13 @@ public sealed partial class IppmServer : IAsyncDisposable
     {
         if (_options.TwampListen is { } twamp)
         {
-            _twampListener = Listen(twamp);
+            _twampListener = Listen(twamp, "TWAMP-Control (--twamp-listen)");
             Log.Listening(_logger, "TWAMP", TwampEndPoint!.ToString());
             _acceptLoops.Add(AcceptLoopAsync(_twampListener, HandleTwampAsync));
         }
         if (_options.OwampListen is { } owamp)
         {
-            _owampListener = Listen(owamp);
+            _owampListener = Listen(owamp, "OWAMP-Control (--owamp-listen)");
             Log.Listening(_logger, "OWAMP", OwampEndPoint!.ToString());
             _acceptLoops.Add(AcceptLoopAsync(_owampListener, HandleOwampAsync));
         }
@@ -52,7 +54,11 @@ public sealed partial class IppmServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs until cancelled.</summary>
+    /// <summary>
+    /// Runs until cancelled (SIGTERM, SIGINT), then stops accepting, ends the open connections (those with running
+    /// TWAMP sessions get Stop-Sessions first), and logs a one-line summary.
+    /// </summary>
+    /// <exception cref="ServerListenException">A listener could not be opened; the message names it.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         Start();
@@ -63,16 +69,27 @@ public sealed partial class IppmServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        int open = Volatile.Read(ref _connectionCount);
+        await DisposeAsync().ConfigureAwait(false);
+        Log.StoppedSummary(_logger, open, Interlocked.Read(ref _served));
     }
 
-    private static TcpListener Listen(IPEndPoint endPoint)
+    private static TcpListener Listen(IPEndPoint endPoint, string name)
     {
         var listener = new TcpListener(endPoint);
         if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
         {
             listener.Server.DualMode = true;
         }
-        listener.Start(backlog: 128);
+        try
+        {
+            listener.Start(backlog: 128);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new ServerListenException($"cannot listen for {name} on {endPoint}: {e.Message}", e);
+        }
         return listener;
     }
 
@@ -108,6 +125,7 @@ public sealed partial class IppmServer : IAsyncDisposable
                 client.Dispose();
                 continue;
             }
+            Interlocked.Increment(ref _served);
             Task connection = RunConnectionAsync(client, handler, token);
             lock (_connections)
             {
@@ -164,6 +182,11 @@ public sealed partial class IppmServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         await _stopping.CancelAsync().ConfigureAwait(false);
         _twampListener?.Stop();
         _owampListener?.Stop();
@@ -188,7 +211,28 @@ public sealed partial class IppmServer : IAsyncDisposable
         [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "{Peer}: refused, already {Limit} control connections")]
         public static partial void TooManyConnections(ILogger logger, string peer, int limit);
 
+        [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "server stopped: no longer accepting; {Open} open control connection(s) ended (running TWAMP sessions told by Stop-Sessions); {Served} served since start")]
+        public static partial void StoppedSummary(ILogger logger, int open, long served);
+
         [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "{Peer}: connection handler failed")]
         public static partial void ConnectionFailed(ILogger logger, Exception exception, string peer);
+    }
+}
+
+/// <summary>A control listener could not be opened (address in use, no such address, no permission); the message names it.</summary>
+public sealed class ServerListenException : Exception
+{
+    public ServerListenException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+
+    public ServerListenException()
+    {
+    }
+
+    public ServerListenException(string message)
+        : base(message)
+    {
     }
 }

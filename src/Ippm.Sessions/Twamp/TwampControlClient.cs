@@ -22,8 +22,9 @@ public sealed class TwampControlClient : ControlClient
 
     /// <summary>Connects and runs the handshake. Throws <see cref="ControlProtocolException"/> when refused.</summary>
     public static Task<TwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null)
-        => ConnectAsync(server, acceptableModes, identity, secret, maxCount, wrapStream: null, cancellationToken, ike);
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, CancellationToken cancellationToken, Rfc7717Secret? ike = null,
+        IPAddress? localAddress = null, Microsoft.Extensions.Logging.ILogger? trace = null)
+        => ConnectAsync(server, acceptableModes, identity, secret, maxCount, wantedFeatures: 0, cancellationToken, ike, localAddress, trace);
 
     /// <param name="wrapStream">Tests wrap the TCP stream (e.g. to split every read into single octets).</param>
     internal static Task<TwampControlClient> ConnectAsync(
@@ -36,8 +37,10 @@ public sealed class TwampControlClient : ControlClient
     /// <see cref="Features"/> says what was negotiated.
     /// </summary>
     public static Task<TwampControlClient> ConnectAsync(
-        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, uint wantedFeatures, CancellationToken cancellationToken, Rfc7717Secret? ike = null)
-        => ConnectAsync(server, acceptableModes, identity, secret, maxCount, wrapStream: null, cancellationToken, ike, wantedFeatures);
+        IPEndPoint server, uint acceptableModes, string? identity, byte[]? secret, uint maxCount, uint wantedFeatures, CancellationToken cancellationToken, Rfc7717Secret? ike = null,
+        IPAddress? localAddress = null, Microsoft.Extensions.Logging.ILogger? trace = null)
+        => ConnectAsync(ControlProtocol.Twamp, server, acceptableModes, identity, secret, maxCount, ike, wrapStream: null,
+            (tcp, channel, handshake) => new TwampControlClient(tcp, channel, handshake), cancellationToken, wantedFeatures, localAddress, trace);
 
     /// <summary>The feature bits negotiated in Set-Up-Response.</summary>
     public TwampModes Features => (TwampModes)(Handshake.ModeBits & SecurityModes.TwampFeatureBits);
@@ -82,6 +85,33 @@ public sealed class TwampControlClient : ControlClient
 
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>
+    /// Completes when the server ends the test on its own: with Stop-Sessions (its Accept value; ippm's server sends one
+    /// when it shuts down) or by closing the connection (null). Cancel it once the test is over.
+    /// </summary>
+    public async Task<AcceptCode?> WaitForServerStopAsync(CancellationToken cancellationToken)
+    {
+        byte[] first = new byte[16];
+        try
+        {
+            await Channel.ReadBlocksAsync(first, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ControlProtocolException or IOException)
+        {
+            return null;
+        }
+        if (first[0] != (byte)CommandNumber.StopSessions)
+        {
+            throw new ControlProtocolException($"the server sent command {first[0]} during the test; only Stop-Sessions may come");
+        }
+        byte[] message = new byte[TwampStopSessions.Length];
+        first.CopyTo(message, 0);
+        await Channel.ReadMessageAsync(message, first.Length, cancellationToken).ConfigureAwait(false);
+        TwampStopSessions.TryRead(message, out TwampStopSessions? stop);
+        ControlTrace.StopReceived(Trace, (byte)stop!.Accept, (int)stop.SessionCount);
+        return stop.Accept;
+    }
+
     /// <summary>Stop-Sessions with the exact number of sessions in progress (the reference fails the connection otherwise).</summary>
     public async Task StopSessionsAsync(AcceptCode accept, CancellationToken cancellationToken)
     {
@@ -89,6 +119,7 @@ public sealed class TwampControlClient : ControlClient
         byte[] message = new byte[TwampStopSessions.Length];
         new TwampStopSessions(accept, (uint)count).Write(message);
         await Channel.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        ControlTrace.StopSent(Trace, (byte)accept, (uint)count);
         if (_running.Count > 0)
         {
             _running.Clear();

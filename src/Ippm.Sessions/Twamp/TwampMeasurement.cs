@@ -5,6 +5,8 @@ using Ippm.Sessions.Transport;
 using Ippm.Wire;
 using Ippm.Wire.Control;
 using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ippm.Sessions.Twamp;
 
@@ -54,29 +56,40 @@ public sealed record TwpingOptions
 
     /// <summary>Delay between the starts of consecutive sessions with RFC 5938.</summary>
     public TimeSpan Stagger { get; init; } = TimeSpan.Zero;
+
+    /// <summary>twping -S: the local address of the control connection and the test socket; null lets the kernel choose.</summary>
+    public IPAddress? LocalAddress { get; init; }
+
+    /// <summary>How long Stop-Sessions may take after an interrupted measurement before ippm gives up on it.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Runs one complete TWAMP measurement: control handshake, session(s), test packets, Stop-Sessions.</summary>
 public static class TwampMeasurement
 {
-    public static async Task<TwampSessionResult> RunAsync(TwpingOptions options, CancellationToken cancellationToken) =>
-        (await RunManyAsync(options with { Sessions = 1 }, cancellationToken).ConfigureAwait(false))[0];
+    /// <param name="cancellationToken">Before the session starts, abandons the measurement (OperationCanceledException). Once
+    /// test packets flow, stops sending instead: the replies in flight are awaited (at most the timeout), Stop-Sessions
+    /// is sent and the result of what was measured returned with <see cref="TwampSessionResult.Interrupted"/> set.</param>
+    /// <param name="trace">The -v trace of the control exchange (<see cref="ControlTrace"/>).</param>
+    public static async Task<TwampSessionResult> RunAsync(TwpingOptions options, CancellationToken cancellationToken, ILogger? trace = null) =>
+        (await RunManyAsync(options with { Sessions = 1 }, cancellationToken, trace).ConfigureAwait(false))[0];
 
     /// <summary>
     /// Runs <see cref="TwpingOptions.Sessions"/> sessions on one control connection. When the server offers RFC 5938
     /// each session is started with Start-N-Sessions (staggered by <see cref="TwpingOptions.Stagger"/>) and stopped
     /// with Stop-N-Sessions as soon as its own packets are done; otherwise all start and stop together (RFC 5357).
     /// </summary>
-    public static async Task<IReadOnlyList<TwampSessionResult>> RunManyAsync(TwpingOptions options, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<TwampSessionResult>> RunManyAsync(TwpingOptions options, CancellationToken cancellationToken, ILogger? trace = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Sessions, 1);
+        trace ??= NullLogger.Instance;
         TwampControlClient client;
         uint wanted = options.WantedFeatures | (options.ReflectOctets > 0 || options.PaddingToReflect > 0 ? (uint)TwampModes.ReflectOctets : 0);
         using (var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             connect.CancelAfter(options.ConnectTimeout);
             client = await TwampControlClient.ConnectAsync(
-                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, wanted, connect.Token, options.Ike).ConfigureAwait(false);
+                options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, wanted, connect.Token, options.Ike, options.LocalAddress, trace).ConfigureAwait(false);
         }
         await using (client.ConfigureAwait(false))
         {
@@ -111,6 +124,12 @@ public static class TwampMeasurement
                             socket.LocalEndPoint, 0, (uint)padding, options.Timeout, dscp, cancellationToken,
                             reflectOctets ? options.ReflectOctets : (ushort)0, reflectOctets ? options.PaddingToReflect : (ushort)0).ConfigureAwait(false);
                     }
+                    catch (Exception e) when (i == 0 && e is ControlProtocolException or IOException)
+                    {
+                        socket.Dispose();
+                        // Both greetings look alike; an OWAMP server only shows itself here, by closing on command 5.
+                        throw new ControlProtocolException(WrongProtocol.NotTwamp(options.Server), e);
+                    }
                     catch
                     {
                         socket.Dispose();
@@ -119,53 +138,98 @@ public static class TwampMeasurement
                     if (accept.Accept != AcceptCode.Ok)
                     {
                         socket.Dispose();
-                        throw new ControlProtocolException($"Request-TW-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}", accept.Accept);
+                        throw new ControlProtocolException(
+                            $"Request-TW-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}{WrongProtocol.MaybeNotTwamp(options.Server, accept.Accept, client.Handshake.ServerModes)}", accept.Accept);
                     }
                     // Always use the port from Accept-Session: the server may change it.
                     socket.Connect(new IPEndPoint(client.RemoteEndPoint.Address, accept.Port));
+                    ControlTrace.TestSession(trace, accept.Sid, socket.LocalEndPoint.Port, accept.Port);
                     sessions.Add((socket, accept, padding, dscp));
                 }
                 ControlKeys? keys = client.Handshake.Keys;
-                Task<TwampSessionResult> Send(int i)
+                Task<TwampSessionResult> Send(int i, CancellationToken stopSending)
                 {
                     (UdpTestSocket socket, AcceptSession accept, int padding, _) = sessions[i];
                     Func<TestPacketCipher>? cipher = mode.ProtectsTestPackets() ? () => TestPacketCipher.Create(mode, keys!, accept.Sid) : null;
                     return TwampSessionSender.RunAsync(
-                        socket, accept.Sid, mode, cipher, options.Count, options.Schedule, padding, options.Timeout, cancellationToken,
+                        socket, accept.Sid, mode, cipher, options.Count, options.Schedule, padding, options.Timeout, stopSending,
                         format, reflectOctets ? options.ReflectOctets : 0);
                 }
-                TwampSessionResult Decorate(TwampSessionResult r, int i) => r with
+                TwampSessionResult Decorate(TwampSessionResult r, int i, bool interrupted, bool endedByServer) => r with
                 {
                     KeySource = client.Handshake.KeySource,
                     IkeSpis = client.Handshake.IkeSpis,
                     PeerIdentity = client.Handshake.PeerIdentity,
                     SentTos = (byte)((sessions[i].Dscp << 2) | (options.Ecn & 3)),
                     RequestedDscp = sessions[i].Dscp,
+                    Interrupted = interrupted || endedByServer,
+                    EndedByServer = endedByServer,
+                    LocalControl = client.LocalEndPoint,
+                    PeerControl = client.RemoteEndPoint,
+                    LocalTest = sessions[i].Socket.LocalEndPoint,
+                    PeerTest = new IPEndPoint(client.RemoteEndPoint.Address, sessions[i].Accept.Port),
+                    Request = new MeasurementRequest(options.Count, options.Schedule.ToString(), sessions[i].Padding, sessions[i].Dscp, options.Timeout, options.Schedule.IntervalSeconds),
                 };
 
-                var results = new TwampSessionResult[sessions.Count];
                 if (!individual)
                 {
                     await client.StartSessionsAsync(cancellationToken).ConfigureAwait(false);
+                    // Sending stops on the user's interrupt or when the server ends the test itself (Stop-Sessions or close).
+                    using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    using var endWatch = new CancellationTokenSource();
+                    Task<AcceptCode?> serverStop = client.WaitForServerStopAsync(endWatch.Token);
+                    _ = serverStop.ContinueWith(
+                        _ =>
+                        {
+                            try
+                            {
+                                stopSending.Cancel();
+                            }
+                            catch (ObjectDisposedException)
+                            {
+                                // The measurement is over already.
+                            }
+                        },
+                        CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    TwampSessionResult[] all;
                     try
                     {
-                        TwampSessionResult[] all = await Task.WhenAll(Enumerable.Range(0, sessions.Count).Select(Send)).ConfigureAwait(false);
-                        for (int i = 0; i < all.Length; i++)
-                        {
-                            results[i] = Decorate(all[i], i);
-                        }
+                        all = await Task.WhenAll(Enumerable.Range(0, sessions.Count).Select(i => Send(i, stopSending.Token))).ConfigureAwait(false);
                     }
                     catch
                     {
+                        await endWatch.CancelAsync().ConfigureAwait(false);
                         await client.StopSessionsAsync(AcceptCode.Failure, CancellationToken.None).ConfigureAwait(false);
                         throw;
                     }
-                    await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
-                    return results;
+                    bool endedByServer = serverStop.IsCompletedSuccessfully;
+                    bool interrupted = cancellationToken.IsCancellationRequested;
+                    await endWatch.CancelAsync().ConfigureAwait(false);
+                    try
+                    {
+                        await serverStop.ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is OperationCanceledException or IOException or ControlProtocolException)
+                    {
+                        // Watching only; what matters is whether it completed before sending ended.
+                    }
+                    using (var stop = new CancellationTokenSource(options.StopTimeout))
+                    {
+                        try
+                        {
+                            // Interrupted or not, the server hears that the session ended (RFC 5357 §3.8), within a bound.
+                            await client.StopSessionsAsync(AcceptCode.Ok, interrupted || endedByServer ? stop.Token : cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (endedByServer && e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+                        {
+                            // The server has gone; what was measured stands.
+                        }
+                    }
+                    return all.Select((r, i) => Decorate(r, i, interrupted, endedByServer)).ToArray();
                 }
 
                 // RFC 5938: one control connection, each session started and stopped on its own; the control stream is
-                // one CBC chain, so exchanges on it take turns.
+                // one CBC chain, so exchanges on it take turns (and no watcher reads it meanwhile).
                 using var control = new SemaphoreSlim(1, 1);
                 // Session i starts the stagger after session i-1 has started (its Start-N-Ack arrived).
                 TaskCompletionSource[] started = Enumerable.Range(0, sessions.Count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
@@ -196,11 +260,13 @@ public static class TwampMeasurement
                         control.Release();
                     }
                     started[i].TrySetResult();
-                    TwampSessionResult result = await Send(i).ConfigureAwait(false);
-                    await control.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    TwampSessionResult result = await Send(i, cancellationToken).ConfigureAwait(false);
+                    bool interrupted = cancellationToken.IsCancellationRequested;
+                    await control.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                     try
                     {
-                        StopNAck stopped = await client.StopNSessionsAsync(sid, cancellationToken).ConfigureAwait(false);
+                        using var stop = new CancellationTokenSource(options.StopTimeout);
+                        StopNAck stopped = await client.StopNSessionsAsync(sid, interrupted ? stop.Token : cancellationToken).ConfigureAwait(false);
                         if (stopped.Outcome != AcceptCode.Ok)
                         {
                             throw new ControlProtocolException($"Stop-N-Sessions refused: {ControlHandshake.DescribeRefusal(stopped.Outcome)}", stopped.Outcome);
@@ -210,10 +276,9 @@ public static class TwampMeasurement
                     {
                         control.Release();
                     }
-                    return Decorate(result, i);
+                    return Decorate(result, i, interrupted, endedByServer: false);
                 }
-                TwampSessionResult[] done = await Task.WhenAll(Enumerable.Range(0, sessions.Count).Select(RunOne)).ConfigureAwait(false);
-                return done;
+                return await Task.WhenAll(Enumerable.Range(0, sessions.Count).Select(RunOne)).ConfigureAwait(false);
             }
             finally
             {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Ippm.Sessions.Reports;
 using Ippm.Statistics;
 using Ippm.Wire;
 
@@ -78,23 +79,31 @@ public sealed partial class TwampReport
         return hops.Length == 0 ? null : (hops.Min(), hops.Max());
     }
 
-    private static string Ms(double seconds) => double.IsFinite(seconds) ? (seconds * 1000).ToString("0.###", CultureInfo.InvariantCulture) : "n/a";
+    private static string Ms(double seconds) => ReportHeader.Ms(seconds);
+
+    /// <summary>The heading and the JSON members both tools share.</summary>
+    public ReportHeader Header => new()
+    {
+        Tool = "twping",
+        Server = Server,
+        Mode = Result.Mode,
+        KeySource = Result.KeySource,
+        IkeSpis = Result.IkeSpis,
+        PeerIdentity = Result.PeerIdentity,
+        Interrupted = Result.Interrupted,
+        EndedByServer = Result.EndedByServer,
+        Request = Result.Request,
+        LocalControl = Result.LocalControl,
+        PeerControl = Result.PeerControl,
+        LocalTestPort = Result.LocalTest?.Port,
+        PeerTestPort = Result.PeerTest?.Port,
+    };
 
     public string ToHumanReadable()
     {
         var b = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        b.AppendLine(inv, $"--- ippm twping statistics to {Server} ({Result.Mode.Name()} mode, {DescribeKeySource(Result.KeySource, Result.IkeSpis)}) ---");
-        b.AppendLine(inv, $"SID:\t{Result.Sid}");
-        if (Result.PeerIdentity is not null)
-        {
-            b.AppendLine(inv, $"peer identity:\t{Result.PeerIdentity} (IKEv2, verified)");
-        }
-        if (Result.Sent > 0)
-        {
-            b.AppendLine(inv, $"first:\t{Result.FirstSend.ToDateTimeOffset():yyyy-MM-ddTHH:mm:ss.fff}Z");
-            b.AppendLine(inv, $"last:\t{Result.LastSend.ToDateTimeOffset():yyyy-MM-ddTHH:mm:ss.fff}Z");
-        }
+        Header.AppendHeading(b, "to", Result.Sid, Result.Sent > 0 ? Result.FirstSend : null, Result.Sent > 0 ? Result.LastSend : null);
         b.AppendLine(inv, $"{Sequence.Sent} sent, {Sequence.Lost} lost ({Sequence.LossRatio * 100:0.000}%), {Sequence.Duplicates} duplicates, {Sequence.Reordered} reordered");
         b.AppendLine(inv, $"round-trip time min/median/max = {Ms(RoundTrip.Min)}/{Ms(RoundTrip.Median)}/{Ms(RoundTrip.Max)} ms, p95 {Ms(RoundTrip.P95)} ms, (err={Ms(MaxRoundTripError)} ms)");
         string flag = ClocksSynchronized ? "" : " [clocks unsynchronised]";
@@ -124,10 +133,7 @@ public sealed partial class TwampReport
     public void WriteJson(Utf8JsonWriter w)
     {
         w.WriteStartObject();
-        w.WriteString("protocol", "twamp");
-        w.WriteString("server", Server);
-        w.WriteString("mode", Result.Mode.Name());
-        WriteKeySource(w, Result.KeySource, Result.IkeSpis, Result.PeerIdentity);
+        Header.WriteJson(w);
         w.WriteString("sid", Result.Sid.ToString());
         w.WriteNumber("sent", Sequence.Sent);
         w.WriteNumber("received", Sequence.Received);
@@ -144,11 +150,8 @@ public sealed partial class TwampReport
         WriteNumberOrNull(w, "p50", Result.ScheduleError.P50 * 1000);
         WriteNumberOrNull(w, "p99", Result.ScheduleError.P99 * 1000);
         w.WriteEndObject();
-        if (Result.Sent > 0)
-        {
-            w.WriteString("first_send", Result.FirstSend.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture));
-            w.WriteString("last_send", Result.LastSend.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture));
-        }
+        w.WriteString("first_send", Result.Sent > 0 ? Result.FirstSend.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture) : null);
+        w.WriteString("last_send", Result.Sent > 0 ? Result.LastSend.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture) : null);
         WriteDelay(w, "round_trip_ms", RoundTrip);
         WriteDelay(w, "forward_ms", Forward);
         WriteDelay(w, "backward_ms", Backward);
@@ -192,25 +195,6 @@ public sealed partial class TwampReport
         w.WriteEndObject();
     }
 
-    /// <summary><c>key_source</c>: none, passphrase or ikev2 (then with <c>spi_i</c>, <c>spi_r</c>); never the key.</summary>
-    internal static void WriteKeySource(Utf8JsonWriter w, Control.KeySource source, (ulong SpiI, ulong SpiR)? spis, string? peerIdentity)
-    {
-        w.WriteString("key_source", source.ToString().ToLowerInvariant());
-        w.WriteString("peer_identity", peerIdentity);
-        if (spis is { } s)
-        {
-            w.WriteString("spi_i", s.SpiI.ToString("x16", CultureInfo.InvariantCulture));
-            w.WriteString("spi_r", s.SpiR.ToString("x16", CultureInfo.InvariantCulture));
-        }
-    }
-
-    internal static string DescribeKeySource(Control.KeySource source, (ulong SpiI, ulong SpiR)? spis) => source switch
-    {
-        Control.KeySource.Ikev2 when spis is { } s => $"key from IKEv2 SA {s.SpiI:x16}/{s.SpiR:x16} (RFC 7717)",
-        Control.KeySource.Passphrase => "key from passphrase",
-        _ => "no key (open mode)",
-    };
-
     internal static void WriteDelay(Utf8JsonWriter w, string name, DelayStatistics d)
     {
         w.WriteStartObject(name);
@@ -226,15 +210,5 @@ public sealed partial class TwampReport
         w.WriteEndObject();
     }
 
-    internal static void WriteNumberOrNull(Utf8JsonWriter w, string name, double value)
-    {
-        if (double.IsFinite(value))
-        {
-            w.WriteNumber(name, Math.Round(value, 6));
-        }
-        else
-        {
-            w.WriteNull(name);
-        }
-    }
+    internal static void WriteNumberOrNull(Utf8JsonWriter w, string name, double value) => ReportHeader.WriteNumberOrNull(w, name, value);
 }

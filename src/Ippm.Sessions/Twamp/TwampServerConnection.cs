@@ -29,6 +29,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
     private readonly List<TwampReflector> _allReflectors = [];
     private readonly HashSet<SessionId> _stopped = [];
     private bool _individualControl;
+    private bool _testing;
 
     public TwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
         : base(stream, local, remote, options, ports, logger)
@@ -58,6 +59,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         {
             List<Session> running = _sessions.Where(s => s.Running).ToList();
             testing = running.Count > 0;
+            _testing = testing;
             sessionsEnded = testing ? Task.WhenAll(running.Select(s => s.Reflector.Completion)) : null;
         }
         while (await ReadCommandBlockAsync(testing, cancellationToken, sessionsEnded).ConfigureAwait(false) is byte[] first)
@@ -221,6 +223,42 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         SessionListMessage ack = start ? new StartNAck(accept, sids) : new StopNAck(accept, sids);
         await SendAsync(ack.Write, ack.EncodedLength, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// RFC 5357 §3.8 has only the Control-Client send Stop-Sessions; a server that shuts down mid-test sends one anyway
+    /// (as an OWAMP server may, RFC 4656 §3.8), Accept=0 because what was measured until then is sound, then closes.
+    /// ippm's twping stops and reports on it; other clients see the connection close.
+    /// </summary>
+    protected override async Task OnServerStoppingAsync(CancellationToken cancellationToken)
+    {
+        if (!_testing)
+        {
+            return;
+        }
+        int count = _sessions.Count(s => s.Running);
+        await SendAsync(new TwampStopSessions(AcceptCode.Ok, (uint)count).Write, TwampStopSessions.Length, cancellationToken).ConfigureAwait(false);
+        Log.StoppedByServer(Logger, Peer, count);
+        // Keep reflecting the packets in flight until the client has stopped and closed (its Stop-Sessions, then
+        // EOF), within the caller's bound, so a shutdown does not show up as loss in the client's report.
+        try
+        {
+            byte[] discard = new byte[ControlChannelBlockLength];
+            while (true)
+            {
+                await Channel.ReadRawAsync(discard, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (ControlProtocolException)
+        {
+            // The client closed.
+        }
+        catch (OperationCanceledException)
+        {
+            // Bound reached: the sessions end now.
+        }
+    }
+
+    private const int ControlChannelBlockLength = 16;
 
     private AcceptSession CreateSession(ControlHandshakeResult handshake, byte[] message)
     {

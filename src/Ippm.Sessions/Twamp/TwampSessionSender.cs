@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using Ippm.Security;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
@@ -34,7 +35,7 @@ public sealed record SendSchedule(double IntervalSeconds, bool Exponential)
         return true;
     }
 
-    public override string ToString() => $"{IntervalSeconds}{(Exponential ? "e" : "f")}";
+    public override string ToString() => IntervalSeconds.ToString("0.######", System.Globalization.CultureInfo.InvariantCulture) + (Exponential ? "e" : "f");
 }
 
 /// <summary>What one TWAMP test session measured.</summary>
@@ -82,6 +83,20 @@ public sealed record TwampSessionResult(
     public int MinReplyLength { get; init; }
 
     public int MaxReplyLength { get; init; }
+
+    /// <summary>Sending stopped early (Ctrl+C): <see cref="Sent"/> counts what left, and only that is reported.</summary>
+    public bool Interrupted { get; init; }
+
+    /// <summary>The server ended the test (Stop-Sessions or closed connection) before all packets were sent.</summary>
+    public bool EndedByServer { get; init; }
+
+    public IPEndPoint? LocalControl { get; init; }
+    public IPEndPoint? PeerControl { get; init; }
+    public IPEndPoint? LocalTest { get; init; }
+    public IPEndPoint? PeerTest { get; init; }
+
+    /// <summary>What the user asked for, for the report.</summary>
+    public Control.MeasurementRequest? Request { get; init; }
 }
 
 /// <summary>
@@ -104,9 +119,10 @@ public static class TwampSessionSender
         int reflectOctets = 0)
     {
         TwampTestFormat f = format ?? new TwampTestFormat(mode.ProtectsTestPackets(), false, false);
+        // The token stops sending only; the thread always runs, so replies in flight are still collected.
         return Task.Factory.StartNew(
             () => Run(socket, sid, mode, createCipher, count, schedule, paddingLength, timeout, f, reflectOctets, cancellationToken),
-            cancellationToken,
+            CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
     }
@@ -132,6 +148,7 @@ public static class TwampSessionSender
         var seen = new bool[count];
         long sentCount = 0;
         long stopReceivingAt = long.MaxValue;
+        int expectedReplies = count;
         using var receiveCipher = createCipher?.Invoke();
         using var sendCipher = createCipher?.Invoke();
         SystemClock clock = SystemClock.Instance;
@@ -145,7 +162,7 @@ public static class TwampSessionSender
             bool[] valid = new bool[BatchSize];
             TestPacketCipher.PacketAccessor receivedPacket = i => batch.Datagram(i);
             double timeoutSeconds = timeout.TotalSeconds;
-            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && !cancellationToken.IsCancellationRequested && uniqueReplies < count)
+            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && uniqueReplies < Volatile.Read(ref expectedReplies))
             {
                 int received = socket.ReceiveBatch(batch);
                 long sentSoFar = Interlocked.Read(ref sentCount);
@@ -253,7 +270,9 @@ public static class TwampSessionSender
         }
         finally
         {
-            // Also when sending failed: the receive thread must not outlive the ciphers and buffers it uses.
+            // Also when sending failed or was stopped: wait for the replies to what left, at most the timeout; the
+            // receive thread must not outlive the ciphers and buffers it uses.
+            Volatile.Write(ref expectedReplies, (int)Interlocked.Read(ref sentCount));
             Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
             receiver.Join();
         }

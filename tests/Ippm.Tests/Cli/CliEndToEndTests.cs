@@ -121,7 +121,7 @@ public sealed class CliEndToEndTests : IDisposable
         Assert.Equal("ikev2", json.RootElement.GetProperty("key_source").GetString());
         Assert.Equal(50, json.RootElement.GetProperty("sent").GetInt32());
         Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt32());
-        await server.WaitForLogAsync("key from Ikev2", Timeout);
+        await server.WaitForLogAsync("key from ikev2", Timeout);
         Assert.DoesNotContain("sk_d", server.Log, StringComparison.OrdinalIgnoreCase);
     }
 
@@ -178,7 +178,7 @@ public sealed class CliEndToEndTests : IDisposable
     {
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", "E", "-c", "20", "-i", "0.005f");
         Assert.True(exit == 0, stderr);
-        Assert.Contains("encrypted mode", stdout, StringComparison.Ordinal);
+        Assert.Contains("mode:\tencrypted, key from passphrase", stdout, StringComparison.Ordinal);
         Assert.Contains("20 sent, 0 lost", stdout, StringComparison.Ordinal);
     }
 

@@ -191,7 +191,7 @@ public sealed class IdentityCliTests : IDisposable
         var owping = await IppmProcess.RunAsync(Timeout, "owping", "--ike", "--ike-port", S(ikePort),
             "--ike-cert", F("client.test.crt"), "--ike-key", F("client.test.key"), "--ike-ca", F("ca.crt"), "-A", "E", "-c", "10", "-i", "0.01f", "-L", "1", $"127.0.0.1:{owampPort}");
         Assert.True(owping.ExitCode == 0, owping.Stderr);
-        Assert.Contains("peer identity C=XX, O=Example, CN=server.test", owping.Stdout, StringComparison.Ordinal);
+        Assert.Contains("peer identity:\tC=XX, O=Example, CN=server.test", owping.Stdout, StringComparison.Ordinal);
     }
 
     private static string RepositoryRoot()

@@ -44,6 +44,37 @@ internal static class IppmProcess
         return (process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>Runs ippm with <paramref name="input"/> on its standard input (then closed).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithInputAsync(TimeSpan timeout, string input, params string[] args)
+    {
+        ProcessStartInfo info = StartInfo(args);
+        info.RedirectStandardInput = true;
+        using Process process = Process.Start(info)!;
+        await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"ippm {string.Join(' ', args)} did not finish within {timeout}.");
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Sends a POSIX signal (INT, TERM) to a process, as Ctrl+C or systemd would.</summary>
+    public static void Signal(int pid, string signal)
+    {
+        using Process kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {pid}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     public static int FreeTcpPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -52,17 +83,19 @@ internal static class IppmProcess
     }
 }
 
-/// <summary>An <c>ippm server</c> process; disposed by killing it.</summary>
+/// <summary>A running <c>ippm</c> process (a server, or a long client run to signal); disposed by killing it.</summary>
 internal sealed class ServerProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _log = new();
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
 
     public ServerProcess(params string[] args)
     {
         _process = Process.Start(IppmProcess.StartInfo(args))!;
-        _process.ErrorDataReceived += (_, e) => { lock (_log) { _log.AppendLine(e.Data); } };
-        _process.OutputDataReceived += (_, e) => { lock (_log) { _log.AppendLine(e.Data); } };
+        _process.ErrorDataReceived += (_, e) => { lock (_log) { _log.AppendLine(e.Data); _stderr.AppendLine(e.Data); } };
+        _process.OutputDataReceived += (_, e) => { lock (_log) { _log.AppendLine(e.Data); _stdout.AppendLine(e.Data); } };
         _process.BeginErrorReadLine();
         _process.BeginOutputReadLine();
     }
@@ -79,6 +112,38 @@ internal sealed class ServerProcess : IDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    public int Pid => _process.Id;
+
+    /// <summary>Standard output and error as they arrive, separately (the log above has both).</summary>
+    public string Stdout
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    public string Stderr
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
 
     public async Task WaitForLogAsync(string text, TimeSpan timeout)
     {

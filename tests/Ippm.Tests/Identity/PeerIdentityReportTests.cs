@@ -67,7 +67,7 @@ public sealed class PeerIdentityReportTests
             Assert.Equal(ServerId, json.RootElement.GetProperty("peer_identity").GetString());
         }
         Assert.Contains($"peer identity:\t{ServerId}", TwampReport.Create("s", twamp).ToHumanReadable(), StringComparison.Ordinal);
-        Assert.Contains($"peer identity {ServerId}", OwampReport.Create("s", owamp).ToHumanReadable(), StringComparison.Ordinal);
+        Assert.Contains($"peer identity:\t{ServerId}", OwampReport.Create("s", owamp).ToHumanReadable(), StringComparison.Ordinal);
 
         string[] sessionLines = [.. server.LoggerFactory.Entries.Where(e => e.EventId is 200 or 204 or 206).Select(e => e.Message)];
         Assert.True(sessionLines.Length >= 4, string.Join("\n", sessionLines));
