@@ -33,7 +33,7 @@ internal sealed class ServerIke : IAsyncDisposable
 
     public Rfc7717SecretLookup Lookup { get; }
 
-    public static ServerIke? Start(ParseResult parse, IkeOptionSet options, IPEndPoint listen, ILoggerFactory logs, out string? error)
+    public static ServerIke? Start(ParseResult parse, IkeOptionSet options, IPEndPoint listen, ILoggerFactory logs, out string? error, ServerLimitOptions? limits = null)
     {
         error = options.TryLoad(parse, out IkeCredentials? credentials, out var proposals, out Rfc7717KeyDerivation derivation);
         if (error is not null)
@@ -44,7 +44,8 @@ internal sealed class ServerIke : IAsyncDisposable
         ILogger logger = logs.CreateLogger("Ippm.Ike");
         try
         {
-            var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals }, database, logger);
+            var responderOptions = new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals };
+            var responder = new IkeResponder(limits?.ApplyTo(parse, responderOptions) ?? responderOptions, database, logger);
             responder.Start();
             logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation);
             // Rekeyed and deleted SAs key no new connection and running ones never look them up again:

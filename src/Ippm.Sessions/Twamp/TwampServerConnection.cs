@@ -131,9 +131,28 @@ public sealed class TwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.Failure, $"sender address {request.SenderAddress} is not the control connection's peer {Remote.Address} (third-party sessions are disabled)");
         }
+        // Per-source shares: one address cannot take every session or every megabyte of the server.
+        int expectedLength = TestPacketLayout.SenderHeader(handshake.Mode.ProtectsTestPackets()) + (int)request.PaddingLength;
+        long memory = TwampReflector.BufferBytes(expectedLength, handshake.Mode.ProtectsTestPackets());
+        IPAddress source = Remote.Address;
+        if (!Shares.Sessions.TryTake(source, 1))
+        {
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Sessions.PerKeyLimit} test sessions");
+        }
+        if (!Shares.Memory.TryTake(source, memory))
+        {
+            Shares.Sessions.Release(source, 1);
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Memory.Held(source) >> 10} KiB of reflector buffers (limit {Shares.Memory.PerKeyLimit >> 10} KiB)");
+        }
+        void ReleaseShares()
+        {
+            Shares.Sessions.Release(source, 1);
+            Shares.Memory.Release(source, memory);
+        }
         UdpTestSocket? socket = Ports.TryBind(Local.Address, request.ReceiverPort, TimeSpan.FromMilliseconds(100));
         if (socket is null)
         {
+            ReleaseShares();
             return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
         }
         SessionId sid = SessionIdGenerator.Create(Local.Address);
@@ -146,13 +165,15 @@ public sealed class TwampServerConnection : ControlServerConnection
             }
             TestPacketCipher? cipher = handshake.Mode.ProtectsTestPackets() ? TestPacketCipher.Create(handshake.Mode, handshake.Keys!, sid) : null;
             reflector = new TwampReflector(socket, sid, handshake.Mode, cipher, new IPEndPoint(senderAddress, request.SenderPort), Options.RefWait,
-                TestPacketLayout.SenderHeader(handshake.Mode.ProtectsTestPackets()) + (int)request.PaddingLength, Logger);
+                expectedLength, Logger);
         }
         catch (SocketException e)
         {
             socket.Dispose();
+            ReleaseShares();
             return Refuse(AcceptCode.InternalError, e.Message);
         }
+        _ = reflector.Completion.ContinueWith(_ => ReleaseShares(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(request.Timeout.TotalSeconds, Options.MaxSessionTimeout.TotalSeconds));
         _sessions.Add((reflector, timeout));
         _allReflectors.Add(reflector);
