@@ -227,7 +227,9 @@ public sealed class OwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.NotSupported, $"SID {sid} is already in use on this connection");
         }
-        double startsIn = NtpTimestamp.DifferenceSeconds(request.StartTime, SystemClock.Instance.Now());
+        NtpTimestamp now = SystemClock.Instance.Now();
+        // Unsigned comparison: a Start Time of 0 ("as soon as possible" in practice) lies in the past, not 2^31 s ahead.
+        double startsIn = request.StartTime.CompareTo(now) > 0 ? NtpTimestamp.DifferenceSeconds(request.StartTime, now) : 0;
         if (startsIn > Options.MaxStartDelay.TotalSeconds)
         {
             // A session starting far ahead would hold its packets, port and connection for as long (RFC 4656 §3.5 sets no bound).
