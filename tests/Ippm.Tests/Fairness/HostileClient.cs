@@ -81,6 +81,15 @@ internal sealed class HostileClient : IAsyncDisposable
         return await ReadAcceptAsync();
     }
 
+    public async Task StartSessionsAsync()
+    {
+        byte[] message = new byte[StartSessions.Length];
+        new StartSessions().Write(message);
+        await Channel.SendMessageAsync(message, CancellationToken.None);
+        byte[] ack = new byte[StartAck.Length];
+        await Channel.ReadMessageAsync(ack, 0, CancellationToken.None);
+    }
+
     private async Task<AcceptSession> ReadAcceptAsync()
     {
         byte[] answer = new byte[AcceptSession.Length];
