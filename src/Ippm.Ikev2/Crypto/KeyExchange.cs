@@ -49,8 +49,10 @@ public abstract class KeyExchange : IDisposable
 
 /// <summary>
 /// MODP group 14 (RFC 3526 §3), 2048 bits, generator 2, through BouncyCastle's Diffie-Hellman (key generation and
-/// <see cref="DHBasicAgreement"/>, Montgomery exponentiation) rather than BigInteger.ModPow: a maintained
-/// cryptographic implementation, and about twice as fast on this machine (see the README's "Limits and fairness").
+/// <see cref="DHBasicAgreement"/>) rather than BigInteger.ModPow: a maintained cryptographic implementation with
+/// RFC-conformant key generation. Its exponentiation is Montgomery with sliding windows, about as fast as
+/// BigInteger.ModPow here and, like it, not constant-time (README, "Limits and fairness"); the responder bounds
+/// how many of these a source can cause instead.
 /// </summary>
 internal sealed class ModpKeyExchange : KeyExchange
 {
