@@ -169,6 +169,26 @@ public sealed class ControlFairnessTests
     }
 
     [Fact]
+    public async Task OwampPacketShare_KeyedByIdentityWhenAuthenticated_ByAddressWhenOpen()
+    {
+        await using var server = new TestServer(); // 2 M packets per source address or identity
+        var request = new SessionRequest { ConfReceiver = 1, SenderPort = 9, SenderAddress = IPAddress.Loopback, PacketCount = 1_000_000, Timeout = NtpTimestamp.FromSeconds(1) };
+        await using OwampControlClient first = await OwampControlClient.ConnectAsync(
+            server.OwampEndPoint, (uint)SecurityMode.Authenticated, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
+        await using OwampControlClient second = await OwampControlClient.ConnectAsync(
+            server.OwampEndPoint, (uint)SecurityMode.Encrypted, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
+        await using OwampControlClient open = await OwampControlClient.ConnectAsync(
+            server.OwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(AcceptCode.Ok, (await first.RequestSessionAsync(request, s_slot, CancellationToken.None).DefaultTimeout()).Accept);
+        Assert.Equal(AcceptCode.Ok, (await first.RequestSessionAsync(request, s_slot, CancellationToken.None).DefaultTimeout()).Accept);
+        // The same identity on another connection shares its allowance...
+        Assert.Equal(AcceptCode.TemporaryResourceLimitation, (await second.RequestSessionAsync(request, s_slot, CancellationToken.None).DefaultTimeout()).Accept);
+        // ...while an anonymous connection from the same address draws on the address's own share.
+        Assert.Equal(AcceptCode.Ok, (await open.RequestSessionAsync(request, s_slot, CancellationToken.None).DefaultTimeout()).Accept);
+    }
+
+    [Fact]
     public async Task TestPortsOfServices_NeverBound_DefaultRangeUsed()
     {
         await using var server = new TestServer();

@@ -136,6 +136,38 @@ public sealed class IkeFloodTests(ITestOutputHelper output)
         Assert.Equal(1, db.Count);
     }
 
+    [Fact]
+    public async Task CookieRepliesToAFlood_LoggedAsAnAggregate_NotOneLineEach()
+    {
+        using var db = new IkeSaDatabase();
+        var logs = new Ippm.Tests.Loopback.RecordingLoggerFactory();
+        await using var responder = new IkeResponder(new IkeResponderOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Credentials = new IkeCredentials { PreSharedKey = s_psk },
+            Proposals = IkeProposalSpec.ParseList(Modp),
+            CookieThreshold = 0,
+        }, db, logs.CreateLogger("Ippm.Ike"));
+        responder.Start();
+        using Socket attacker = Bind(IPAddress.Parse("127.0.0.2"));
+        int cookies = 0;
+        for (int i = 0; i < 300; i++)
+        {
+            if (CookieOf(await ExchangeAsync(attacker, SaInit(0x4000_0000_0000_0000UL + (ulong)i, RandomNumberGenerator.GetBytes(32)), responder.LocalEndPoint, TimeSpan.FromSeconds(2))) is not null)
+            {
+                cookies++;
+            }
+        }
+        Assert.Equal(300, cookies);
+        Assert.Equal(300, responder.CookieReplies);
+        Assert.Equal(0, responder.DiffieHellmanCount);
+        // Before: one Information line per cookie reply (19 829 lines for 20 000 packets). Now the first one, and an
+        // aggregate line only when a 10 s window closes.
+        Assert.InRange(logs.Entries.Count(e => e.Message.Contains("COOKIE", StringComparison.Ordinal) || e.Message.Contains("cookie replies", StringComparison.Ordinal)), 1, 2);
+        await using IkeInitiatorSession legit = await IkeInitiator.ConnectAsync(responder.LocalEndPoint, Legit());
+        Assert.Equal(1, db.Count);
+    }
+
     /// <summary>
     /// Attackers on 127.0.0.2–5, 16 concurrent loops each: every loop sends IKE_SA_INITs with fresh SPIs and nonces and
     /// answers each COOKIE (the hardest flood for cookies to stop), plus blasts of unanswered requests; bounded by
