@@ -477,7 +477,7 @@ public sealed class IkeResponder : IAsyncDisposable
             }
         }
         await _work.DisposeAsync().ConfigureAwait(false);
-        _attackLog.Flush();
+        _attackLog.Dispose();
         foreach (HalfOpen h in _halfOpen.Values)
         {
             h.Dispose();

@@ -5,13 +5,23 @@ namespace Ippm.Ikev2.Fairness;
 /// <summary>
 /// Rate-limited logging of events an attacker can drive (cookie replies, drops, refused connections): the first
 /// event of a kind in a window is logged as it is, the rest are counted and reported as one aggregate line
-/// ("37 IKE cookie replies in the last 10 s") when the next event arrives after the window, or when flushed. Log
-/// volume is then bounded by the number of kinds, not by the attacker's packet rate.
+/// ("37 IKE cookie replies in the last 10 s") when the window closes — at the next event or, if the attack stopped,
+/// at the next tick of a timer. Log volume is then bounded by the number of kinds, not by the attacker's packet rate.
 /// </summary>
-public sealed partial class AttackLog(ILogger logger, TimeSpan window)
+public sealed partial class AttackLog : IDisposable
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Window> _windows = [];
+    private readonly ILogger _logger;
+    private readonly TimeSpan _window;
+    private readonly Timer _timer;
+
+    public AttackLog(ILogger logger, TimeSpan window)
+    {
+        _logger = logger;
+        _window = window;
+        _timer = new Timer(_ => FlushClosedWindows(), null, window, window);
+    }
 
     public AttackLog(ILogger logger)
         : this(logger, TimeSpan.FromSeconds(10))
@@ -45,7 +55,7 @@ public sealed partial class AttackLog(ILogger logger, TimeSpan window)
                 _windows[kind] = w;
                 logDetail = true;
             }
-            else if (now - w.Start >= (long)window.TotalMilliseconds)
+            else if (now - w.Start >= (long)_window.TotalMilliseconds)
             {
                 suppressed = w.Suppressed;
                 seconds = (now - w.Start) / 1000.0;
@@ -56,6 +66,8 @@ public sealed partial class AttackLog(ILogger logger, TimeSpan window)
             else
             {
                 w.Suppressed++;
+                w.Latest = detail;
+                w.Level = level;
                 logDetail = false;
             }
             w.Total++;
@@ -63,35 +75,45 @@ public sealed partial class AttackLog(ILogger logger, TimeSpan window)
         if (suppressed > 0)
         {
             // The aggregate includes this event.
-            Log.Aggregate(logger, level, suppressed + 1, kind, seconds, detail);
+            Log.Aggregate(_logger, level, suppressed + 1, kind, seconds, detail);
         }
-        else if (logDetail && logger.IsEnabled(level))
+        else if (logDetail && _logger.IsEnabled(level))
         {
-            Log.Single(logger, level, detail);
+            Log.Single(_logger, level, detail);
         }
     }
 
     /// <summary>Logs what is counted but not yet logged (e.g. at shutdown).</summary>
-    public void Flush()
+    public void Flush() => FlushWindows(onlyClosed: false);
+
+    private void FlushClosedWindows() => FlushWindows(onlyClosed: true);
+
+    private void FlushWindows(bool onlyClosed)
     {
         long now = Environment.TickCount64;
-        List<(string Kind, long Count, double Seconds)> pending = [];
+        List<(string Kind, long Count, double Seconds, LogLevel Level, string Latest)> pending = [];
         lock (_gate)
         {
             foreach ((string kind, Window w) in _windows)
             {
-                if (w.Suppressed > 0)
+                if (w.Suppressed > 0 && (!onlyClosed || now - w.Start >= (long)_window.TotalMilliseconds))
                 {
-                    pending.Add((kind, w.Suppressed, (now - w.Start) / 1000.0));
+                    pending.Add((kind, w.Suppressed, (now - w.Start) / 1000.0, w.Level, w.Latest));
                     w.Suppressed = 0;
                     w.Start = now;
                 }
             }
         }
-        foreach ((string kind, long count, double seconds) in pending)
+        foreach ((string kind, long count, double seconds, LogLevel level, string latest) in pending)
         {
-            Log.Aggregate(logger, LogLevel.Warning, count, kind, seconds, "(flushed)");
+            Log.Aggregate(_logger, level, count, kind, seconds, latest);
         }
+    }
+
+    public void Dispose()
+    {
+        _timer.Dispose();
+        Flush();
     }
 
     private sealed class Window
@@ -99,6 +121,8 @@ public sealed partial class AttackLog(ILogger logger, TimeSpan window)
         public long Start;
         public long Suppressed;
         public long Total;
+        public LogLevel Level;
+        public string Latest = "";
     }
 
     private static partial class Log
