@@ -21,7 +21,7 @@ internal static class ServerCommand
         var pfs = new Option<FileInfo?>("--pfs") { Description = "perfSONAR .pfs key file with the identities allowed in A, E and M modes." };
         var twampFeatures = new Option<string>("--twamp-features") { Description = "TWAMP feature bits to offer: comma list of individual-session-control, reflect-octets, symmetrical-size, dscp-ecn, or none.", DefaultValueFactory = _ => "individual-session-control,reflect-octets,symmetrical-size,dscp-ecn" };
         var modes = new Option<string>("--modes") { Description = "Modes to offer: comma list of open, authenticated, encrypted, mixed.", DefaultValueFactory = _ => "open,authenticated,encrypted,mixed" };
-        var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default: any free port)." };
+        var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default 61000-65535: dynamic ports only)." };
         var pbkdf2 = new Option<uint>("--pbkdf2-count") { Description = "PBKDF2 iteration Count sent in Server-Greeting (at least 1024).", DefaultValueFactory = _ => 2048 };
         var maxConnections = new Option<int>("--max-connections") { Description = "Simultaneous control connections.", DefaultValueFactory = _ => 128 };
         var maxSessions = new Option<int>("--max-sessions") { Description = "Test sessions per control connection.", DefaultValueFactory = _ => 16 };
@@ -38,6 +38,8 @@ internal static class ServerCommand
         command.Add(twampFeatures);
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
+        var limits = new ServerLimitOptions();
+        limits.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.Create(parse.GetValue(logLevel));
@@ -133,7 +135,7 @@ internal static class ServerCommand
                     TwampFeatures = features,
                     Keys = keys,
                     Pbkdf2Count = count,
-                    TestPorts = range,
+                    TestPorts = range ?? PortRange.DefaultTestPorts,
                     MaxConnections = parse.GetValue(maxConnections),
                     MaxSessionsPerConnection = parse.GetValue(maxSessions),
                     ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
@@ -141,13 +143,17 @@ internal static class ServerCommand
                     DataDirectory = parse.GetValue(dataDir)?.FullName,
                     DataDirectoryLimitBytes = limitBytes,
                 };
+                if (limits.ApplyTo(parse, options) is string limitError)
+                {
+                    return TwpingCommand.Fail(limitError, ExitCodes.Usage);
+                }
                 IPEndPoint? ikeListen = null;
                 if (parse.GetValue(ike.Listen) is string ikeText && !EndpointParser.TryParseListen(ikeText, IkeOptionSet.DefaultIkePort, out ikeListen))
                 {
                     return TwpingCommand.Fail($"--ike-listen '{ikeText}' is not ADDR:PORT.", ExitCodes.Usage);
                 }
                 string? ikeError = null;
-                await using ServerIke? serverIke = ikeListen is null ? null : ServerIke.Start(parse, ike, ikeListen, logs, out ikeError);
+                await using ServerIke? serverIke = ikeListen is null ? null : ServerIke.Start(parse, ike, ikeListen, logs, out ikeError, limits);
                 if (ikeListen is not null)
                 {
                     if (serverIke is null)

@@ -35,7 +35,7 @@ internal sealed class ServerIke : IAsyncDisposable
 
     public Rfc7717SecretLookup Lookup { get; }
 
-    public static ServerIke? Start(ParseResult parse, IkeOptionSet options, IPEndPoint listen, ILoggerFactory logs, out string? error)
+    public static ServerIke? Start(ParseResult parse, IkeOptionSet options, IPEndPoint listen, ILoggerFactory logs, out string? error, ServerLimitOptions? limits = null)
     {
         error = options.TryLoad(parse, out IkeCredentials? credentials, out var proposals, out Rfc7717KeyDerivation derivation);
         if (error is not null)
@@ -63,7 +63,8 @@ internal sealed class ServerIke : IAsyncDisposable
         ILogger logger = logs.CreateLogger("Ippm.Ike");
         try
         {
-            var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals, AllowedPeers = policy, LocalId = localId }, database, logger);
+            var responderOptions = new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals, AllowedPeers = policy, LocalId = localId };
+            var responder = new IkeResponder(limits?.ApplyTo(parse, responderOptions) ?? responderOptions, database, logger);
             responder.Start();
             logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation.ToString().ToLowerInvariant());
             logger.LogInformation(

@@ -94,6 +94,24 @@ public sealed record IkeResponderOptions
     /// <summary>Half-open SAs older than this are forgotten.</summary>
     public TimeSpan HalfOpenLifetime { get; init; } = TimeSpan.FromSeconds(30);
     public RetransmitPolicy Retransmit { get; init; } = RetransmitPolicy.Default;
+
+    /// <summary>From this many half-open SAs of one source address on, that source must return a COOKIE.</summary>
+    public int CookieThresholdPerSource { get; init; } = 4;
+
+    /// <summary>Half-open SAs one source address may hold; further IKE_SA_INITs from it are dropped (no Diffie-Hellman).</summary>
+    public int MaxHalfOpenPerSource { get; init; } = 16;
+
+    /// <summary>Half-open SAs of all sources; further IKE_SA_INITs are dropped.</summary>
+    public int MaxHalfOpen { get; init; } = 1024;
+
+    /// <summary>Datagrams one source address may have waiting for a worker; more are dropped.</summary>
+    public int QueuePerSource { get; init; } = 8;
+
+    /// <summary>Datagrams all sources may have waiting for a worker.</summary>
+    public int QueueTotal { get; init; } = 512;
+
+    /// <summary>Workers handling datagrams (Diffie-Hellman, AUTH) off the receive loop, round-robin by source.</summary>
+    public int Workers { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
 }
 
 /// <summary>The peer refused (an error notify) or failed authentication.</summary>

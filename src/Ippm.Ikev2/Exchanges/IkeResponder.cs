@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Fairness;
 using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
 using Microsoft.Extensions.Logging;
@@ -16,6 +17,10 @@ namespace Ippm.Ikev2.Exchanges;
 /// <summary>
 /// IKEv2 responder for childless IKE SAs on one UDP socket. Bad datagrams are dropped (and logged) or answered
 /// with the right notify; nothing a peer sends stops the loop. Established SAs go into the <see cref="IkeSaDatabase"/>.
+/// The receive loop only queues datagrams; workers handle them (Diffie-Hellman, AUTH) from a
+/// <see cref="FairWorkQueue{TSource, TItem}"/> served round-robin by source address, so a flooding source
+/// gets its share of the work and no more. Half-open SAs are limited per source and in total, cookies are bound
+/// to the initiator's address and port and good for one SA, and attack-driven log lines are aggregated.
 /// </summary>
 public sealed class IkeResponder : IAsyncDisposable
 {
@@ -26,7 +31,10 @@ public sealed class IkeResponder : IAsyncDisposable
     private readonly byte[] _cookieSecret = RandomNumberGenerator.GetBytes(32);
     private readonly ConcurrentDictionary<(ulong, ulong), HalfOpen> _halfOpen = new();
     private readonly ConcurrentDictionary<(ulong, ulong), IkeSa> _established = new();
+    private readonly ConcurrentDictionary<string, DateTime> _usedCookies = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly FairWorkQueue<IPAddress, (byte[] Datagram, IPEndPoint Peer)> _work;
+    private readonly AttackLog _attackLog;
     private Task? _loop;
 
     public IkeResponder(IkeResponderOptions options, IkeSaDatabase database, ILogger? logger = null)
@@ -41,6 +49,8 @@ public sealed class IkeResponder : IAsyncDisposable
         }
         _socket.Bind(options.Listen);
         LocalEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
+        _attackLog = new AttackLog(_logger);
+        _work = new FairWorkQueue<IPAddress, (byte[], IPEndPoint)>(options.QueuePerSource, options.QueueTotal, options.Workers, ProcessAsync);
     }
 
     public IPEndPoint LocalEndPoint { get; }
@@ -51,6 +61,20 @@ public sealed class IkeResponder : IAsyncDisposable
     public int HalfOpenCount => _halfOpen.Count;
     public long DroppedCount => Interlocked.Read(ref _dropped);
     private long _dropped;
+
+    /// <summary>COOKIE notifies sent.</summary>
+    public long CookieReplies => _attackLog.Total(CookieKind);
+
+    /// <summary>Datagrams dropped before handling because their source's share of the work queue (or the queue) was full.</summary>
+    public long QueueDrops => _attackLog.Total(QueueFullKind);
+
+    /// <summary>Diffie-Hellman computations done for IKE_SA_INIT.</summary>
+    public long DiffieHellmanCount => Interlocked.Read(ref _diffieHellman);
+    private long _diffieHellman;
+
+    private const string CookieKind = "IKE cookie replies";
+    private const string QueueFullKind = "IKE datagrams dropped (source's work queue full)";
+    private const string DropKind = "IKE datagrams dropped";
 
     public static ulong NewSpi()
     {
@@ -90,30 +114,50 @@ public sealed class IkeResponder : IAsyncDisposable
             }
             var peer = (IPEndPoint)received.RemoteEndPoint;
             byte[] datagram = Transport.Unframe(buffer.AsSpan(0, received.ReceivedBytes));
-            try
+            IPAddress source = peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address;
+            if (!_work.TryEnqueue(source, (datagram, peer)))
             {
-                byte[]? reply = Handle(datagram, peer);
-                if (reply is not null)
-                {
-                    await _socket.SendToAsync(Transport.Frame(reply, peer), SocketFlags.None, peer, ct).ConfigureAwait(false);
-                }
+                Interlocked.Increment(ref _dropped);
+                _attackLog.Event(QueueFullKind, LogLevel.Warning, $"IKE: dropped a datagram from {peer}: its source's work queue is full");
             }
-            catch (OperationCanceledException)
+        }
+    }
+
+    private async ValueTask ProcessAsync((byte[] Datagram, IPEndPoint Peer) item, CancellationToken ct)
+    {
+        try
+        {
+            byte[]? reply = Handle(item.Datagram, item.Peer);
+            if (reply is not null)
             {
-                return;
+                await _socket.SendToAsync(Transport.Frame(reply, item.Peer), SocketFlags.None, item.Peer, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // A bug must not take the responder down for every other peer.
-                Log.HandlerFailed(_logger, e, peer);
-            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (ObjectDisposedException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (SocketException)
+        {
+            // e.g. the peer's port is unreachable; nothing to do.
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug must not take the responder down for every other peer.
+            Log.HandlerFailed(_logger, e, item.Peer);
         }
     }
 
     private byte[]? Drop(int length, IPEndPoint peer, string reason)
     {
         Interlocked.Increment(ref _dropped);
-        Log.Dropped(_logger, length, peer, reason);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            _attackLog.Event(DropKind, LogLevel.Debug, $"IKE: dropped a {length}-octet datagram from {peer}: {reason}");
+        }
         return null;
     }
 
@@ -127,7 +171,8 @@ public sealed class IkeResponder : IAsyncDisposable
         IkeHeader h = message!.Header;
         if (h.Exchange == ExchangeType.IkeSaInit && !h.IsResponse && h.SpiR == 0 && h.MessageId == 0 && h.IsFromOriginalInitiator)
         {
-            return HandleSaInit(message, peer);
+            // RFC 7296 §3.1: the initiator's SPI "MUST NOT be zero".
+            return h.SpiI == 0 ? Drop(datagram.Length, peer, "IKE_SA_INIT with SPIi = 0") : HandleSaInit(message, peer);
         }
         if (_halfOpen.TryGetValue((h.SpiI, h.SpiR), out HalfOpen? half) && h.Exchange == ExchangeType.IkeAuth && !h.IsResponse && h.MessageId == 1)
         {
@@ -173,7 +218,15 @@ public sealed class IkeResponder : IAsyncDisposable
 
     private byte[] InitNotify(IkeMessage request, IPEndPoint peer, NotifyType type, byte[]? data = null)
     {
-        Log.InitNotify(_logger, peer, type.ToString());
+        if (type == NotifyType.Cookie)
+        {
+            // A spoofing or flooding source drives these: one aggregate line per 10 s, not one per packet.
+            _attackLog.Event(CookieKind, LogLevel.Information, $"IKE SA_INIT from {peer}: answered with COOKIE");
+        }
+        else
+        {
+            Log.InitNotify(_logger, peer, type.ToString());
+        }
         return IkeMessage.Build(
             new IkeHeader(request.Header.SpiI, 0, PayloadType.None, ExchangeType.IkeSaInit, IkeFlags.Response, 0, 0),
             [new NotifyPayload(type, data).ToOutgoing()]);
@@ -181,12 +234,16 @@ public sealed class IkeResponder : IAsyncDisposable
 
     private byte[] ComputeCookie(ReadOnlySpan<byte> ni, IPEndPoint peer, ulong spiI)
     {
-        // RFC 7296 §2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), here an HMAC keyed by the secret.
+        // RFC 7296 §2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), here an HMAC keyed by the
+        // secret. The initiator's UDP port is bound in too, so one cookie cannot be replayed from many source ports to
+        // multiply the responder's Diffie-Hellman work (a NAT keeps the port between the two IKE_SA_INITs); and a
+        // cookie is good for one half-open SA (_usedCookies).
         using IncrementalHash hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _cookieSecret);
         hmac.AppendData(ni);
         hmac.AppendData(peer.Address.GetAddressBytes());
-        Span<byte> spi = stackalloc byte[8];
+        Span<byte> spi = stackalloc byte[10];
         BinaryPrimitives.WriteUInt64BigEndian(spi, spiI);
+        BinaryPrimitives.WriteUInt16BigEndian(spi[8..], (ushort)peer.Port);
         hmac.AppendData(spi);
         byte[] mac = hmac.GetHashAndReset();
         return [1, .. mac.AsSpan(0, 16)];
@@ -202,19 +259,37 @@ public sealed class IkeResponder : IAsyncDisposable
                 old.Dispose();
             }
         }
+        foreach (KeyValuePair<string, DateTime> used in _usedCookies)
+        {
+            if (used.Value < limit)
+            {
+                _usedCookies.TryRemove(used.Key, out _);
+            }
+        }
     }
 
     private byte[]? HandleSaInit(IkeMessage request, IPEndPoint peer)
     {
         ExpireHalfOpen();
         ulong spiI = request.Header.SpiI;
+        IPAddress source = peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address;
         // A retransmitted IKE_SA_INIT gets the same answer, not a second SA.
+        int fromSource = 0;
         foreach (HalfOpen h in _halfOpen.Values)
         {
             if (h.SpiI == spiI && h.Peer.Equals(peer) && h.Request.AsSpan().SequenceEqual(request.Octets))
             {
                 return h.Response;
             }
+            if (h.Source.Equals(source))
+            {
+                fromSource++;
+            }
+        }
+        if (fromSource >= _options.MaxHalfOpenPerSource || _halfOpen.Count >= _options.MaxHalfOpen)
+        {
+            // No answer and no Diffie-Hellman: the source (or everyone) already holds all it may; half-open SAs expire.
+            return Drop(request.Octets.Length, peer, $"half-open limit ({fromSource} from this source, {_halfOpen.Count} in all)");
         }
         List<RawPayload> payloads = request.Payloads;
         if (payloads.UnknownCritical() is RawPayload unknown)
@@ -228,7 +303,8 @@ public sealed class IkeResponder : IAsyncDisposable
             return InitNotify(request, peer, NotifyType.InvalidSyntax);
         }
         List<NotifyPayload> notifies = payloads.Notifies();
-        if (_halfOpen.Count >= _options.CookieThreshold)
+        string? cookieUsed = null;
+        if (_halfOpen.Count >= _options.CookieThreshold || fromSource >= _options.CookieThresholdPerSource)
         {
             byte[] expected = ComputeCookie(nonce.Body.Span, peer, spiI);
             bool valid = payloads[0].Type == PayloadType.Notify && notifies.Count > 0 && notifies[0].Type == NotifyType.Cookie
@@ -236,6 +312,12 @@ public sealed class IkeResponder : IAsyncDisposable
             if (!valid)
             {
                 return InitNotify(request, peer, NotifyType.Cookie, expected);
+            }
+            cookieUsed = Convert.ToHexString(expected);
+            if (_usedCookies.ContainsKey(cookieUsed))
+            {
+                // The exact request again was answered above as a retransmission; anything else reusing it is a replay.
+                return Drop(request.Octets.Length, peer, "COOKIE already used for a half-open SA");
             }
         }
         (Proposal Peer, IkeSuite Suite)? chosen = null;
@@ -261,6 +343,7 @@ public sealed class IkeResponder : IAsyncDisposable
                 : InitNotify(request, peer, NotifyType.NoProposalChosen);
         }
         IkeSuite suite = chosen.Value.Suite;
+        Interlocked.Increment(ref _diffieHellman);
         using KeyExchange exchange = KeyExchange.Create(suite.Group);
         byte[]? shared = exchange.TryDeriveSharedSecret(ke!.Data);
         if (shared is null)
@@ -296,7 +379,12 @@ public sealed class IkeResponder : IAsyncDisposable
         IkeKeys keys = IkeKeys.Derive(suite, skeyseed, ni, nr, spiI, spiR);
         CryptographicOperations.ZeroMemory(skeyseed);
         CryptographicOperations.ZeroMemory(shared);
-        _halfOpen[(spiI, spiR)] = new HalfOpen(spiI, spiR, peer, suite, keys, ni, request.Octets, octets);
+        if (cookieUsed is not null)
+        {
+            // Marked only now: a refusal (INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) leaves the cookie good for the retry.
+            _usedCookies[cookieUsed] = DateTime.UtcNow;
+        }
+        _halfOpen[(spiI, spiR)] = new HalfOpen(spiI, spiR, peer, source, suite, keys, ni, request.Octets, octets);
         return octets;
     }
 
@@ -390,6 +478,8 @@ public sealed class IkeResponder : IAsyncDisposable
             {
             }
         }
+        await _work.DisposeAsync().ConfigureAwait(false);
+        _attackLog.Dispose();
         foreach (HalfOpen h in _halfOpen.Values)
         {
             h.Dispose();
@@ -404,7 +494,7 @@ public sealed class IkeResponder : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private sealed record HalfOpen(ulong SpiI, ulong SpiR, IPEndPoint Peer, IkeSuite Suite, IkeKeys Keys, byte[] Ni, byte[] Request, byte[] Response) : IDisposable
+    private sealed record HalfOpen(ulong SpiI, ulong SpiR, IPEndPoint Peer, IPAddress Source, IkeSuite Suite, IkeKeys Keys, byte[] Ni, byte[] Request, byte[] Response) : IDisposable
     {
         public DateTime Created { get; } = DateTime.UtcNow;
 

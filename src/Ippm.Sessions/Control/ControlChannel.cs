@@ -17,6 +17,12 @@ public sealed class ControlChannel : IAsyncDisposable
 
     public bool IsProtected => _send.IsProtected;
 
+    /// <summary>
+    /// When set, every read must complete within this time or fails with <see cref="OperationCanceledException"/>:
+    /// clients set it after the handshake so a server that goes silent cannot make them wait for ever.
+    /// </summary>
+    public TimeSpan? ReadTimeout { get; set; }
+
     /// <summary>Switches to protected mode once the Token has been exchanged.</summary>
     public void Protect(ControlStreamCipher send, ControlStreamCipher receive)
     {
@@ -32,9 +38,11 @@ public sealed class ControlChannel : IAsyncDisposable
     /// <summary>Reads exactly <paramref name="buffer"/>.Length octets in clear (greeting, set-up, server-start).</summary>
     public async Task ReadRawAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
+        using CancellationTokenSource? deadline = ReadTimeout is { } timeout ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
+        deadline?.CancelAfter(ReadTimeout!.Value);
         try
         {
-            await _stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+            await _stream.ReadExactlyAsync(buffer, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
         }
         catch (EndOfStreamException e)
         {

@@ -16,11 +16,22 @@ public abstract class ControlClient : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
 
+    /// <summary>How long a client waits for any answer of the server after the handshake.</summary>
+    public static readonly TimeSpan DefaultReplyTimeout = TimeSpan.FromSeconds(30);
+
     protected ControlClient(TcpClient tcp, ControlChannel channel, ControlHandshakeResult handshake)
     {
         _tcp = tcp;
         Channel = channel;
         Handshake = handshake;
+        channel.ReadTimeout ??= DefaultReplyTimeout;
+    }
+
+    /// <summary>The deadline on every read from the server after the handshake (Accept-Session, Start-Ack, Stop-Sessions, Fetch).</summary>
+    public TimeSpan ReplyTimeout
+    {
+        get => Channel.ReadTimeout ?? DefaultReplyTimeout;
+        set => Channel.ReadTimeout = value;
     }
 
     public ControlHandshakeResult Handshake { get; }
@@ -121,6 +132,11 @@ public abstract class ControlClient : IAsyncDisposable
         await Channel.ReadMessageAsync(answer, 0, cancellationToken).ConfigureAwait(false);
         AcceptSession.TryRead(answer, out AcceptSession? accept);
         ControlTrace.AcceptSession(Trace, name, (byte)accept!.Accept, ControlTrace.Meaning(accept.Accept), accept.Sid, accept.Port);
+        if (accept!.Accept == AcceptCode.Ok && accept.Port == 0)
+        {
+            // Accepted, but with nowhere to send test packets (or to expect them from): a broken or hostile server.
+            throw new ControlProtocolException("The server accepted the session (Accept=0) but gave test port 0; refusing it.", AcceptCode.Failure);
+        }
         return accept;
     }
 

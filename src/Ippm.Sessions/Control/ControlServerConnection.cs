@@ -39,6 +39,11 @@ public abstract partial class ControlServerConnection
     protected string Peer { get; private set; }
     protected ControlChannel Channel => _channel;
 
+    /// <summary>The per-source accounts this connection reserves sessions, memory and packets from.</summary>
+    protected Fairness.ServerShares Shares => Options.Shares;
+
+    private bool _openMode;
+
     protected abstract uint OfferedModes { get; }
 
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -61,20 +66,56 @@ public abstract partial class ControlServerConnection
                 Peer = $"{Remote} [{ControlHandshake.LogSafe(handshake.Identity ?? "ike")}]";
             }
             Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), ControlHandshake.LogSafe(handshake.Identity ?? "-"), Reports.ReportHeader.KeySourceWord(handshake.KeySource));
-            await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);
+            _openMode = handshake.Mode == SecurityMode.Open;
+            using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            if (_openMode)
+            {
+                // An unauthenticated client cannot hold its slot (and its sessions) beyond a bounded horizon.
+                lifetime.CancelAfter(Options.OpenModeLifetime);
+            }
+            try
+            {
+                await CommandLoopAsync(handshake, lifetime.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (lifetime.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Log.OpenLifetimeReached(Logger, Peer, Options.OpenModeLifetime.TotalSeconds);
+            }
         }
         catch (ControlProtocolException e) when (e.InnerException is EndOfStreamException)
         {
-            // A peer that just hangs up (a port check, a client that gave up) broke nothing.
-            Log.PeerClosed(Logger, Peer, handshake is null ? "before the handshake completed" : "without Stop-Sessions");
+            // A peer that just hangs up (a port check, a client that gave up) broke nothing; before the handshake it
+            // may also be a flood of them, so those lines are aggregated.
+            if (handshake is null)
+            {
+                Shares.AttackLog(Logger).Event(
+                    "control connections the peer closed before the handshake", LogLevel.Information,
+                    $"{Peer}: the peer closed the control connection before the handshake completed");
+            }
+            else
+            {
+                Log.PeerClosed(Logger, Peer, "without Stop-Sessions");
+            }
+        }
+        catch (ControlProtocolException e) when (handshake is null)
+        {
+            PreHandshake($"protocol error: {e.Message}");
         }
         catch (ControlProtocolException e)
         {
             Log.ProtocolError(Logger, Peer, e.Message);
         }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && handshake is null)
+        {
+            PreHandshake($"no Set-Up-Response within {Options.SetupTimeout.TotalSeconds:0.#} s");
+        }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             Log.TimedOut(Logger, Peer);
+        }
+        catch (Exception e) when (e is IOException or SocketException && handshake is null)
+        {
+            PreHandshake($"connection lost: {e.Message}");
         }
         catch (OperationCanceledException)
         {
@@ -105,6 +146,10 @@ public abstract partial class ControlServerConnection
         }
     }
 
+    /// <summary>Failures before authentication are attack-driven: aggregated, not one line each.</summary>
+    private void PreHandshake(string reason) =>
+        Shares.AttackLog(Logger).Event("control connections closed before the handshake", LogLevel.Warning, $"{Peer}: closed before the handshake: {reason}");
+
     protected abstract Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken);
 
     /// <summary>The server is shutting down while this connection is open: end running sessions (Stop-Sessions).</summary>
@@ -122,9 +167,25 @@ public abstract partial class ControlServerConnection
     protected async Task<byte[]?> ReadCommandBlockAsync(bool testing, CancellationToken cancellationToken, Task? sessionsEnded = null)
     {
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        CancellationTokenRegistration pressure = default;
         if (!testing)
         {
             idle.CancelAfter(Options.ServWait);
+            if (_openMode)
+            {
+                // Under pressure (3/4 of the connection limit held) an idle unauthenticated client yields its slot soon.
+                TimeSpan shortIdle = Options.OpenModeIdleUnderPressure;
+                pressure = Shares.Pressure.Register(() =>
+                {
+                    try
+                    {
+                        idle.CancelAfter(shortIdle);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                    }
+                });
+            }
         }
         else if (sessionsEnded is not null)
         {
@@ -153,6 +214,10 @@ public abstract partial class ControlServerConnection
         {
             Log.ClientClosed(Logger, Peer);
             return null;
+        }
+        finally
+        {
+            await pressure.DisposeAsync().ConfigureAwait(false);
         }
         return _first;
     }
@@ -255,6 +320,9 @@ public abstract partial class ControlServerConnection
 
         [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "{Peer}: server stopping: sent Stop-Sessions for {Count} running session(s)")]
         public static partial void StoppedByServer(ILogger logger, string peer, int count);
+
+        [LoggerMessage(EventId = 214, Level = LogLevel.Information, Message = "{Peer}: open-mode connection closed after its {Seconds} s lifetime")]
+        public static partial void OpenLifetimeReached(ILogger logger, string peer, double seconds);
 
         [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "{Peer}: fetched {Records} record(s) of session {Sid}")]
         public static partial void Fetched(ILogger logger, string peer, int records, SessionId sid);

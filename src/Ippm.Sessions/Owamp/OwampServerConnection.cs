@@ -31,6 +31,9 @@ public sealed class OwampServerConnection : ControlServerConnection
     private readonly List<IDisposable> _pending = [];
     private readonly HashSet<SessionId> _stored = [];
     private long _reservedPackets;
+    private long _sharedPackets;
+    private string? _packetKey;
+    private int _sharedSessions;
     private readonly OwampSessionStore? _store;
     private string? _identity;
 
@@ -50,6 +53,13 @@ public sealed class OwampServerConnection : ControlServerConnection
     {
         Options.PacketBudget.Release(_reservedPackets);
         _reservedPackets = 0;
+        if (_packetKey is not null)
+        {
+            Shares.Packets.Release(_packetKey, _sharedPackets);
+        }
+        _sharedPackets = 0;
+        Shares.Sessions.Release(Remote.Address, _sharedSessions);
+        _sharedSessions = 0;
         foreach (OwampSender sender in _senders)
         {
             sender.Dispose();
@@ -65,6 +75,8 @@ public sealed class OwampServerConnection : ControlServerConnection
         bool testing = false;
         Task? sessionsEnded = null;
         _identity = handshake.Identity;
+        // Authenticated clients draw on their identity's share, anonymous ones on their address's.
+        _packetKey = Fairness.ServerShares.PacketKey(Remote.Address, handshake.Mode == SecurityMode.Open ? null : handshake.Identity);
         while (await ReadCommandBlockAsync(testing, cancellationToken, sessionsEnded).ConfigureAwait(false) is byte[] first)
         {
             var command = (CommandNumber)first[0];
@@ -215,17 +227,41 @@ public sealed class OwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.NotSupported, $"SID {sid} is already in use on this connection");
         }
+        NtpTimestamp now = SystemClock.Instance.Now();
+        // Unsigned comparison: a Start Time of 0 ("as soon as possible" in practice) lies in the past, not 2^31 s ahead.
+        double startsIn = request.StartTime.CompareTo(now) > 0 ? NtpTimestamp.DifferenceSeconds(request.StartTime, now) : 0;
+        if (startsIn > Options.MaxStartDelay.TotalSeconds)
+        {
+            // A session starting far ahead would hold its packets, port and connection for as long (RFC 4656 §3.5 sets no bound).
+            return Refuse(AcceptCode.PermanentResourceLimitation, $"start time {startsIn:0} s ahead (limit {Options.MaxStartDelay.TotalSeconds:0} s)");
+        }
+        string packetKey = _packetKey!;
+        if (!Shares.Sessions.TryTake(Remote.Address, 1))
+        {
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Sessions.PerKeyLimit} test sessions");
+        }
+        if (!Shares.Packets.TryTake(packetKey, request.PacketCount))
+        {
+            Shares.Sessions.Release(Remote.Address, 1);
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"{packetKey} already schedules {Shares.Packets.Held(packetKey)} packets (its share is {Shares.Packets.PerKeyLimit})");
+        }
         if (!Options.PacketBudget.TryReserve(request.PacketCount))
         {
+            Shares.Sessions.Release(Remote.Address, 1);
+            Shares.Packets.Release(packetKey, request.PacketCount);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"the server already schedules {Options.PacketBudget.Used} packets (limit {Options.MaxScheduledPackets})");
         }
         UdpTestSocket? socket = Ports.TryBind(Local.Address, 0, TimeSpan.FromMilliseconds(100));
         if (socket is null)
         {
             Options.PacketBudget.Release(request.PacketCount);
+            Shares.Sessions.Release(Remote.Address, 1);
+            Shares.Packets.Release(packetKey, request.PacketCount);
             return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
         }
         _reservedPackets += request.PacketCount;
+        _sharedPackets += request.PacketCount;
+        _sharedSessions++;
         try
         {
             socket.Connect(new IPEndPoint(peerAddress, peerPort));

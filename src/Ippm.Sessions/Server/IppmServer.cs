@@ -19,15 +19,18 @@ public sealed partial class IppmServer : IAsyncDisposable
     private readonly TestPortAllocator _ports;
     private TcpListener? _twampListener;
     private TcpListener? _owampListener;
-    private int _connectionCount;
     private long _served;
     private bool _disposed;
+    private readonly Fairness.ServerShares _shares;
+    private readonly Ippm.Ikev2.Fairness.AttackLog _attackLog;
 
     public IppmServer(ServerOptions options, ILoggerFactory loggerFactory)
     {
         _options = options;
         _logger = loggerFactory.CreateLogger("Ippm.Server");
         _ports = new TestPortAllocator(options.TestPorts);
+        _shares = options.Shares;
+        _attackLog = _shares.AttackLog(_logger);
     }
 
     public IPEndPoint? TwampEndPoint => (IPEndPoint?)_twampListener?.LocalEndpoint;
@@ -69,7 +72,7 @@ public sealed partial class IppmServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
-        int open = Volatile.Read(ref _connectionCount);
+        int open = _shares.ConnectionCount;
         await DisposeAsync().ConfigureAwait(false);
         Log.StoppedSummary(_logger, open, Interlocked.Read(ref _served));
     }
@@ -118,15 +121,16 @@ public sealed partial class IppmServer : IAsyncDisposable
                 await Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
-            if (Interlocked.Increment(ref _connectionCount) > _options.MaxConnections)
+            IPAddress source = SourceOf(client);
+            if (!_shares.TryOpenConnection(source, out string refusal))
             {
-                Interlocked.Decrement(ref _connectionCount);
-                Log.TooManyConnections(_logger, client.Client.RemoteEndPoint?.ToString() ?? "?", _options.MaxConnections);
-                client.Dispose();
+                // RFC 4656 §3.1: a server that will not serve a client says so with a Server-Greeting whose Modes is 0.
+                _attackLog.Event("control connections refused", LogLevel.Warning, $"{client.Client.RemoteEndPoint}: refused (Server-Greeting Modes = 0): {refusal}");
+                _ = RefuseAsync(client);
                 continue;
             }
             Interlocked.Increment(ref _served);
-            Task connection = RunConnectionAsync(client, handler, token);
+            Task connection = RunConnectionAsync(client, source, handler, token);
             lock (_connections)
             {
                 _connections.Add(connection);
@@ -145,7 +149,33 @@ public sealed partial class IppmServer : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(TcpClient client, Func<TcpClient, CancellationToken, Task> handler, CancellationToken token)
+    private static IPAddress SourceOf(TcpClient client)
+    {
+        IPAddress address = (client.Client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    }
+
+    /// <summary>Sends a Server-Greeting with Modes = 0 (no challenge to answer) and closes, within a second.</summary>
+    private static async Task RefuseAsync(TcpClient client)
+    {
+        using (client)
+        {
+            try
+            {
+                byte[] greeting = new byte[Ippm.Wire.Control.ServerGreeting.Length];
+                new Ippm.Wire.Control.ServerGreeting(0, new byte[16], new byte[16], 1024).Write(greeting);
+                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await client.GetStream().WriteAsync(greeting, deadline.Token).ConfigureAwait(false);
+                client.Client.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The refusal is a courtesy; a client that does not read it is closed all the same.
+            }
+        }
+    }
+
+    private async Task RunConnectionAsync(TcpClient client, IPAddress source, Func<TcpClient, CancellationToken, Task> handler, CancellationToken token)
     {
         await Task.Yield();
         try
@@ -162,7 +192,7 @@ public sealed partial class IppmServer : IAsyncDisposable
         finally
         {
             client.Dispose();
-            Interlocked.Decrement(ref _connectionCount);
+            _shares.CloseConnection(source);
         }
     }
 
@@ -197,6 +227,7 @@ public sealed partial class IppmServer : IAsyncDisposable
             running = [.. _connections];
         }
         await Task.WhenAll(running).ConfigureAwait(false);
+        _attackLog.Flush();
         _stopping.Dispose();
     }
 
@@ -207,9 +238,6 @@ public sealed partial class IppmServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "accept failed: {Reason}")]
         public static partial void AcceptFailed(ILogger logger, string reason);
-
-        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "{Peer}: refused, already {Limit} control connections")]
-        public static partial void TooManyConnections(ILogger logger, string peer, int limit);
 
         [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "server stopped: no longer accepting; {Open} open control connection(s) ended (running TWAMP sessions told by Stop-Sessions); {Served} served since start")]
         public static partial void StoppedSummary(ILogger logger, int open, long served);

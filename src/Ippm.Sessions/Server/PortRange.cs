@@ -5,6 +5,12 @@ namespace Ippm.Sessions.Server;
 /// <summary>An inclusive UDP port range for test sessions (owampd/twampd's <c>testports</c>).</summary>
 public readonly record struct PortRange(ushort Low, ushort High)
 {
+    /// <summary>
+    /// 61000–65535: inside the IANA dynamic range (49152–65535, RFC 6335 §6) and above Linux's default ephemeral
+    /// range (32768–60999), so test sockets neither sit on service ports nor compete with outgoing connections.
+    /// </summary>
+    public static PortRange DefaultTestPorts { get; } = new(61000, 65535);
+
     public int Count => High - Low + 1;
 
     public bool Contains(int port) => port >= Low && port <= High;

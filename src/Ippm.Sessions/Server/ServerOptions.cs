@@ -33,11 +33,17 @@ public sealed class ServerOptions
     /// <summary>PBKDF2 Count in Server-Greeting (RFC 4656 §3.1: at least 1024). The reference default is 2048.</summary>
     public uint Pbkdf2Count { get; set; } = 2048;
 
-    /// <summary>Test ports; null lets the OS pick (and honours a requested port of 1024 or above when free).</summary>
-    public PortRange? TestPorts { get; set; }
+    /// <summary>
+    /// Test ports; a requested port inside the range is honoured when free. The default lies in the IANA dynamic range
+    /// and above Linux's default ephemeral range, so no client can make the server bind a service port (4500, 5353, 1812).
+    /// </summary>
+    public PortRange? TestPorts { get; set; } = PortRange.DefaultTestPorts;
 
-    /// <summary>How long a new connection may take to send its Set-Up-Response.</summary>
-    public TimeSpan SetupTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long a new connection may take to send its Set-Up-Response (the pre-authentication deadline), and a
+    /// command to arrive whole once its first block has.
+    /// </summary>
+    public TimeSpan SetupTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>SERVWAIT (RFC 5357 §3.1): idle control connections are closed after this, except while sessions run.</summary>
     public TimeSpan ServWait { get; set; } = TimeSpan.FromSeconds(900);
@@ -94,4 +100,39 @@ public sealed class ServerOptions
 
     /// <summary>Largest Timeout a client may ask for (how long a reflector lingers after Stop-Sessions).</summary>
     public TimeSpan MaxSessionTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    // Limits and fairness: per-source shares of the server-wide limits (README, "Limits and fairness").
+
+    /// <summary>Control connections one source address may hold; null: an eighth of <see cref="MaxConnections"/>, at least 4.</summary>
+    public int? MaxConnectionsPerSource { get; set; }
+
+    internal int EffectiveMaxConnectionsPerSource => MaxConnectionsPerSource ?? Math.Max(4, MaxConnections / 8);
+
+    /// <summary>Test sessions (TWAMP reflectors, OWAMP sessions) one source address may hold over all its connections.</summary>
+    public int MaxSessionsPerSource { get; set; } = 128;
+
+    /// <summary>Reflector buffer memory one source address may hold over all its sessions, in octets.</summary>
+    public long MaxMemoryPerSource { get; set; } = 64L << 20;
+
+    /// <summary>
+    /// OWAMP packets one source address (or, on authenticated connections, one identity) may schedule at once;
+    /// null: a quarter of <see cref="MaxScheduledPackets"/>.
+    /// </summary>
+    public long? MaxScheduledPacketsPerSource { get; set; }
+
+    internal long EffectiveMaxScheduledPacketsPerSource => MaxScheduledPacketsPerSource ?? Math.Max(1, MaxScheduledPackets / 4);
+
+    /// <summary>How far in the future an OWAMP session's Start Time may be; later ones get Accept=4.</summary>
+    public TimeSpan MaxStartDelay { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>An open-mode (unauthenticated) control connection is closed after this long, whatever it does.</summary>
+    public TimeSpan OpenModeLifetime { get; set; } = TimeSpan.FromSeconds(3600);
+
+    /// <summary>While the server holds 3/4 of <see cref="MaxConnections"/>, an idle open-mode connection is closed after this instead of SERVWAIT.</summary>
+    public TimeSpan OpenModeIdleUnderPressure { get; set; } = TimeSpan.FromSeconds(30);
+
+    private Fairness.ServerShares? _shares;
+
+    /// <summary>The per-source accounts of these options' limits (one per server).</summary>
+    internal Fairness.ServerShares Shares => LazyInitializer.EnsureInitialized(ref _shares, () => new Fairness.ServerShares(this));
 }

@@ -28,6 +28,9 @@ public sealed record TwpingOptions
     public uint MaxCount { get; init; } = ControlHandshake.DefaultMaxCount;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Deadline on every answer of the server after the handshake: a silent server ends the run (exit 3), it does not hang it.</summary>
+    public TimeSpan ReplyTimeout { get; init; } = ControlClient.DefaultReplyTimeout;
+
     /// <summary>RFC 7717: key the connection from this IKE SA instead of a passphrase.</summary>
     public Rfc7717Secret? Ike { get; init; }
 
@@ -91,6 +94,7 @@ public static class TwampMeasurement
             client = await TwampControlClient.ConnectAsync(
                 options.Server, options.AcceptableModes, options.Identity, options.Secret, options.MaxCount, wanted, connect.Token, options.Ike, options.LocalAddress, trace).ConfigureAwait(false);
         }
+        client.ReplyTimeout = options.ReplyTimeout;
         await using (client.ConfigureAwait(false))
         {
             SecurityMode mode = client.Mode;

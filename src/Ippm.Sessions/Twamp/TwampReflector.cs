@@ -37,6 +37,24 @@ public sealed partial class TwampReflector : IDisposable
     private long _reflected;
     private long _malformed;
     private long _badHmac;
+    private long _oversized;
+
+    /// <summary>Octets of batch buffers one reflector allocates for <paramref name="expectedPacketLength"/>-octet packets.</summary>
+    public static long BufferBytes(int expectedPacketLength, bool protectedLayout)
+    {
+        (int slotSize, int batchSize) = BufferShape(expectedPacketLength);
+        return (long)batchSize * (2L * slotSize + TestPacketLayout.ReflectorHeader(protectedLayout));
+    }
+
+    /// <summary>
+    /// Receive slots fit the expected packet (larger datagrams arrive truncated and are dropped); fewer slots for
+    /// large packets, so a session's buffers stay near 512 KiB whatever padding it asked for.
+    /// </summary>
+    private static (int SlotSize, int BatchSize) BufferShape(int expectedPacketLength)
+    {
+        int slotSize = Math.Clamp(expectedPacketLength + 64, 2048, 65536);
+        return (slotSize, Math.Clamp((256 << 10) / slotSize, 1, BatchSize));
+    }
 
     /// <param name="expectedPacketLength">Sender header plus the requested padding: sizes the receive buffers.</param>
     public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features = null)
@@ -59,6 +77,9 @@ public sealed partial class TwampReflector : IDisposable
     public long Reflected => Interlocked.Read(ref _reflected);
     public long Malformed => Interlocked.Read(ref _malformed);
     public long BadHmac => Interlocked.Read(ref _badHmac);
+
+    /// <summary>Datagrams larger than the session's packets (truncated by the kernel: MSG_TRUNC), dropped unanswered.</summary>
+    public long Oversized => Interlocked.Read(ref _oversized);
 
     /// <summary>Completes when the reflector thread has ended.</summary>
     public Task Completion => _completion.Task;
@@ -96,9 +117,7 @@ public sealed partial class TwampReflector : IDisposable
         int requestedReplyPadding = _features.PaddingToReflect > 0 || _features.ReflectOctets > 0
             ? Math.Max(_features.PaddingToReflect, _features.ReflectOctets)
             : -1;
-        int slotSize = Math.Clamp(_expectedPacketLength + 64, 2048, 65536);
-        // Fewer slots for large packets: a session's buffers stay around a megabyte whatever padding it asked for.
-        int batchSize = Math.Clamp((1 << 20) / slotSize, 1, BatchSize);
+        (int slotSize, int batchSize) = BufferShape(_expectedPacketLength);
         using var received = new DatagramBatch(batchSize, slotSize);
         using var replies = new DatagramBatch(batchSize, Math.Max(slotSize, requestedReplyPadding) + reflectorHeader);
         uint sequence = 0;
@@ -134,11 +153,18 @@ public sealed partial class TwampReflector : IDisposable
                     break;
                 }
                 int ready = 0;
-                long malformed = 0, badHmac = 0;
+                long malformed = 0, badHmac = 0, oversized = 0;
                 int candidates = 0;
                 for (int i = 0; i < count; i++)
                 {
                     int length = received.Length(i);
+                    if (received.Truncated(i))
+                    {
+                        // Reflecting the truncated part would answer with a packet the sender never sent.
+                        oversized++;
+                        Log.Oversized(_logger, Sid, slotSize);
+                        continue;
+                    }
                     if (length < senderHeader)
                     {
                         if (length > 0)
@@ -209,10 +235,11 @@ public sealed partial class TwampReflector : IDisposable
                 }
                 _socket.SendBatch(replies, ready);
                 Interlocked.Add(ref _reflected, ready);
-                if (malformed + badHmac > 0)
+                if (malformed + badHmac + oversized > 0)
                 {
                     Interlocked.Add(ref _malformed, malformed);
                     Interlocked.Add(ref _badHmac, badHmac);
+                    Interlocked.Add(ref _oversized, oversized);
                 }
             }
         }
@@ -225,7 +252,7 @@ public sealed partial class TwampReflector : IDisposable
         }
         finally
         {
-            Log.Ended(_logger, Sid, Reflected, Malformed, BadHmac);
+            Log.Ended(_logger, Sid, Reflected, Malformed, BadHmac, Oversized);
             _socket.Dispose();
             _cipher?.Dispose();
             _completion.TrySetResult();
@@ -254,8 +281,11 @@ public sealed partial class TwampReflector : IDisposable
         [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Session {Sid}: no test packet for REFWAIT {Seconds} s; reflector stopped")]
         public static partial void RefWaitExpired(ILogger logger, SessionId sid, double seconds);
 
-        [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Session {Sid}: reflector ended: {Reflected} reflected, {Malformed} malformed, {BadHmac} bad HMAC")]
-        public static partial void Ended(ILogger logger, SessionId sid, long reflected, long malformed, long badHmac);
+        [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Session {Sid}: reflector ended: {Reflected} reflected, {Malformed} malformed, {BadHmac} bad HMAC, {Oversized} oversized")]
+        public static partial void Ended(ILogger logger, SessionId sid, long reflected, long malformed, long badHmac, long oversized);
+
+        [LoggerMessage(EventId = 306, Level = LogLevel.Debug, Message = "Session {Sid}: dropped a datagram larger than the {Slot}-octet buffer (truncated by the kernel)")]
+        public static partial void Oversized(ILogger logger, SessionId sid, int slot);
 
         [LoggerMessage(EventId = 304, Level = LogLevel.Error, Message = "Session {Sid}: reflector failed")]
         public static partial void ReflectorFailed(ILogger logger, Exception exception, SessionId sid);

@@ -302,9 +302,28 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.Failure, $"sender address {request.SenderAddress} is not the control connection's peer {Remote.Address} (third-party sessions are disabled)");
         }
+        // Per-source shares: one address cannot take every session or every megabyte of the server.
+        int expectedLength = TwampTestFormat.For(handshake.Mode, handshake.ModeBits).SenderHeader + (int)request.PaddingLength;
+        long memory = TwampReflector.BufferBytes(expectedLength, handshake.Mode.ProtectsTestPackets());
+        IPAddress source = Remote.Address;
+        if (!Shares.Sessions.TryTake(source, 1))
+        {
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Sessions.PerKeyLimit} test sessions");
+        }
+        if (!Shares.Memory.TryTake(source, memory))
+        {
+            Shares.Sessions.Release(source, 1);
+            return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Memory.Held(source) >> 10} KiB of reflector buffers (limit {Shares.Memory.PerKeyLimit >> 10} KiB)");
+        }
+        void ReleaseShares()
+        {
+            Shares.Sessions.Release(source, 1);
+            Shares.Memory.Release(source, memory);
+        }
         UdpTestSocket? socket = Ports.TryBind(Local.Address, request.ReceiverPort, TimeSpan.FromMilliseconds(100));
         if (socket is null)
         {
+            ReleaseShares();
             return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
         }
         SessionId sid = SessionIdGenerator.Create(Local.Address);
@@ -322,13 +341,15 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                 reflectOctets ? request.OctetsToBeReflected : (ushort)0,
                 reflectOctets ? request.PaddingToReflect : (ushort)0);
             reflector = new TwampReflector(socket, sid, handshake.Mode, cipher, new IPEndPoint(senderAddress, request.SenderPort), Options.RefWait,
-                features.Format.SenderHeader + (int)request.PaddingLength, Logger, features);
+                expectedLength, Logger, features);
         }
         catch (SocketException e)
         {
             socket.Dispose();
+            ReleaseShares();
             return Refuse(AcceptCode.InternalError, e.Message);
         }
+        _ = reflector.Completion.ContinueWith(_ => ReleaseShares(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(request.Timeout.TotalSeconds, Options.MaxSessionTimeout.TotalSeconds));
         _sessions.Add(new Session(reflector, timeout));
         _allReflectors.Add(reflector);

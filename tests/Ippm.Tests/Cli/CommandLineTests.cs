@@ -249,8 +249,8 @@ public sealed class CommandLineTests : IDisposable
         string sid = json.RootElement.GetProperty("sid").GetString()!;
         int reflectorPort = json.RootElement.GetProperty("peer").GetProperty("test_port").GetInt32();
         int localPort = json.RootElement.GetProperty("local").GetProperty("test_port").GetInt32();
-        Assert.Contains("Server-Greeting: modes encrypted,authenticated,mixed,open (0xf), PBKDF2 count 2048", stderr, StringComparison.Ordinal);
-        Assert.Contains("Set-Up-Response: mode encrypted (0x4), identity alice, key from passphrase", stderr, StringComparison.Ordinal);
+        Assert.Contains("Server-Greeting: modes encrypted,authenticated,mixed,open (0x17f), PBKDF2 count 2048", stderr, StringComparison.Ordinal);
+        Assert.Contains("Set-Up-Response: mode encrypted (0x114), identity alice, key from passphrase", stderr, StringComparison.Ordinal);
         Assert.Contains("Server-Start: Accept=0 (ok)", stderr, StringComparison.Ordinal);
         Assert.Contains($"Request-TW-Session: Accept-Session Accept=0 (ok), SID {sid}, port {reflectorPort}", stderr, StringComparison.Ordinal);
         Assert.Contains($"test session {sid}: local port {localPort} -> peer port {reflectorPort}", stderr, StringComparison.Ordinal);

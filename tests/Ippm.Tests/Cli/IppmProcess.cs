@@ -115,6 +115,8 @@ internal sealed class ServerProcess : IDisposable
 
     public int Pid => _process.Id;
 
+    public int Id => _process.Id;
+
     /// <summary>Standard output and error as they arrive, separately (the log above has both).</summary>
     public string Stdout
     {

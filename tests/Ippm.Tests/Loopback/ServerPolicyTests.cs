@@ -59,7 +59,8 @@ public sealed class ServerPolicyTests
     [Fact]
     public async Task OwampRequests_BeyondServerWidePacketBudget_RefusedWithAccept5()
     {
-        await using var server = new TestServer(o => o.MaxScheduledPackets = 100);
+        // Both connections come from 127.0.0.1: its per-source share is set to the whole budget to test the server-wide limit.
+        await using var server = new TestServer(o => { o.MaxScheduledPackets = 100; o.MaxScheduledPacketsPerSource = 100; });
         await using OwampControlClient first = await OwampControlClient.ConnectAsync(server.OwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
         await using OwampControlClient second = await OwampControlClient.ConnectAsync(server.OwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
         var request = new SessionRequest { ConfReceiver = 1, SenderPort = 9, SenderAddress = IPAddress.Loopback, Timeout = NtpTimestamp.FromSeconds(1) };
