@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using Ippm.Policy;
 using Ippm.Security;
+using Ippm.Service;
 using Ippm.Sessions.Server;
 using Ippm.Wire;
 using Microsoft.Extensions.Logging;
@@ -30,16 +32,116 @@ internal static class ServerCommand
         var dataLimit = new Option<string>("--data-limit") { Description = "Size limit of --data-dir in octets, K/M/G suffixes allowed; the oldest sessions are deleted to make room.", DefaultValueFactory = _ => "1G" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Trace, Debug, Information, Warning, Error.", DefaultValueFactory = _ => LogLevel.Information };
 
+        var config = new Option<FileInfo?>("--config") { Description = "Read settings from FILE: 'key = value' lines, a key for every flag (without '--'); flags given here win." };
+        var perfsonarConfig = new Option<DirectoryInfo?>("--perfsonar-config") { Description = "Read an owampd/twampd configuration directory (*-server.conf, *.limits, *.pfs) as they are." };
+        var limits = new Option<FileInfo?>("--limits") { Description = "perfSONAR limits file (owampd.limits(5) syntax) for both protocols." };
+        var owampLimits = new Option<FileInfo?>("--owamp-limits") { Description = "Limits file for OWAMP only (overrides --limits for OWAMP)." };
+        var twampLimits = new Option<FileInfo?>("--twamp-limits") { Description = "Limits file for TWAMP only (overrides --limits for TWAMP)." };
+        var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464)." };
+        var logFormat = new Option<string>("--log-format") { Description = "auto, simple, json, or systemd (journald priorities; what auto picks under systemd).", DefaultValueFactory = _ => "auto" };
+        logFormat.AcceptOnlyFromAmong("auto", "simple", "json", "systemd");
+
         var command = new Command("server", "Run an O/TWAMP server (the twampd role): control listener and session reflectors.")
         {
             twampListen, owampListen, maxPackets, maxScheduled, allowThirdParty, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
+            config, perfsonarConfig, limits, owampLimits, twampLimits, metricsListen, logFormat,
         };
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
-        command.SetAction(async (parse, cancellationToken) =>
+
+        // Everything a reload re-reads, from a ParseResult that already has the configuration files merged in.
+        string? Build(ParseResult parse, ILogger log, out ServerOptions? options)
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(logLevel));
-            IPEndPoint? endPoint = null, owampEndPoint = null;
+            options = null;
+            if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
+            {
+                return $"--modes '{parse.GetValue(modes)}': use open, authenticated, encrypted, mixed.";
+            }
+            PortRange? range = null;
+            if (parse.GetValue(testPorts) is string portsText)
+            {
+                if (!PortRange.TryParse(portsText, out PortRange parsed))
+                {
+                    return $"--test-ports '{portsText}' is not LOW-HIGH.";
+                }
+                range = parsed;
+            }
+            uint count = parse.GetValue(pbkdf2);
+            if (count < 1024)
+            {
+                return "--pbkdf2-count must be at least 1024 (RFC 4656 §3.1).";
+            }
+            if (!TryParseSize(parse.GetValue(dataLimit)!, out long limitBytes))
+            {
+                return $"--data-limit '{parse.GetValue(dataLimit)}' is not a size such as 500M or 2G.";
+            }
+            KeyFile? keys = null;
+            if (parse.GetValue(pfs) is FileInfo file)
+            {
+                try
+                {
+                    keys = KeyFile.Load(file.FullName);
+                }
+                catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+                {
+                    return $"cannot read key file: {e.Message}";
+                }
+            }
+            else if ((offered & ~(uint)SecurityMode.Open) != 0 && parse.GetValue(ike.Listen) is null)
+            {
+                // Without passphrases or IKE no client can pass the protected modes; offer only what can succeed.
+                offered &= (uint)SecurityMode.Open;
+                log.LogWarning("neither --pfs nor --ike-listen given: offering open mode only");
+            }
+            LimitsFile? both, owamp, twamp;
+            try
+            {
+                Func<string, bool> known = id => keys is not null && keys.Identities.Contains(id);
+                both = parse.GetValue(limits) is FileInfo l ? LimitsFile.Load(l.FullName, known) : null;
+                owamp = parse.GetValue(owampLimits) is FileInfo o ? LimitsFile.Load(o.FullName, known) : null;
+                twamp = parse.GetValue(twampLimits) is FileInfo t ? LimitsFile.Load(t.FullName, known) : null;
+            }
+            catch (Exception e) when (e is PolicyFormatException or IOException or UnauthorizedAccessException)
+            {
+                keys?.Dispose();
+                return $"limits: {e.Message}";
+            }
+            options = new ServerOptions
+            {
+                MaxPacketsPerSession = parse.GetValue(maxPackets),
+                MaxScheduledPackets = Math.Max(1, parse.GetValue(maxScheduled)),
+                AllowThirdPartyTestAddresses = parse.GetValue(allowThirdParty),
+                Modes = offered,
+                Keys = keys,
+                Pbkdf2Count = count,
+                TestPorts = range,
+                MaxConnections = parse.GetValue(maxConnections),
+                MaxSessionsPerConnection = parse.GetValue(maxSessions),
+                ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
+                RefWait = TimeSpan.FromSeconds(parse.GetValue(refWait)),
+                DataDirectory = parse.GetValue(dataDir)?.FullName,
+                DataDirectoryLimitBytes = limitBytes,
+                OwampPolicy = owamp ?? both ?? LimitsFile.Unlimited,
+                TwampPolicy = twamp ?? both ?? LimitsFile.Unlimited,
+            };
+            return null;
+        }
+
+        command.SetAction(async (original, cancellationToken) =>
+        {
+            var sources = new ServerConfigSources(command, original, config, perfsonarConfig, pfs, owampLimits, twampLimits);
+            string? configError = sources.TryMerge(out ParseResult parse, out IReadOnlyList<string> notes);
+            using ILoggerFactory logs = ServiceLogging.Create(original.GetValue(logLevel), original.GetValue(logFormat)!);
+            ILogger serverLog = logs.CreateLogger("Ippm.Server");
+            if (configError is not null)
+            {
+                return TwpingCommand.Fail(configError, ExitCodes.Usage);
+            }
+            foreach (string note in notes)
+            {
+                serverLog.LogInformation("{Note}", note);
+            }
+            IPEndPoint? endPoint = null, owampEndPoint = null, metricsEndPoint = null;
             string? listen = parse.GetValue(twampListen), owampText = parse.GetValue(owampListen);
             if (listen is null && owampText is null)
             {
@@ -53,66 +155,19 @@ internal static class ServerCommand
             {
                 return TwpingCommand.Fail($"--owamp-listen '{owampText}' is not ADDR:PORT.", ExitCodes.Usage);
             }
-            if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
+            if (parse.GetValue(metricsListen) is string metricsText && !EndpointParser.TryParseListen(metricsText, 9464, out metricsEndPoint))
             {
-                return TwpingCommand.Fail($"--modes '{parse.GetValue(modes)}': use open, authenticated, encrypted, mixed.", ExitCodes.Usage);
+                return TwpingCommand.Fail($"--metrics-listen '{metricsText}' is not ADDR:PORT.", ExitCodes.Usage);
             }
-            PortRange? range = null;
-            if (parse.GetValue(testPorts) is string portsText)
+            if (Build(parse, serverLog, out ServerOptions? built) is string buildError)
             {
-                if (!PortRange.TryParse(portsText, out PortRange parsed))
-                {
-                    return TwpingCommand.Fail($"--test-ports '{portsText}' is not LOW-HIGH.", ExitCodes.Usage);
-                }
-                range = parsed;
+                return TwpingCommand.Fail(buildError, ExitCodes.Usage);
             }
-            uint count = parse.GetValue(pbkdf2);
-            if (count < 1024)
+            ServerOptions options = built!;
+            options.TwampListen = endPoint;
+            options.OwampListen = owampEndPoint;
+            try
             {
-                return TwpingCommand.Fail("--pbkdf2-count must be at least 1024 (RFC 4656 §3.1).", ExitCodes.Usage);
-            }
-            if (!TryParseSize(parse.GetValue(dataLimit)!, out long limitBytes))
-            {
-                return TwpingCommand.Fail($"--data-limit '{parse.GetValue(dataLimit)}' is not a size such as 500M or 2G.", ExitCodes.Usage);
-            }
-            KeyFile? keys = null;
-            if (parse.GetValue(pfs) is FileInfo file)
-            {
-                try
-                {
-                    keys = KeyFile.Load(file.FullName);
-                }
-                catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
-                {
-                    return TwpingCommand.Fail($"cannot read key file: {e.Message}", ExitCodes.Usage);
-                }
-            }
-            else if ((offered & ~(uint)SecurityMode.Open) != 0 && parse.GetValue(ike.Listen) is null)
-            {
-                // Without passphrases or IKE no client can pass the protected modes; offer only what can succeed.
-                offered &= (uint)SecurityMode.Open;
-                logs.CreateLogger("Ippm.Server").LogWarning("neither --pfs nor --ike-listen given: offering open mode only");
-            }
-            using (keys)
-            {
-                var options = new ServerOptions
-                {
-                    TwampListen = endPoint,
-                    OwampListen = owampEndPoint,
-                    MaxPacketsPerSession = parse.GetValue(maxPackets),
-                    MaxScheduledPackets = Math.Max(1, parse.GetValue(maxScheduled)),
-                    AllowThirdPartyTestAddresses = parse.GetValue(allowThirdParty),
-                    Modes = offered,
-                    Keys = keys,
-                    Pbkdf2Count = count,
-                    TestPorts = range,
-                    MaxConnections = parse.GetValue(maxConnections),
-                    MaxSessionsPerConnection = parse.GetValue(maxSessions),
-                    ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
-                    RefWait = TimeSpan.FromSeconds(parse.GetValue(refWait)),
-                    DataDirectory = parse.GetValue(dataDir)?.FullName,
-                    DataDirectoryLimitBytes = limitBytes,
-                };
                 IPEndPoint? ikeListen = null;
                 if (parse.GetValue(ike.Listen) is string ikeText && !EndpointParser.TryParseListen(ikeText, IkeOptionSet.DefaultIkePort, out ikeListen))
                 {
@@ -128,15 +183,35 @@ internal static class ServerCommand
                     }
                     options.IkeSecrets = serverIke.Lookup;
                 }
+                using MetricsEndpoint? metrics = metricsEndPoint is null ? null : MetricsEndpoint.Start(metricsEndPoint);
+                if (metrics is not null)
+                {
+                    serverLog.LogInformation("metrics at {Url}", metrics.Url);
+                }
                 await using var server = new IppmServer(options, logs);
+                var host = new ServiceHost(options, serverLog, () =>
+                {
+                    string? error = sources.TryMerge(out ParseResult again, out _);
+                    if (error is not null)
+                    {
+                        return (null, error);
+                    }
+                    error = Build(again, serverLog, out ServerOptions? fresh);
+                    return (fresh, error);
+                });
                 try
                 {
-                    await server.RunAsync(cancellationToken).ConfigureAwait(false);
+                    server.Start();
                 }
                 catch (System.Net.Sockets.SocketException e)
                 {
                     return TwpingCommand.Fail($"cannot listen: {e.Message}", ExitCodes.Usage);
                 }
+                await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                options.Keys?.Dispose();
             }
             return ExitCodes.Success;
         });

@@ -61,7 +61,7 @@ public abstract partial class ControlServerConnection
         bool twamp = Protocol == ControlProtocol.Twamp;
         try
         {
-            Policy = Options.Policy;
+            Policy = Options.PolicyFor(Protocol);
             LimitClass addressClass = Policy.ClassifyAddress(Remote.Address);
             uint offered = OfferedModes;
             PolicyRefusal? openRefused = ClassDecisions.CheckOpenMode(addressClass);
