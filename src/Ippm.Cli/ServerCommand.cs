@@ -164,6 +164,8 @@ internal static class ServerCommand
                 return TwpingCommand.Fail(buildError, ExitCodes.Usage);
             }
             ServerOptions options = built!;
+            string? storeDirectory = options.DataDirectory;
+            Ippm.Sessions.Telemetry.ServerMetrics.ObserveStoreSize(storeDirectory is null ? null : () => StoredBytes(storeDirectory));
             options.TwampListen = endPoint;
             options.OwampListen = owampEndPoint;
             try
@@ -216,6 +218,18 @@ internal static class ServerCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static long StoredBytes(string directory)
+    {
+        try
+        {
+            return new DirectoryInfo(directory).EnumerateFiles("*.owp").Sum(f => f.Length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>A positive octet count with an optional binary suffix: 1048576, 512K, 100M, 2G.</summary>

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Ippm.Sessions.Telemetry;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Ippm.Service;
 
@@ -29,6 +30,7 @@ public sealed class MetricsEndpoint : IDisposable
             : listen.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{listen.Address}]" : listen.Address.ToString();
         string prefix = $"http://{host}:{listen.Port}/";
         MeterProvider provider = Sdk.CreateMeterProviderBuilder()
+            .ConfigureResource(r => r.AddService("ippm"))
             .AddMeter(ServerMetrics.MeterName)
             .AddPrometheusHttpListener(o =>
             {

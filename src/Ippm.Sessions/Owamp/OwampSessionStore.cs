@@ -386,19 +386,6 @@ public sealed partial class OwampSessionStore
     /// <summary>Deletes a stored session (delete_on_fetch); false when it was not there or could not be deleted.</summary>
     public bool Delete(SessionId sid) => File.Exists(PathOf(sid)) && TryDelete(PathOf(sid));
 
-    /// <summary>Octets of the stored sessions (for the store-size metric).</summary>
-    public long StoredBytes()
-    {
-        try
-        {
-            return new DirectoryInfo(Directory).EnumerateFiles("*" + OwampSessionFile.Extension).Sum(f => f.Length);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return 0;
-        }
-    }
-
     private bool TryDelete(string path)
     {
         try

@@ -80,6 +80,8 @@ internal sealed class ServerProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int Id => _process.Id;
+
     public async Task WaitForLogAsync(string text, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
