@@ -32,8 +32,24 @@ public sealed partial class ServiceHost
     /// <summary>Completes after each reload attempt (tests wait on it rather than sleeping).</summary>
     public event Action<bool>? Reloaded;
 
+    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled or SIGTERM/SIGINT arrives (graceful stop).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            try
+            {
+                stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already stopped.
+            }
+        }
+        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using PosixSignalRegistration hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
@@ -43,7 +59,7 @@ public sealed partial class ServiceHost
         Log.Ready(_logger, Environment.ProcessId);
         try
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
