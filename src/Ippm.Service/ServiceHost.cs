@@ -29,9 +29,6 @@ public sealed partial class ServiceHost
         _rebuild = rebuild;
     }
 
-    /// <summary>Completes after each reload attempt (tests wait on it rather than sleeping).</summary>
-    public event Action<bool>? Reloaded;
-
     /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled or SIGTERM/SIGINT arrives (graceful stop).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -89,13 +86,11 @@ public sealed partial class ServiceHost
                 Log.ReloadFailed(_logger, result.Error ?? "unknown error");
                 ServerMetrics.Reload("failed");
                 _systemd.Ready("serving; last reload failed: " + result.Error);
-                Reloaded?.Invoke(false);
                 return false;
             }
             Apply(result.Fresh);
             ServerMetrics.Reload("ok");
             _systemd.Ready("serving; reloaded");
-            Reloaded?.Invoke(true);
             return true;
         }
         finally
