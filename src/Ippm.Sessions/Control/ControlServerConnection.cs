@@ -82,7 +82,9 @@ public abstract partial class ControlServerConnection
             {
                 if (openRefused is not null && (OfferedModes & (uint)SecurityMode.Open) != 0)
                 {
-                    LogPolicyRefusal(openRefused, (byte)AcceptCode.NotSupported);
+                    // The client found no mode it accepts among those offered (or was refused in a protected one).
+                    PolicyLog.OpenModeRefused(Logger, Peer, openRefused.ClassName);
+                    ServerMetrics.PolicyRefusal(openRefused.Reason);
                 }
                 ServerMetrics.ControlConnection(twamp, "none", "refused");
                 return;
@@ -234,6 +236,9 @@ public abstract partial class ControlServerConnection
 
         [LoggerMessage(EventId = 221, Level = LogLevel.Information, Message = "{Peer}: class '{Class}' limit allow_open_mode=off: open mode not offered")]
         public static partial void OpenModeWithheld(ILogger logger, string peer, string @class);
+
+        [LoggerMessage(EventId = 224, Level = LogLevel.Warning, Message = "{Peer}: policy refused: class '{Class}' limit allow_open_mode=off, and the client set up no protected mode")]
+        public static partial void OpenModeRefused(ILogger logger, string peer, string @class);
 
         [LoggerMessage(EventId = 222, Level = LogLevel.Debug, Message = "{Peer}: limit class '{Class}' ({Source})")]
         public static partial void Classified(ILogger logger, string peer, string @class, string source);
