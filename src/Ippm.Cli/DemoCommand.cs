@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Ippm.Ikev2.Crypto;
 using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.Identity;
 using Ippm.Ikev2.SaDatabase;
 using Ippm.Security;
 using Ippm.Sessions.Owamp;
@@ -41,6 +42,7 @@ internal static class DemoCommand
                 {
                     Listen = new IPEndPoint(IPAddress.Loopback, 0),
                     Credentials = new IkeCredentials { Certificate = pki.Server, TrustedCas = [pki.Ca] },
+                    AllowedPeers = new IkePeerPolicy([IkeIdentityPattern.Parse(ThrowawayPki.ClientName)]),
                 },
                 database,
                 logs.CreateLogger("Ippm.Ike"));
@@ -62,8 +64,11 @@ internal static class DemoCommand
             {
                 await using ClientIkeSa ike = await ClientIkeSa.EstablishAsync(
                     responder.LocalEndPoint,
-                    new IkeCredentials { Certificate = pki.Client, TrustedCas = [pki.Ca] },
-                    IkeProposalSpec.Default,
+                    new IkeInitiatorOptions
+                    {
+                        Credentials = new IkeCredentials { Certificate = pki.Client, TrustedCas = [pki.Ca] },
+                        ExpectedPeer = IkeIdentityPattern.Parse(ThrowawayPki.ServerName),
+                    },
                     Rfc7717KeyDerivation.Pbkdf2,
                     cancellationToken).ConfigureAwait(false);
                 sa = ike.Entry;

@@ -14,6 +14,9 @@ internal static class ExitCodes
     /// <summary>The server could not be reached or did not answer in time.</summary>
     public const int Unreachable = 3;
 
+    /// <summary>RFC 7717: the IKE responder authenticated as someone other than HOST or --ike-remote-id.</summary>
+    public const int IdentityMismatch = 4;
+
     /// <summary>Interrupted (Ctrl+C).</summary>
     public const int Cancelled = 130;
 }

@@ -67,7 +67,7 @@ internal static class IkeCommand
     private static Command CreateInitiate()
     {
         var host = new Argument<string>("host") { Description = "IKE responder as HOST[:PORT] (port 500 by default)." };
-        var timeout = new Option<double>("--timeout") { Description = "Seconds of retransmission (0.5 s doubling) before giving up.", DefaultValueFactory = _ => 16 };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for each exchange: resends after 0.5, 1, 2, ... s, gives up when this much time has passed.", DefaultValueFactory = _ => 16 };
         var count = new Option<int>("--count") { Description = "Set up N SAs one after another in this process (each printed, then deleted) and report the setup time median/p90.", DefaultValueFactory = _ => 1 };
         var common = CommonOptions.Create();
         var command = new Command("initiate", "Establish one childless IKE SA with a responder, print it, then delete it.") { host, timeout, count };
@@ -91,14 +91,18 @@ internal static class IkeCommand
                 {
                     return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
                 }
-                int tries = Math.Max(1, (int)Math.Ceiling(Math.Log2((parse.GetValue(timeout) / 0.5) + 1)));
+                double seconds = parse.GetValue(timeout);
+                if (!(seconds is > 0 and <= 3600))
+                {
+                    return TwpingCommand.Fail("--timeout must be between 0 and 3600 seconds.", ExitCodes.Usage);
+                }
                 var options = new IkeInitiatorOptions
                 {
                     Credentials = credentials!,
                     Proposals = proposals!,
                     LocalId = localId,
                     RemoteId = remoteId,
-                    Retransmit = new RetransmitPolicy(TimeSpan.FromMilliseconds(500), tries),
+                    Retransmit = RetransmitPolicy.WithinBudget(TimeSpan.FromSeconds(seconds)),
                 };
                 int n = parse.GetValue(count);
                 if (n is < 1 or > 100_000)
@@ -134,6 +138,10 @@ internal static class IkeCommand
                         PrintSummary(setupMs, json);
                     }
                     return ExitCodes.Success;
+                }
+                catch (IkePeerIdentityMismatchException e)
+                {
+                    return TwpingCommand.Fail($"wrong peer: the responder authenticated as '{e.Actual}', but --remote-id '{e.Expected}' was expected.", ExitCodes.IdentityMismatch);
                 }
                 catch (IkeRefusedException e)
                 {

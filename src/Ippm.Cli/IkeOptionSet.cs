@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ippm.Ikev2.Crypto;
 using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.Identity;
+using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
 using Ippm.Security;
 using Ippm.Sessions.Server;
@@ -25,10 +27,16 @@ internal sealed class IkeOptionSet
         Port = new Option<int>("--ike-port") { Description = "UDP port of HOST's IKE responder.", DefaultValueFactory = _ => DefaultIkePort };
         Listen = new Option<string?>("--ike-listen") { Description = "Run an IKEv2 responder on ADDR:PORT and accept O/TWAMP connections keyed from its SAs (RFC 7717)." };
         PskFile = new Option<FileInfo?>("--ike-psk-file") { Description = "IKEv2 pre-shared key file (one trailing newline ignored)." };
-        Cert = new Option<FileInfo?>("--ike-cert") { Description = "Our X.509 certificate (PEM) for IKEv2 signature authentication." };
+        Cert = new Option<FileInfo?>("--ike-cert") { Description = "Our X.509 certificate (PEM) for IKEv2 signature authentication; certificates after the first are intermediate CAs, sent to the peer." };
         Key = new Option<FileInfo?>("--ike-key") { Description = "Private key of --ike-cert (PEM)." };
         Ca = new Option<FileInfo?>("--ike-ca") { Description = "CA certificate(s) (PEM) the peer's certificate must chain to." };
         Proposal = new Option<string?>("--ike-proposal") { Description = $"IKE proposals, strongSwan syntax. Default: {IkeProposalSpec.DefaultList}" };
+        RemoteId = new Option<string?>("--ike-remote-id") { Description = "Identity the IKE responder must prove (IP, FQDN, user@fqdn or DN C=.., O=.., CN=..): its IDr or a name in its certificate. Default: HOST as typed (a DNS name must be a dNSName of its certificate, an IP address an iPAddress)." };
+        LocalId = new Option<string?>("--ike-local-id") { Description = "Our IKE identity (IP, FQDN, user@fqdn or DN). Default: the certificate's subject DN, else our IP address." };
+        Timeout = new Option<double>("--ike-timeout") { Description = "Seconds to wait for each IKE exchange (resends after 0.5, 1, 2, ... s) before giving up.", DefaultValueFactory = _ => 16 };
+        Crl = new Option<FileInfo[]>("--ike-crl") { Description = "CRL file (PEM or DER) of a CA in --ike-ca; a peer certificate it lists is refused. Repeatable.", AllowMultipleArgumentsPerToken = false };
+        Allow = new Option<string[]>("--ike-allow") { Description = "IKE identity allowed to set up SAs: exact ID, *.example.net, user@*, or a DN with * values (C=XX, O=Example, CN=*); matched against the ID and the certificate's names. Repeatable.", AllowMultipleArgumentsPerToken = false };
+        AllowAnyCaSigned = new Option<bool>("--ike-allow-any-ca-signed") { Description = "Admit every identity with a valid certificate from --ike-ca (no --ike-allow list)." };
         Derivation = new Option<string>("--ike-key-derivation")
         {
             Description = "How prf(SK_d,\"IPPM\") becomes the Token key: pbkdf2 (as the passphrase, with the greeting's Salt and Count; default) or direct (its first 16 octets). Both ends must agree.",
@@ -46,6 +54,12 @@ internal sealed class IkeOptionSet
     public Option<FileInfo?> Ca { get; }
     public Option<string?> Proposal { get; }
     public Option<string> Derivation { get; }
+    public Option<string?> RemoteId { get; }
+    public Option<string?> LocalId { get; }
+    public Option<double> Timeout { get; }
+    public Option<FileInfo[]> Crl { get; }
+    public Option<string[]> Allow { get; }
+    public Option<bool> AllowAnyCaSigned { get; }
 
     public static IkeOptionSet ForClient() => new(server: false);
 
@@ -56,12 +70,18 @@ internal sealed class IkeOptionSet
         if (IsServer)
         {
             command.Add(Listen);
+            command.Add(Allow);
+            command.Add(AllowAnyCaSigned);
         }
         else
         {
             command.Add(Enable);
             command.Add(Port);
+            command.Add(RemoteId);
+            command.Add(Timeout);
         }
+        command.Add(LocalId);
+        command.Add(Crl);
         command.Add(PskFile);
         command.Add(Cert);
         command.Add(Key);
@@ -74,7 +94,8 @@ internal sealed class IkeOptionSet
     /// With <c>--ike</c>: establishes an IKE SA with the server's IKE responder, runs <paramref name="measure"/> keyed
     /// from it, then deletes the SA. Without: runs <paramref name="measure"/> with no IKE secret.
     /// </summary>
-    public async Task<int> RunAsync(ParseResult parse, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure)
+    /// <param name="host">HOST as the user typed it (without the port): the identity the responder must have unless --ike-remote-id says otherwise.</param>
+    public async Task<int> RunAsync(ParseResult parse, string host, IPAddress server, CancellationToken cancellationToken, Func<Rfc7717Secret?, Task<int>> measure)
     {
         if (!parse.GetValue(Enable))
         {
@@ -86,11 +107,42 @@ internal sealed class IkeOptionSet
         }
         using (credentials)
         {
+            double timeout = parse.GetValue(Timeout);
+            if (!(timeout is > 0 and <= 3600))
+            {
+                return TwpingCommand.Fail("--ike-timeout must be between 0 and 3600 seconds.", ExitCodes.Usage);
+            }
+            IkeIdentityPattern expected;
+            IdPayload? localId;
+            try
+            {
+                expected = IkeIdentityPattern.Parse(parse.GetValue(RemoteId) ?? host);
+                localId = parse.GetValue(LocalId) is string l ? IkeIdentity.Parse(l) : null;
+            }
+            catch (Exception e) when (e is FormatException or CryptographicException)
+            {
+                return TwpingCommand.Fail($"--ike-remote-id/--ike-local-id: {e.Message}", ExitCodes.Usage);
+            }
             var responder = new IPEndPoint(server, parse.GetValue(Port));
+            var options = new IkeInitiatorOptions
+            {
+                Credentials = credentials!,
+                Proposals = proposals,
+                LocalId = localId,
+                ExpectedPeer = expected,
+                Retransmit = RetransmitPolicy.WithinBudget(TimeSpan.FromSeconds(timeout)),
+            };
             ClientIkeSa sa;
             try
             {
-                sa = await ClientIkeSa.EstablishAsync(responder, credentials!, proposals, derivation, cancellationToken).ConfigureAwait(false);
+                sa = await ClientIkeSa.EstablishAsync(responder, options, derivation, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IkePeerIdentityMismatchException e)
+            {
+                string source = parse.GetValue(RemoteId) is null ? "HOST as typed; --ike-remote-id expects another identity" : "--ike-remote-id";
+                return TwpingCommand.Fail(
+                    $"IKEv2 with {responder}: wrong peer: the responder authenticated as '{e.Actual}', but '{e.Expected}' was expected ({source}). No O/TWAMP key was derived.",
+                    ExitCodes.IdentityMismatch);
             }
             catch (IkeRefusedException e)
             {
@@ -138,16 +190,62 @@ internal sealed class IkeOptionSet
         {
             return $"--ike-proposal: {e.Message}";
         }
-        return IkeCredentialFiles.TryLoad(parse.GetValue(PskFile), parse.GetValue(Cert), parse.GetValue(Key), parse.GetValue(Ca), rsaPss: false, out credentials, "--ike-");
+        return IkeCredentialFiles.TryLoad(parse.GetValue(PskFile), parse.GetValue(Cert), parse.GetValue(Key), parse.GetValue(Ca), rsaPss: false, out credentials, "--ike-", parse.GetValue(Crl));
+    }
+
+    /// <summary>
+    /// The server's admission policy: the --ike-allow patterns; null (anyone the credentials authenticate) only with
+    /// a PSK or --ike-allow-any-ca-signed. A CA without either is an error: any certificate it ever signed would do.
+    /// </summary>
+    public string? TryReadPolicy(ParseResult parse, IkeCredentials credentials, out IkePeerPolicy? policy)
+    {
+        policy = null;
+        string[] allow = parse.GetValue(Allow) ?? [];
+        bool any = parse.GetValue(AllowAnyCaSigned);
+        if (allow.Length > 0 && any)
+        {
+            return "give either --ike-allow PATTERN or --ike-allow-any-ca-signed, not both.";
+        }
+        if (allow.Length == 0)
+        {
+            return credentials.TrustedCas.Count > 0 && !any
+                ? "--ike-ca admits every certificate that CA signed: say who may connect with --ike-allow PATTERN (repeatable; e.g. --ike-allow client.example.net, --ike-allow '*.example.net', --ike-allow 'C=XX, O=Example, CN=*'), or --ike-allow-any-ca-signed to admit them all."
+                : null;
+        }
+        try
+        {
+            policy = new IkePeerPolicy(allow.Select(IkeIdentityPattern.Parse));
+            return null;
+        }
+        catch (FormatException e)
+        {
+            return $"--ike-allow: {e.Message}";
+        }
     }
 }
 
 /// <summary>Reads IKE credentials from files: a PSK file, or a certificate, its key and the trusted CAs (PEM).</summary>
 internal static class IkeCredentialFiles
 {
-    public static string? TryLoad(FileInfo? psk, FileInfo? cert, FileInfo? key, FileInfo? ca, bool rsaPss, out IkeCredentials? credentials, string prefix = "--")
+    public static string? TryLoad(FileInfo? psk, FileInfo? cert, FileInfo? key, FileInfo? ca, bool rsaPss, out IkeCredentials? credentials, string prefix = "--", FileInfo[]? crlFiles = null)
     {
         credentials = null;
+        var crls = new List<IkeCrl>();
+        foreach (FileInfo file in crlFiles ?? [])
+        {
+            try
+            {
+                crls.AddRange(IkeCrl.Load(file.FullName));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                return $"{prefix}crl {file}: {e.Message}";
+            }
+        }
+        if (crls.Count > 0 && cert is null)
+        {
+            return $"{prefix}crl needs certificate authentication ({prefix}cert, {prefix}key, {prefix}ca).";
+        }
         if ((psk is null) == (cert is null))
         {
             return $"give either {prefix}psk-file F or {prefix}cert C {prefix}key K {prefix}ca CA.";
@@ -181,7 +279,22 @@ internal static class IkeCredentialFiles
             {
                 return $"{prefix}ca {ca}: no certificate found.";
             }
-            credentials = new IkeCredentials { Certificate = X509Certificate2.CreateFromPemFile(cert!.FullName, key.FullName), TrustedCas = cas, RsaPss = rsaPss };
+            // Certificates after the first in the --cert file are intermediates, sent along so the peer can build the chain.
+            var chain = new X509Certificate2Collection();
+            chain.ImportFromPemFile(cert!.FullName);
+            var intermediates = new X509Certificate2Collection();
+            for (int i = 1; i < chain.Count; i++)
+            {
+                intermediates.Add(chain[i]);
+            }
+            credentials = new IkeCredentials
+            {
+                Certificate = X509Certificate2.CreateFromPemFile(cert.FullName, key.FullName),
+                TrustedCas = cas,
+                Intermediates = intermediates,
+                Crls = crls,
+                RsaPss = rsaPss,
+            };
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
@@ -205,10 +318,9 @@ internal sealed class ClientIkeSa : IAsyncDisposable
     public Rfc7717Secret Secret { get; }
     public IkeSaEntry Entry => _session.Entry;
 
-    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeCredentials credentials, IReadOnlyList<IkeProposalSpec> proposals, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken)
+    public static async Task<ClientIkeSa> EstablishAsync(IPEndPoint responder, IkeInitiatorOptions options, Rfc7717KeyDerivation derivation, CancellationToken cancellationToken)
     {
-        IkeInitiatorSession session = await IkeInitiator.ConnectAsync(
-            responder, new IkeInitiatorOptions { Credentials = credentials, Proposals = proposals }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        IkeInitiatorSession session = await IkeInitiator.ConnectAsync(responder, options, cancellationToken: cancellationToken).ConfigureAwait(false);
         return new ClientIkeSa(session, IkeSecretSource.ForClient(session.Entry, derivation));
     }
 

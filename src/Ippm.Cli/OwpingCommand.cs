@@ -81,7 +81,7 @@ internal static class OwpingCommand
                     return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
-                return await common.Ike.RunAsync(parse, server.Address, cancellationToken, ikeSecret =>
+                return await common.Ike.RunAsync(parse, EndpointParser.TrySplit(target, 0, out string ikeHost, out _) ? ikeHost : target, server.Address, cancellationToken, ikeSecret =>
                     MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, logs, cancellationToken)).ConfigureAwait(false);
             }
             catch (SocketException e)

@@ -21,6 +21,7 @@ internal static class ServerCommand
         var maxScheduled = new Option<long>("--max-scheduled-packets") { Description = "Packets all OWAMP sessions of the server may schedule at once (each costs memory).", DefaultValueFactory = _ => 8_000_000 };
         var allowThirdParty = new Option<bool>("--allow-third-party") { Description = "Let clients name test addresses other than their own (an OWAMP sender or TWAMP reflector for a third host). Off: such requests get Accept=1." };
         var pfs = new Option<FileInfo?>("--pfs") { Description = "perfSONAR .pfs key file with the identities allowed in A, E and M modes." };
+        var twampFeatures = new Option<string>("--twamp-features") { Description = "TWAMP feature bits to offer: comma list of individual-session-control, reflect-octets, symmetrical-size, dscp-ecn, or none.", DefaultValueFactory = _ => "individual-session-control,reflect-octets,symmetrical-size,dscp-ecn" };
         var modes = new Option<string>("--modes") { Description = "Modes to offer: comma list of open, authenticated, encrypted, mixed.", DefaultValueFactory = _ => "open,authenticated,encrypted,mixed" };
         var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default: any free port)." };
         var pbkdf2 = new Option<uint>("--pbkdf2-count") { Description = "PBKDF2 iteration Count sent in Server-Greeting (at least 1024).", DefaultValueFactory = _ => 2048 };
@@ -46,6 +47,7 @@ internal static class ServerCommand
             twampListen, owampListen, maxPackets, maxScheduled, allowThirdParty, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
             config, perfsonarConfig, limits, owampLimits, twampLimits, metricsListen, logFormat,
         };
+        command.Add(twampFeatures);
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
 
@@ -53,6 +55,10 @@ internal static class ServerCommand
         string? Build(ParseResult parse, ILogger log, out ServerOptions? options)
         {
             options = null;
+            if (!TryParseTwampFeatures(parse.GetValue(twampFeatures)!, out uint features))
+            {
+                return $"--twamp-features '{parse.GetValue(twampFeatures)}': use individual-session-control, reflect-octets, symmetrical-size, dscp-ecn or none.";
+            }
             if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
             {
                 return $"--modes '{parse.GetValue(modes)}': use open, authenticated, encrypted, mixed.";
@@ -112,6 +118,7 @@ internal static class ServerCommand
                 MaxScheduledPackets = Math.Max(1, parse.GetValue(maxScheduled)),
                 AllowThirdPartyTestAddresses = parse.GetValue(allowThirdParty),
                 Modes = offered,
+                TwampFeatures = features,
                 Keys = keys,
                 Pbkdf2Count = count,
                 TestPorts = range,
@@ -244,6 +251,29 @@ internal static class ServerCommand
             return false;
         }
         bytes = value << shift;
+        return true;
+    }
+
+    internal static bool TryParseTwampFeatures(string text, out uint features)
+    {
+        features = 0;
+        foreach (string name in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            uint bit = name.ToLowerInvariant() switch
+            {
+                "none" => 0,
+                "individual-session-control" => (uint)TwampModes.IndividualSessionControl,
+                "reflect-octets" => (uint)TwampModes.ReflectOctets,
+                "symmetrical-size" => (uint)TwampModes.SymmetricalSize,
+                "dscp-ecn" => (uint)TwampModes.DscpEcnMonitoring,
+                _ => uint.MaxValue,
+            };
+            if (bit == uint.MaxValue)
+            {
+                return false;
+            }
+            features |= bit;
+        }
         return true;
     }
 

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using Ippm.Ikev2.Exchanges;
+using Ippm.Ikev2.Identity;
+using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
 using Ippm.Security;
 using Ippm.Sessions.Control;
@@ -42,13 +44,33 @@ internal sealed class ServerIke : IAsyncDisposable
         {
             return null;
         }
+        if (options.TryReadPolicy(parse, credentials!, out IkePeerPolicy? policy) is string policyError)
+        {
+            credentials!.Dispose();
+            error = policyError;
+            return null;
+        }
+        IdPayload? localId;
+        try
+        {
+            localId = parse.GetValue(options.LocalId) is string l ? IkeIdentity.Parse(l) : null;
+        }
+        catch (Exception e) when (e is FormatException or System.Security.Cryptography.CryptographicException)
+        {
+            credentials!.Dispose();
+            error = $"--ike-local-id: {e.Message}";
+            return null;
+        }
         var database = new IkeSaDatabase();
         ILogger logger = logs.CreateLogger("Ippm.Ike");
         try
         {
-            var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals }, database, logger);
+            var responder = new IkeResponder(new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals, AllowedPeers = policy, LocalId = localId }, database, logger);
             responder.Start();
             logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation);
+            logger.LogInformation(
+                "IKE identities admitted: {Allowed}",
+                policy is null ? (credentials!.TrustedCas.Count > 0 ? "any certificate from --ike-ca (--ike-allow-any-ca-signed)" : "any holder of the pre-shared key") : string.Join("; ", policy.Allowed));
             // Rekeyed and deleted SAs key no new connection and running ones never look them up again:
             // drop them (zeroing SK_d) after a grace period instead of keeping them for the process lifetime.
             IDisposable sweep = database.StartSweeping(s_retiredGrace, s_sweepInterval);

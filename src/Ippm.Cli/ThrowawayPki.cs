@@ -25,15 +25,28 @@ internal sealed class ThrowawayPki : IDisposable
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         DateTimeOffset now = DateTimeOffset.UtcNow;
         X509Certificate2 ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddHours(1));
-        return new ThrowawayPki(ca, Issue(ca, caKey, "CN=server.ippm-demo"), Issue(ca, caKey, "CN=client.ippm-demo"));
+        return new ThrowawayPki(ca, Issue(ca, caKey, ServerName, "1.3.6.1.5.5.7.3.1", loopback: true), Issue(ca, caKey, ClientName, "1.3.6.1.5.5.7.3.2", loopback: false));
     }
 
-    private static X509Certificate2 Issue(X509Certificate2 ca, ECDsa caKey, string subject)
+    public const string ServerName = "server.ippm-demo";
+    public const string ClientName = "client.ippm-demo";
+
+    /// <summary>The name as subject CN and dNSName, the loopback addresses as iPAddress for the server (so HOST 127.0.0.1 or ::1 matches), and an EKU.</summary>
+    private static X509Certificate2 Issue(X509Certificate2 ca, ECDsa caKey, string name, string eku, bool loopback)
     {
         using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(eku)], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(name);
+        if (loopback)
+        {
+            san.AddIpAddress(System.Net.IPAddress.Loopback);
+            san.AddIpAddress(System.Net.IPAddress.IPv6Loopback);
+        }
+        request.CertificateExtensions.Add(san.Build());
         DateTimeOffset now = DateTimeOffset.UtcNow;
         byte[] serial = RandomNumberGenerator.GetBytes(12);
         using X509Certificate2 issued = request.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), now.AddMinutes(-5), now.AddHours(1), serial);

@@ -32,6 +32,8 @@ internal static class TwpingCommand
 
         var command = new Command("twping", "Measure two-way delay, loss, duplicates and reordering to a TWAMP server (RFC 5357).") { host, interval, padding };
         common.AddTo(command);
+        var extensions = new TwampExtensionOptions();
+        extensions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.Create(parse.GetValue(common.Verbose) ? LogLevel.Information : LogLevel.Warning);
@@ -44,6 +46,10 @@ internal static class TwpingCommand
             {
                 return Fail("-s must be between 0 and 65000.", ExitCodes.Usage);
             }
+            if (extensions.Apply(parse, new TwpingOptions { Server = new IPEndPoint(IPAddress.Loopback, 0) }, out TwpingOptions extended) is string extensionError)
+            {
+                return Fail(extensionError, ExitCodes.Usage);
+            }
             // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
             if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, out ClientOptionSet.Values? values) is string error)
             {
@@ -52,7 +58,7 @@ internal static class TwpingCommand
             byte[]? secret = values!.Secret;
             bool json = values.Json;
 
-            var options = new TwpingOptions
+            var options = extended with
             {
                 Server = new IPEndPoint(IPAddress.Loopback, 0),
                 AcceptableModes = values.AcceptableModes,
@@ -77,7 +83,7 @@ internal static class TwpingCommand
                     return await RunEmbeddedAsync(options, json, logs, cancellationToken).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, cancellationToken).ConfigureAwait(false);
-                return await common.Ike.RunAsync(parse, server.Address, cancellationToken, ikeSecret =>
+                return await common.Ike.RunAsync(parse, EndpointParser.TrySplit(target, 0, out string ikeHost, out _) ? ikeHost : target, server.Address, cancellationToken, ikeSecret =>
                     MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken)).ConfigureAwait(false);
             }
             catch (SocketException e)
@@ -117,6 +123,34 @@ internal static class TwpingCommand
     internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken) =>
         GuardAsync(label, cancellationToken, async () =>
         {
+            if (options.Sessions > 1)
+            {
+                // Several sessions on one connection (RFC 5938 when offered): one report each; JSON {"sessions": [...]}.
+                IReadOnlyList<TwampSessionResult> results = await TwampMeasurement.RunManyAsync(options, cancellationToken).ConfigureAwait(false);
+                TwampReport[] reports = results.Select(r => TwampReport.Create(label, r)).ToArray();
+                if (json)
+                {
+                    WriteJson(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteStartArray("sessions");
+                        foreach (TwampReport r in reports)
+                        {
+                            r.WriteJson(w);
+                        }
+                        w.WriteEndArray();
+                        w.WriteEndObject();
+                    });
+                }
+                else
+                {
+                    foreach (TwampReport r in reports)
+                    {
+                        Console.Out.Write(r.ToHumanReadable());
+                    }
+                }
+                return;
+            }
             TwampSessionResult result = await TwampMeasurement.RunAsync(options, cancellationToken).ConfigureAwait(false);
             TwampReport report = TwampReport.Create(label, result);
             Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());

@@ -45,6 +45,9 @@ public sealed class Rfc7717Secret : IDisposable
     public ulong SpiR { get; }
     public Rfc7717KeyDerivation Derivation { get; }
 
+    /// <summary>The authenticated IKE identity of the peer the SA was set up with, for reports and logs.</summary>
+    public string? PeerIdentity { get; init; }
+
     /// <summary>SPIi and SPIr as 16 hex digits each, in wire order.</summary>
     public string SpiIText => SpiI.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
     public string SpiRText => SpiR.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);

@@ -27,4 +27,16 @@ public enum CommandNumber : byte
 
     /// <summary>TWAMP Request-TW-Session (RFC 5357 §3.5).</summary>
     RequestTwSession = 5,
+
+    /// <summary>TWAMP Start-N-Sessions (RFC 5938 §3.2), when Individual Session Control was negotiated.</summary>
+    StartNSessions = 7,
+
+    /// <summary>TWAMP Start-N-Ack (RFC 5938 §3.3), server to client.</summary>
+    StartNAck = 8,
+
+    /// <summary>TWAMP Stop-N-Sessions (RFC 5938 §3.4).</summary>
+    StopNSessions = 9,
+
+    /// <summary>TWAMP Stop-N-Ack (RFC 5938 §3.5), server to client.</summary>
+    StopNAck = 10,
 }

@@ -18,7 +18,7 @@ public enum SecurityMode : uint
     Mixed = 8,
 }
 
-/// <summary>TWAMP-Modes bits (RFC 5357, 5618, 5938, 6038, 7717).</summary>
+/// <summary>TWAMP-Modes bits (RFC 5357, 5618, 5938, 6038, 7717, 7750).</summary>
 [Flags]
 public enum TwampModes : uint
 {
@@ -31,6 +31,7 @@ public enum TwampModes : uint
     ReflectOctets = 32,
     SymmetricalSize = 64,
     IkeV2Derived = 128,
+    DscpEcnMonitoring = 256,
 }
 
 /// <summary>OWAMP-Modes bits (RFC 4656, 7717; registry RFC 7718).</summary>
@@ -80,6 +81,12 @@ public static class SecurityModes
         }
         return modes != 0;
     }
+
+    /// <summary>
+    /// The TWAMP feature bits ippm implements on both sides (RFC 5938, RFC 6038, RFC 7750): offered by default by
+    /// the server, set by a client only when the server offered them.
+    /// </summary>
+    public const uint TwampFeatureBits = (uint)(TwampModes.IndividualSessionControl | TwampModes.ReflectOctets | TwampModes.SymmetricalSize | TwampModes.DscpEcnMonitoring);
 
     public static string Name(this SecurityMode mode) => mode switch
     {

@@ -231,32 +231,39 @@ public static class IkeAuthentication
     }
 
     /// <summary>
-    /// Validates <paramref name="leaf"/> against the configured CAs only (no system store, no revocation fetch).
-    /// Returns null when valid, otherwise the reason.
+    /// Validates <paramref name="leaf"/> against the configured CAs only (no system store, no revocation fetch):
+    /// validity periods, a chain to a self-signed configured CA through intermediates the peer sent or that were
+    /// configured, the end entity's (extended) key usage, and the configured CRLs. Returns null when valid, otherwise the reason.
     /// </summary>
-    public static string? ValidateChain(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection trustedCas)
+    public static string? ValidateChain(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection trustedCas, IReadOnlyList<Identity.IkeCrl>? crls = null)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(trustedCas);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.DisableCertificateDownloads = true;
+        foreach (X509Certificate2 ca in trustedCas)
+        {
+            // Only self-signed CAs anchor a chain; configured intermediates help build one.
+            (ca.SubjectName.RawData.AsSpan().SequenceEqual(ca.IssuerName.RawData) ? chain.ChainPolicy.CustomTrustStore : chain.ChainPolicy.ExtraStore).Add(ca);
+        }
         foreach (X509Certificate2 c in intermediates)
         {
             chain.ChainPolicy.ExtraStore.Add(c);
         }
         try
         {
-            if (chain.Build(leaf))
+            if (!chain.Build(leaf))
             {
-                return null;
+                return string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("chain does not end at a configured CA"));
             }
         }
         catch (CryptographicException e)
         {
             return e.Message;
         }
-        return string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("chain does not end at a configured CA"));
+        return Identity.CertificateChecks.CheckEndEntityUsage(leaf) is string usage
+            ? $"certificate '{Identity.CertificateChecks.Dn(leaf.SubjectName)}': {usage}"
+            : Identity.CertificateChecks.CheckRevocation(chain, crls ?? []);
     }
 
     /// <summary>The peer's ID must name its certificate: subject DN, or a subjectAltName DNS name, IP address or e-mail.</summary>

@@ -38,7 +38,24 @@ public static class IkeIdentity
 
     public static bool AreEqual(IdPayload a, IdPayload b) => a.Type == b.Type && a.Data.AsSpan().SequenceEqual(b.Data);
 
+    /// <summary>The ID as strongSwan prints it; peer-chosen octets are made fit for a log line (control characters become '?', at most 256 characters).</summary>
     public static string Format(IdPayload id)
+    {
+        string text = FormatRaw(id);
+        if (text.Length > 256)
+        {
+            text = text[..256] + "…";
+        }
+        return string.Create(text.Length, text, static (span, source) =>
+        {
+            for (int i = 0; i < source.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? '?' : source[i];
+            }
+        });
+    }
+
+    private static string FormatRaw(IdPayload id)
     {
         try
         {

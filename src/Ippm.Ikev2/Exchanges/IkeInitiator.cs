@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Identity;
 using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
 using Microsoft.Extensions.Logging;
@@ -140,6 +141,7 @@ public static class IkeInitiator
             if (credentials.Certificate is X509Certificate2 cert)
             {
                 inner.Add(new OutgoingPayload(PayloadType.Certificate, new CertPayload(CertEncoding.X509Signature, cert.RawData).Encode()));
+                inner.AddRange(credentials.Intermediates.Select(c => new OutgoingPayload(PayloadType.Certificate, new CertPayload(CertEncoding.X509Signature, c.RawData).Encode())));
                 auth = new AuthPayload(AuthMethod.DigitalSignature, IkeAuthentication.Sign(cert, octets, credentials.RsaPss));
             }
             else
@@ -173,8 +175,12 @@ public static class IkeInitiator
             {
                 throw new IkeRefusedException(error.Type, $"the responder answered IKE_AUTH with {error.Type}.");
             }
-            string? failure = VerifyResponder(reply!, options, suite, keys, response.Octets, ni);
-            if (failure is not null)
+            string? failure = VerifyResponder(reply!, options, suite, keys, response.Octets, ni, out IkePeerIdentity? responder);
+            IkeIdentityPattern? expected = options.ExpectedPeer ?? (options.RemoteId is IdPayload sentIdr ? IkeIdentityPattern.Exactly(sentIdr) : null);
+            IkePeerIdentityMismatchException? mismatch = failure is null && expected is not null && !expected.Matches(responder!)
+                ? new IkePeerIdentityMismatchException(expected.ToString(), responder!.Describe())
+                : null;
+            if (failure is not null || mismatch is not null)
             {
                 // RFC 7296 §2.21.2: tell the responder in a separate INFORMATIONAL, then forget the SA.
                 (_, byte[] info) = sa0.NextRequest(ExchangeType.Informational, [new NotifyPayload(NotifyType.AuthenticationFailed).ToOutgoing()]);
@@ -185,10 +191,9 @@ public static class IkeInitiator
                 catch (SocketException)
                 {
                 }
-                throw new IkeRefusedException(NotifyType.AuthenticationFailed, failure);
+                throw (Exception?)mismatch ?? new IkeRefusedException(NotifyType.AuthenticationFailed, failure!);
             }
-            _ = IdPayload.TryRead(reply!.First(PayloadType.IdResponder)!.Value.Body.Span, out IdPayload? peerId);
-            sa0.PeerIdentity = IkeIdentity.Format(peerId!);
+            sa0.PeerIdentity = responder!.ToString();
             return sa0;
         }
         catch
@@ -198,34 +203,38 @@ public static class IkeInitiator
         }
     }
 
-    private static string? VerifyResponder(List<RawPayload> reply, IkeInitiatorOptions options, IkeSuite suite, IkeKeys keys, byte[] realMessage2, byte[] ni)
+    private static string? VerifyResponder(List<RawPayload> reply, IkeInitiatorOptions options, IkeSuite suite, IkeKeys keys, byte[] realMessage2, byte[] ni, out IkePeerIdentity? responder)
     {
+        responder = null;
         if (reply.First(PayloadType.IdResponder) is not RawPayload idRaw || IdPayload.TryRead(idRaw.Body.Span, out IdPayload? idr) != OperationStatus.Done
             || reply.First(PayloadType.Authentication) is not RawPayload authRaw || AuthPayload.TryRead(authRaw.Body.Span, out AuthPayload? auth) != OperationStatus.Done)
         {
             return "IKE_AUTH response lacks IDr or AUTH.";
         }
-        if (options.RemoteId is IdPayload expected && !IkeIdentity.AreEqual(expected, idr!))
-        {
-            return $"the responder is '{IkeIdentity.Format(idr!)}', not '{IkeIdentity.Format(expected)}'.";
-        }
         byte[] octets = IkeAuthentication.SignedOctets(suite.Prf, realMessage2, ni, keys.SkPr, idRaw.Body.ToArray());
-        return Verifier.Check(options.Credentials, reply, idr!, auth!, octets, suite.Prf);
+        return Verifier.Check(options.Credentials, reply, idr!, auth!, octets, suite.Prf, out responder);
     }
 }
 
 /// <summary>Checks a peer's AUTH payload against our credentials (shared by both roles).</summary>
 internal static class Verifier
 {
-    public static string? Check(IkeCredentials credentials, List<RawPayload> payloads, IdPayload peerId, AuthPayload auth, byte[] octets, PrfId prf)
+    /// <param name="peer">Who the peer proved to be, when the result is null.</param>
+    public static string? Check(IkeCredentials credentials, List<RawPayload> payloads, IdPayload peerId, AuthPayload auth, byte[] octets, PrfId prf, out IkePeerIdentity? peer)
     {
+        peer = null;
         if (auth.Method == AuthMethod.SharedKey)
         {
             if (credentials.PreSharedKey is null)
             {
                 return "the peer used a shared key, but none is configured.";
             }
-            return IkeAuthentication.VerifySharedKey(prf, credentials.PreSharedKey, octets, auth.Data) ? null : "the peer's shared-key AUTH does not verify (wrong PSK?).";
+            if (!IkeAuthentication.VerifySharedKey(prf, credentials.PreSharedKey, octets, auth.Data))
+            {
+                return "the peer's shared-key AUTH does not verify (wrong PSK?).";
+            }
+            peer = IkePeerIdentity.FromSharedKey(peerId);
+            return null;
         }
         if (credentials.TrustedCas.Count == 0)
         {
@@ -253,15 +262,20 @@ internal static class Verifier
                 return "the peer sent no X.509 certificate.";
             }
             X509Certificate2 leaf = certs[0];
-            if (IkeAuthentication.ValidateChain(leaf, certs.Skip(1), credentials.TrustedCas) is string reason)
+            if (IkeAuthentication.ValidateChain(leaf, certs.Skip(1), credentials.TrustedCas, credentials.Crls) is string reason)
             {
-                return $"the peer's certificate is not trusted: {reason}";
+                return $"the certificate of '{IkeIdentity.Format(peerId)}' is not trusted: {reason}";
             }
             if (!IkeAuthentication.IdentityMatchesCertificate(peerId, leaf))
             {
                 return $"the peer's identity '{IkeIdentity.Format(peerId)}' does not match its certificate.";
             }
-            return IkeAuthentication.VerifySignature(leaf, auth, octets) ? null : "the peer's signature does not verify.";
+            if (!IkeAuthentication.VerifySignature(leaf, auth, octets))
+            {
+                return "the peer's signature does not verify.";
+            }
+            peer = IkePeerIdentity.FromCertificate(peerId, leaf);
+            return null;
         }
         finally
         {

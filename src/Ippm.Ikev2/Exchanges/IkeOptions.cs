@@ -12,6 +12,12 @@ public sealed class IkeCredentials : IDisposable
     public X509Certificate2? Certificate { get; init; }
     public X509Certificate2Collection TrustedCas { get; init; } = [];
 
+    /// <summary>Intermediate CA certificates sent after our own in CERT payloads, so the peer can build the chain.</summary>
+    public X509Certificate2Collection Intermediates { get; init; } = [];
+
+    /// <summary>CRLs the peer's certificate chain is checked against (<c>--ike-crl</c>).</summary>
+    public IReadOnlyList<Identity.IkeCrl> Crls { get; init; } = [];
+
     /// <summary>Sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only).</summary>
     public bool RsaPss { get; init; }
 
@@ -26,10 +32,30 @@ public sealed class IkeCredentials : IDisposable
     }
 }
 
-/// <summary>Retransmission: the requester resends identical octets after Initial, 2×Initial, … and gives up after <see cref="Tries"/> sends.</summary>
+/// <summary>
+/// Retransmission: the requester resends identical octets after waiting Initial, 2×Initial, 4×Initial, … and gives
+/// up after <see cref="Tries"/> sends or, when <see cref="Budget"/> is set, once that much time has passed since the
+/// first send, whichever comes first (the last wait is cut short to end at the budget).
+/// </summary>
 public sealed record RetransmitPolicy(TimeSpan Initial, int Tries)
 {
-    public static RetransmitPolicy Default { get; } = new(TimeSpan.FromMilliseconds(500), 6);
+    /// <summary>Total time from the first send until giving up; null: the sum of the waits.</summary>
+    public TimeSpan? Budget { get; init; }
+
+    /// <summary>16 s: sends at 0, 0.5, 1.5, 3.5, 7.5 and 15.5 s, giving up at 16 s.</summary>
+    public static RetransmitPolicy Default { get; } = WithinBudget(TimeSpan.FromSeconds(16));
+
+    /// <summary>Resends after 0.5, 1, 2, … s while time remains; gives up exactly at <paramref name="budget"/>.</summary>
+    public static RetransmitPolicy WithinBudget(TimeSpan budget)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(budget, TimeSpan.Zero);
+        TimeSpan initial = TimeSpan.FromMilliseconds(500);
+        int tries = 1;
+        for (TimeSpan sent = initial; sent < budget; sent += initial * (1 << tries), tries++)
+        {
+        }
+        return new RetransmitPolicy(initial, tries) { Budget = budget };
+    }
 }
 
 public sealed record IkeInitiatorOptions
@@ -40,6 +66,12 @@ public sealed record IkeInitiatorOptions
 
     /// <summary>When set, sent as IDr and required of the responder.</summary>
     public IdPayload? RemoteId { get; init; }
+
+    /// <summary>
+    /// Who the responder must be (not sent): its IDr or a name in its verified certificate must match, else the SA
+    /// is abandoned with <see cref="IkePeerIdentityMismatchException"/> before any key is used.
+    /// </summary>
+    public Identity.IkeIdentityPattern? ExpectedPeer { get; init; }
     public RetransmitPolicy Retransmit { get; init; } = RetransmitPolicy.Default;
 }
 
@@ -53,6 +85,9 @@ public sealed record IkeResponderOptions
     /// <summary>When set, only this initiator identity is accepted.</summary>
     public IdPayload? RemoteId { get; init; }
 
+    /// <summary>Which authenticated initiators may set up SAs; others get AUTHENTICATION_FAILED. Null: any.</summary>
+    public Identity.IkePeerPolicy? AllowedPeers { get; init; }
+
     /// <summary>Above this many half-open SAs, IKE_SA_INIT without a valid COOKIE is answered with a COOKIE (RFC 7296 §2.6).</summary>
     public int CookieThreshold { get; init; } = 64;
 
@@ -62,9 +97,17 @@ public sealed record IkeResponderOptions
 }
 
 /// <summary>The peer refused (an error notify) or failed authentication.</summary>
-public sealed class IkeRefusedException(NotifyType notify, string message) : Exception(message)
+public class IkeRefusedException(NotifyType notify, string message) : Exception(message)
 {
     public NotifyType Notify { get; } = notify;
+}
+
+/// <summary>The responder authenticated, but as someone other than the one expected (RFC 7296 §2.15 leaves this check to policy).</summary>
+public sealed class IkePeerIdentityMismatchException(string expected, string actual)
+    : IkeRefusedException(NotifyType.AuthenticationFailed, $"the responder is '{actual}', not the expected '{expected}'.")
+{
+    public string Expected { get; } = expected;
+    public string Actual { get; } = actual;
 }
 
 /// <summary>The peer did not answer within the retransmission budget.</summary>

@@ -331,7 +331,8 @@ public sealed class IkeResponder : IAsyncDisposable
         else
         {
             byte[] octets = IkeAuthentication.SignedOctets(half.Suite.Prf, half.Request, half.Nr, half.Keys.SkPi, idRaw.Body.ToArray());
-            failure = Verifier.Check(_options.Credentials, inner, idi!, auth!, octets, half.Suite.Prf);
+            failure = Verifier.Check(_options.Credentials, inner, idi!, auth!, octets, half.Suite.Prf, out Identity.IkePeerIdentity? initiator);
+            failure ??= _options.AllowedPeers?.Refusal(initiator!);
         }
         sa.LastPeerRequestId = 1;
         sa.NextRequestId = 0;
@@ -351,6 +352,7 @@ public sealed class IkeResponder : IAsyncDisposable
         if (credentials.Certificate is X509Certificate2 cert)
         {
             reply.Add(new OutgoingPayload(PayloadType.Certificate, new CertPayload(CertEncoding.X509Signature, cert.RawData).Encode()));
+            reply.AddRange(credentials.Intermediates.Select(c => new OutgoingPayload(PayloadType.Certificate, new CertPayload(CertEncoding.X509Signature, c.RawData).Encode())));
             ours = new AuthPayload(AuthMethod.DigitalSignature, IkeAuthentication.Sign(cert, signed, credentials.RsaPss));
         }
         else

@@ -105,6 +105,11 @@ internal sealed class IkeSa : IDisposable
                 {
                     Deleted = true;
                 }
+                else if (p.Type == PayloadType.Notify && NotifyPayload.TryRead(p.Body.Span, out NotifyPayload? n) == OperationStatus.Done && n!.Type == NotifyType.AuthenticationFailed)
+                {
+                    // RFC 7296 §2.21.2: the initiator refused our AUTH or identity and abandons the SA; nothing may be keyed from it.
+                    Deleted = true;
+                }
             }
         }
         else if (message.Header.Exchange == ExchangeType.CreateChildSa)

@@ -38,15 +38,28 @@ internal static class Transport
         byte[] buffer = new byte[MaxDatagram];
         TimeSpan timeout = policy.Initial;
         uint messageId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(request.AsSpan(IkeHeader.MessageIdOffset));
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        int sent = 0;
         for (int attempt = 1; attempt <= policy.Tries; attempt++)
         {
+            TimeSpan wait = timeout;
+            if (policy.Budget is TimeSpan budget)
+            {
+                TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero)
+                {
+                    break;
+                }
+                wait = wait < left ? wait : left;
+            }
             if (attempt > 1)
             {
                 Log.Retransmit(logger, messageId, socket.RemoteEndPoint!, attempt);
             }
             await socket.SendAsync(Frame(request, socket.RemoteEndPoint), SocketFlags.None, ct).ConfigureAwait(false);
+            sent++;
             using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            window.CancelAfter(timeout);
+            window.CancelAfter(wait);
             try
             {
                 while (true)
@@ -61,7 +74,7 @@ internal static class Transport
                     catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
                     {
                         // ICMP port unreachable from an earlier send: nobody listens (yet); keep waiting for the timeout.
-                        await Task.Delay(timeout / 4, window.Token).ConfigureAwait(false);
+                        await Task.Delay(wait / 4, window.Token).ConfigureAwait(false);
                         continue;
                     }
                     byte[] datagram = Unframe(buffer.AsSpan(0, length));
@@ -82,6 +95,7 @@ internal static class Transport
                 timeout *= 2;
             }
         }
-        throw new IkeTimeoutException($"no answer from {socket.RemoteEndPoint} after {policy.Tries} tries.");
+        double seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+        throw new IkeTimeoutException($"no answer from {socket.RemoteEndPoint} after {sent} tries in {seconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} s.");
     }
 }

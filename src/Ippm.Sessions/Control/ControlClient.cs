@@ -38,7 +38,8 @@ public abstract class ControlClient : IAsyncDisposable
         Rfc7717Secret? ike,
         Func<Stream, Stream>? wrapStream,
         Func<TcpClient, ControlChannel, ControlHandshakeResult, T> create,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        uint wantedFeatures = 0)
     {
         var tcp = new TcpClient(server.AddressFamily) { NoDelay = true };
         try
@@ -47,7 +48,7 @@ public abstract class ControlClient : IAsyncDisposable
             Stream stream = tcp.GetStream();
             var channel = new ControlChannel(wrapStream?.Invoke(stream) ?? stream);
             ControlHandshakeResult handshake = await ControlHandshake.ConnectAsync(
-                channel, protocol, acceptableModes, identity, secret, maxCount, cancellationToken, ike).ConfigureAwait(false);
+                channel, protocol, acceptableModes, identity, secret, maxCount, cancellationToken, ike, wantedFeatures).ConfigureAwait(false);
             return create(tcp, channel, handshake);
         }
         catch

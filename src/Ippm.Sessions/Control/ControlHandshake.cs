@@ -31,6 +31,9 @@ public sealed class ControlHandshakeResult : IDisposable
     /// <summary>The IKE SA's SPIs when <see cref="KeySource"/> is <see cref="KeySource.Ikev2"/>.</summary>
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
 
+    /// <summary>The authenticated IKE identity of the other end when <see cref="KeySource"/> is <see cref="KeySource.Ikev2"/>.</summary>
+    public string? PeerIdentity { get; init; }
+
     public void Dispose() => Keys?.Dispose();
 }
 
@@ -120,6 +123,7 @@ public static partial class ControlHandshake
         byte[] dk;
         bool known;
         (ulong SpiI, ulong SpiR)? spis = null;
+        string? peerIdentity = null;
         if (viaIke)
         {
             // RFC 7717 §5.2: the KeyID carries SPIi | SPIr; only its first 16 octets are read.
@@ -135,6 +139,7 @@ public static partial class ControlHandshake
             dk = secret.DeriveTokenKey(salt, count);
             // Prefixed so an IKE peer named "alice" is never taken for the passphrase user "alice" (e.g. when fetching).
             identity = "ike:" + (lookup.PeerIdentity ?? $"{secret.SpiIText}{secret.SpiRText}");
+            peerIdentity = lookup.PeerIdentity;
             spis = (spiI, spiR);
             known = true;
         }
@@ -186,6 +191,7 @@ public static partial class ControlHandshake
             ServerModes = offeredModes,
             KeySource = viaIke ? KeySource.Ikev2 : KeySource.Passphrase,
             IkeSpis = spis,
+            PeerIdentity = peerIdentity,
         };
     }
 
@@ -217,7 +223,8 @@ public static partial class ControlHandshake
         byte[]? secret,
         uint maxCount,
         CancellationToken cancellationToken,
-        Rfc7717Secret? ike = null)
+        Rfc7717Secret? ike = null,
+        uint wantedFeatures = 0)
     {
         uint ikeBit = SecurityModes.IkeV2Bit(protocol);
         byte[] buffer = new byte[SetUpResponse.Length];
@@ -286,13 +293,22 @@ public static partial class ControlHandshake
         }
         try
         {
-            uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0);
+            // Feature bits only when the server advertised them: a legacy server (perfSONAR) closes on any extra bit.
+            uint features = protocol == ControlProtocol.Twamp ? wantedFeatures & greeting.Modes & SecurityModes.TwampFeatureBits : 0;
+            uint modeBits = (uint)mode | (ike is not null ? ikeBit : 0) | features;
             new SetUpResponse(modeBits, keyId, token, clientIv).Write(buffer);
             await channel.WriteRawAsync(buffer, cancellationToken).ConfigureAwait(false);
 
             byte[] start = new byte[ServerStart.Length];
             await channel.ReadRawAsync(start.AsMemory(0, ServerStart.ClearLength), cancellationToken).ConfigureAwait(false);
             var accept = (AcceptCode)start[15];
+            if (accept == AcceptCode.Failure && ike is not null)
+            {
+                // The server knows the SA (else Accept=6), so S is right: only the Token key derivation can differ.
+                throw new ControlProtocolException(
+                    $"Server denied access (Accept=1) to a Token keyed from IKEv2 SA {ike.SpiIText}/{ike.SpiRText}, which it knows: the IKE SA and identity are fine, but the server may use the other RFC 7717 key derivation (--ike-key-derivation {(ike.Derivation == Rfc7717KeyDerivation.Pbkdf2 ? "direct" : "pbkdf2")}; this client used {(ike.Derivation == Rfc7717KeyDerivation.Pbkdf2 ? "pbkdf2" : "direct")}).",
+                    accept);
+            }
             if (accept != AcceptCode.Ok)
             {
                 throw new ControlProtocolException(DescribeRefusal(accept), accept);
@@ -313,6 +329,7 @@ public static partial class ControlHandshake
                 ServerModes = greeting.Modes,
                 KeySource = ike is not null ? KeySource.Ikev2 : mode.ProtectsControl() ? KeySource.Passphrase : KeySource.None,
                 IkeSpis = ike is null ? null : (ike.SpiI, ike.SpiR),
+                PeerIdentity = ike?.PeerIdentity,
             };
             keys = null;
             return result;

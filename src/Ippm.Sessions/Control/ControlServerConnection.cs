@@ -37,7 +37,8 @@ public abstract partial class ControlServerConnection
     protected ILogger Logger { get; }
     protected IPEndPoint Local { get; }
     protected IPEndPoint Remote { get; }
-    protected string Peer { get; }
+    /// <summary>The peer address, and after an RFC 7717 handshake also its IKE identity, for every log line.</summary>
+    protected string Peer { get; private set; }
     protected ControlChannel Channel => _channel;
 
     protected abstract uint OfferedModes { get; }
@@ -92,6 +93,10 @@ public abstract partial class ControlServerConnection
             PolicyClass = handshake.Mode == SecurityMode.Open ? addressClass : Policy.Classify(Remote.Address, handshake.Identity);
             ServerMetrics.ControlConnection(twamp, handshake.Mode.Name(), "0");
             PolicyLog.Classified(Logger, Peer, PolicyClass.Name, Policy.Source);
+            if (handshake.KeySource == KeySource.Ikev2)
+            {
+                Peer = $"{Remote} [{ControlHandshake.LogSafe(handshake.Identity ?? "ike")}]";
+            }
             Log.Connected(Logger, Peer, Protocol.ToString().ToUpperInvariant(), handshake.Mode.Name(), ControlHandshake.LogSafe(handshake.Identity ?? "-"), handshake.KeySource.ToString());
             await CommandLoopAsync(handshake, cancellationToken).ConfigureAwait(false);
         }
@@ -231,16 +236,16 @@ public abstract partial class ControlServerConnection
 
     private static partial class PolicyLog
     {
-        [LoggerMessage(EventId = 220, Level = LogLevel.Warning, Message = "{Peer}: policy refused with Accept={Accept}: class '{Class}' limit {Limit}: {Detail}")]
+        [LoggerMessage(EventId = 230, Level = LogLevel.Warning, Message = "{Peer}: policy refused with Accept={Accept}: class '{Class}' limit {Limit}: {Detail}")]
         public static partial void Refused(ILogger logger, string peer, string @class, string limit, byte accept, string detail);
 
-        [LoggerMessage(EventId = 221, Level = LogLevel.Information, Message = "{Peer}: class '{Class}' limit allow_open_mode=off: open mode not offered")]
+        [LoggerMessage(EventId = 231, Level = LogLevel.Information, Message = "{Peer}: class '{Class}' limit allow_open_mode=off: open mode not offered")]
         public static partial void OpenModeWithheld(ILogger logger, string peer, string @class);
 
-        [LoggerMessage(EventId = 224, Level = LogLevel.Warning, Message = "{Peer}: policy refused: class '{Class}' limit allow_open_mode=off, and the client set up no protected mode")]
+        [LoggerMessage(EventId = 234, Level = LogLevel.Warning, Message = "{Peer}: policy refused: class '{Class}' limit allow_open_mode=off, and the client set up no protected mode")]
         public static partial void OpenModeRefused(ILogger logger, string peer, string @class);
 
-        [LoggerMessage(EventId = 222, Level = LogLevel.Debug, Message = "{Peer}: limit class '{Class}' ({Source})")]
+        [LoggerMessage(EventId = 232, Level = LogLevel.Debug, Message = "{Peer}: limit class '{Class}' ({Source})")]
         public static partial void Classified(ILogger logger, string peer, string @class, string source);
     }
 

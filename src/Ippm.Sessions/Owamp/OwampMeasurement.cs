@@ -50,6 +50,9 @@ public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound
     public KeySource KeySource { get; init; }
 
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
+
+    /// <summary>The server's authenticated IKE identity (RFC 7717); null when the key is not from IKE.</summary>
+    public string? PeerIdentity { get; init; }
 }
 
 /// <summary>
@@ -171,7 +174,7 @@ public static class OwampMeasurement
                     outbound = new OwampDirectionData(sender.Sid, options.Count, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0);
                 }
                 int packetLength = TestPacketLayout.SenderHeader(mode.ProtectsTestPackets()) + (int)options.PaddingLength;
-                return new OwampResult(mode, outbound, inbound, packetLength) { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis };
+                return new OwampResult(mode, outbound, inbound, packetLength) { KeySource = client.Handshake.KeySource, IkeSpis = client.Handshake.IkeSpis, PeerIdentity = client.Handshake.PeerIdentity };
             }
             finally
             {

@@ -147,7 +147,7 @@ public sealed class OwampReport
         w.WriteString("protocol", "owamp");
         w.WriteString("server", Server);
         w.WriteString("mode", Result.Mode.Name());
-        TwampReport.WriteKeySource(w, Result.KeySource, Result.IkeSpis);
+        TwampReport.WriteKeySource(w, Result.KeySource, Result.IkeSpis, Result.PeerIdentity);
         w.WriteNumber("packet_size", Result.PacketLength);
         w.WritePropertyName("outbound");
         if (Outbound is null)
@@ -184,6 +184,10 @@ public sealed class OwampReport
     {
         var b = new StringBuilder();
         string key = TwampReport.DescribeKeySource(Result.KeySource, Result.IkeSpis);
+        if (Result.PeerIdentity is not null)
+        {
+            key += $", peer identity {Result.PeerIdentity}";
+        }
         Outbound?.AppendHuman(b, $"to {Server} ({Result.Mode.Name()} mode, {key})");
         if (Outbound is not null && Inbound is not null)
         {

@@ -477,7 +477,7 @@ public sealed partial class OwampServerConnection : ControlServerConnection
 
     private static partial class DeleteLog
     {
-        [LoggerMessage(EventId = 223, Level = LogLevel.Information, Message = "{Peer}: session {Sid} deleted after fetch ({Where}): class '{Class}' limit delete_on_fetch=on")]
+        [LoggerMessage(EventId = 233, Level = LogLevel.Information, Message = "{Peer}: session {Sid} deleted after fetch ({Where}): class '{Class}' limit delete_on_fetch=on")]
         public static partial void DeletedOnFetch(ILogger logger, string peer, SessionId sid, string @class, string where);
     }
 }

@@ -40,7 +40,7 @@ public static class IkeSecretSource
         byte[] secret = entry.DeriveIppmSecret();
         try
         {
-            return new Rfc7717Secret(entry.SpiI, entry.SpiR, secret, derivation);
+            return new Rfc7717Secret(entry.SpiI, entry.SpiR, secret, derivation) { PeerIdentity = entry.PeerIdentity };
         }
         finally
         {

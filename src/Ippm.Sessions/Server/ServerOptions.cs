@@ -14,6 +14,13 @@ public sealed partial class ServerOptions
     /// <summary>Security modes offered (bits of <see cref="SecurityMode"/>); mixed is dropped for OWAMP.</summary>
     public uint Modes { get; set; } = (uint)(SecurityMode.Open | SecurityMode.Authenticated | SecurityMode.Encrypted | SecurityMode.Mixed);
 
+    /// <summary>
+    /// TWAMP feature bits offered beside the security modes: RFC 5938 Individual Session Control (16), RFC 6038
+    /// Reflect Octets (32) and Symmetrical Size (64), RFC 7750 DSCP and ECN Monitoring (256). All by default; clients
+    /// that do not set them (perfSONAR) see RFC 5357 behaviour.
+    /// </summary>
+    public uint TwampFeatures { get; set; } = SecurityModes.TwampFeatureBits;
+
     /// <summary>Identities and passphrases for the authenticated, encrypted and mixed modes.</summary>
     public KeyFile? Keys { get; set; }
 

@@ -9,7 +9,7 @@ namespace Ippm.Sessions.Transport;
 /// </summary>
 public sealed unsafe class DatagramBatch : IDisposable
 {
-    internal const int ControlSize = 64;
+    internal const int ControlSize = 128; // timestamp (32) + TTL (24) + TOS (24) cmsgs, with room to spare
 
     private readonly byte* _data;
     private readonly UdpTestSocket.IoVec* _iov;
@@ -19,6 +19,7 @@ public sealed unsafe class DatagramBatch : IDisposable
     private readonly NtpTimestamp[] _times;
     private readonly byte[] _ttls;
     private readonly bool[] _truncated;
+    private readonly short[] _tos;
 
     public DatagramBatch(int capacity, int slotSize)
     {
@@ -34,6 +35,7 @@ public sealed unsafe class DatagramBatch : IDisposable
         _times = new NtpTimestamp[capacity];
         _ttls = new byte[capacity];
         _truncated = new bool[capacity];
+        _tos = new short[capacity];
     }
 
     public int Capacity { get; }
@@ -60,6 +62,9 @@ public sealed unsafe class DatagramBatch : IDisposable
 
     public bool Truncated(int index) => _truncated[index];
 
+    /// <summary>The TOS / Traffic Class octet as received (DSCP &lt;&lt; 2 | ECN), null when the platform cannot tell.</summary>
+    public byte? Tos(int index) => _tos[index] < 0 ? null : (byte)_tos[index];
+
     internal UdpTestSocket.MMsgHdr* PrepareReceive(int count)
     {
         for (int i = 0; i < count; i++)
@@ -83,8 +88,9 @@ public sealed unsafe class DatagramBatch : IDisposable
         return _headers;
     }
 
-    internal void Complete(int index, int length, NtpTimestamp time, byte ttl, bool truncated)
+    internal void Complete(int index, int length, NtpTimestamp time, byte ttl, bool truncated, byte? tos = null)
     {
+        _tos[index] = tos is byte b ? b : (short)-1;
         _lengths[index] = length;
         _times[index] = time;
         _ttls[index] = ttl;

@@ -7,4 +7,5 @@ namespace Ippm.Sessions.Transport;
 /// <param name="ReceiveTime">Kernel receive timestamp where available, else taken right after the call returned.</param>
 /// <param name="Ttl">IP TTL / IPv6 Hop Limit of the arriving packet; null when the platform cannot tell.</param>
 /// <param name="Truncated">The datagram was longer than the buffer.</param>
-public readonly record struct ReceivedDatagram(int Length, NtpTimestamp ReceiveTime, byte? Ttl, bool Truncated);
+/// <param name="Tos">TOS / Traffic Class octet of the arriving packet (DSCP and ECN); null when the platform cannot tell.</param>
+public readonly record struct ReceivedDatagram(int Length, NtpTimestamp ReceiveTime, byte? Ttl, bool Truncated, byte? Tos = null);

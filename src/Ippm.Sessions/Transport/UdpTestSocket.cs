@@ -8,8 +8,8 @@ namespace Ippm.Sessions.Transport;
 
 /// <summary>
 /// A UDP socket for test packets. On Linux it receives with recvmsg(2) so that it can read the
-/// kernel receive timestamp (SO_TIMESTAMPNS) and the TTL / Hop Limit (IP_RECVTTL, IPV6_RECVHOPLIMIT)
-/// that the .NET socket API does not expose; elsewhere it falls back to Socket.Receive.
+/// kernel receive timestamp (SO_TIMESTAMPNS), the TTL / Hop Limit (IP_RECVTTL, IPV6_RECVHOPLIMIT) and the
+/// TOS / Traffic Class octet (IP_RECVTOS, IPV6_RECVTCLASS; RFC 7750) that the .NET socket API does not expose; elsewhere it falls back to Socket.Receive.
 /// Receives block for at most the poll interval so dedicated loops can notice a stop request.
 /// </summary>
 public sealed unsafe partial class UdpTestSocket : IDisposable
@@ -19,6 +19,10 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     private const int IpProtoIp = 0;
     private const int IpTtl = 2;
     private const int IpRecvTtl = 12;
+    private const int IpTos = 1;
+    private const int IpRecvTos = 13;
+    private const int Ipv6RecvTclass = 66;
+    private const int Ipv6Tclass = 67;
     private const int IpProtoIpv6 = 41;
     private const int Ipv6RecvHopLimit = 51;
     private const int Ipv6HopLimit = 52;
@@ -84,9 +88,12 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     public void SetTtl(int ttl) => _socket.Ttl = (short)ttl; // IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket
 
     /// <summary>Applies a DSCP to every packet sent (TOS / Traffic Class = DSCP &lt;&lt; 2).</summary>
-    public void SetDscp(byte dscp)
+    public void SetDscp(byte dscp) => SetTos((byte)((dscp & 0x3F) << 2));
+
+    /// <summary>Applies a whole TOS / Traffic Class octet (DSCP &lt;&lt; 2 | ECN) to every packet sent.</summary>
+    public void SetTos(byte tosOctet)
     {
-        int tos = (dscp & 0x3F) << 2;
+        int tos = tosOctet;
         if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
         {
             _socket.SetRawSocketOption(IpProtoIpv6, 67 /* IPV6_TCLASS */, BitConverter.GetBytes(tos));
@@ -159,17 +166,19 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             }
             NtpTimestamp? kernelTime = null;
             byte? ttl = null;
-            ParseControl(control, (int)msg.ControlLength, ref kernelTime, ref ttl);
+            byte? tos = null;
+            ParseControl(control, (int)msg.ControlLength, ref kernelTime, ref ttl, ref tos);
             datagram = new ReceivedDatagram(
                 (int)Math.Min(received, buffer.Length),
                 kernelTime ?? SystemClock.Instance.Now(),
                 ttl,
-                (msg.Flags & MsgTrunc) != 0);
+                (msg.Flags & MsgTrunc) != 0,
+                tos);
             return true;
         }
     }
 
-    private static void ParseControl(byte* control, int length, ref NtpTimestamp? kernelTime, ref byte? ttl)
+    private static void ParseControl(byte* control, int length, ref NtpTimestamp? kernelTime, ref byte? ttl, ref byte? tos)
     {
         int offset = 0;
         while (offset + 16 <= length)
@@ -192,6 +201,14 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             {
                 ttl = (byte)*(int*)payload;
             }
+            else if (level == IpProtoIp && type == IpTos && cmsgLength >= 16 + 1)
+            {
+                tos = *payload; // IP_TOS carries one octet
+            }
+            else if (level == IpProtoIpv6 && type == Ipv6Tclass && cmsgLength >= 16 + 4)
+            {
+                tos = (byte)*(int*)payload;
+            }
             offset += (int)((cmsgLength + 7) & ~(nuint)7);
         }
     }
@@ -205,12 +222,14 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
             {
                 _socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvHopLimit, one);
+                _socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvTclass, one);
                 if (!_socket.DualMode)
                 {
                     return true;
                 }
             }
             _socket.SetRawSocketOption(IpProtoIp, IpRecvTtl, one);
+            _socket.SetRawSocketOption(IpProtoIp, IpRecvTos, one);
             return true;
         }
         catch (SocketException)
@@ -234,7 +253,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             {
                 return 0;
             }
-            batch.Complete(0, d.Length, d.ReceiveTime, d.Ttl ?? 0, d.Truncated);
+            batch.Complete(0, d.Length, d.ReceiveTime, d.Ttl ?? 0, d.Truncated, d.Tos);
             return 1;
         }
         MMsgHdr* headers = batch.PrepareReceive(capacity);
@@ -258,12 +277,13 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         {
             NtpTimestamp? kernelTime = null;
             byte? ttl = null;
-            ParseControl(batch.Control(i), (int)headers[i].Header.ControlLength, ref kernelTime, ref ttl);
+            byte? tos = null;
+            ParseControl(batch.Control(i), (int)headers[i].Header.ControlLength, ref kernelTime, ref ttl, ref tos);
             if (kernelTime is null && fallbackTime.IsZero)
             {
                 fallbackTime = SystemClock.Instance.Now();
             }
-            batch.Complete(i, (int)headers[i].Length, kernelTime ?? fallbackTime, ttl ?? 0, (headers[i].Header.Flags & MsgTrunc) != 0);
+            batch.Complete(i, (int)headers[i].Length, kernelTime ?? fallbackTime, ttl ?? 0, (headers[i].Header.Flags & MsgTrunc) != 0, tos);
         }
         return received;
     }

@@ -13,7 +13,10 @@ namespace Ippm.Sessions.Twamp;
 /// timestamps, and answers each packet: Receive Timestamp from the kernel, Timestamp right before the
 /// send, the reflector's own sequence numbers, Sender TTL from the IP header, replies sized
 /// max(received, reflector header) as perfSONAR does. Malformed and unauthenticated packets are
-/// counted and dropped; they never end the session.
+/// counted and dropped; they never end the session. With the negotiated features (<see cref="TwampReflectorFeatures"/>)
+/// it also reports the TOS octet it received (RFC 7750), reads the symmetrical sender format and answers at the
+/// sender's size (RFC 6038 Symmetrical Size), and returns the requested octets of the sender's padding at the
+/// start of its own, padding replies to the requested length (RFC 6038 Reflect Octets).
 /// </summary>
 public sealed partial class TwampReflector : IDisposable
 {
@@ -25,6 +28,7 @@ public sealed partial class TwampReflector : IDisposable
     private readonly TimeSpan _refWait;
     private readonly int _expectedPacketLength;
     private readonly ILogger _logger;
+    private readonly TwampReflectorFeatures _features;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
     private long _stopAtTicks = long.MaxValue;
@@ -35,8 +39,9 @@ public sealed partial class TwampReflector : IDisposable
     private long _badHmac;
 
     /// <param name="expectedPacketLength">Sender header plus the requested padding: sizes the receive buffers.</param>
-    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger)
+    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features = null)
     {
+        _features = features ?? new TwampReflectorFeatures(new TwampTestFormat(mode.ProtectsTestPackets(), false, false), 0, 0);
         _expectedPacketLength = expectedPacketLength;
         _socket = socket;
         Sid = sid;
@@ -68,6 +73,9 @@ public sealed partial class TwampReflector : IDisposable
     /// <summary>Completes when the reflector thread has ended.</summary>
     public Task Completion => _completion.Task;
 
+    /// <summary>True once <see cref="Start"/> ran (RFC 5938 bookkeeping: Start-N for a running session is refused).</summary>
+    public bool Started => _thread is not null;
+
     public void Start()
     {
         _thread = new Thread(Run) { IsBackground = true, Name = $"twamp-reflector {Port}", Priority = ThreadPriority.AboveNormal };
@@ -88,14 +96,21 @@ public sealed partial class TwampReflector : IDisposable
     private void Run()
     {
         bool protectedLayout = _mode.ProtectsTestPackets();
-        int senderHeader = TestPacketLayout.SenderHeader(protectedLayout);
-        int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
+        TwampTestFormat format = _features.Format;
+        int senderHeader = format.SenderHeader;
+        int senderHmacOffset = format.SenderHmacOffset;
+        int reflectorHeader = format.ReflectorHeader;
+        int dscpEcnOffset = format.DscpEcnOffset;
         int clearLength = protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
+        // RFC 6038 Reflect Octets: replies carry at least the reflected octets, and the requested padding length.
+        int requestedReplyPadding = _features.PaddingToReflect > 0 || _features.ReflectOctets > 0
+            ? Math.Max(_features.PaddingToReflect, _features.ReflectOctets)
+            : -1;
         int slotSize = Math.Clamp(_expectedPacketLength + 64, 2048, 65536);
         // Fewer slots for large packets: a session's buffers stay around a megabyte whatever padding it asked for.
         int batchSize = Math.Clamp((1 << 20) / slotSize, 1, BatchSize);
         using var received = new DatagramBatch(batchSize, slotSize);
-        using var replies = new DatagramBatch(batchSize, slotSize + reflectorHeader);
+        using var replies = new DatagramBatch(batchSize, Math.Max(slotSize, requestedReplyPadding) + reflectorHeader);
         uint sequence = 0;
         long lastPacketTicks = Environment.TickCount64;
         // Allocated once: index of each well-formed datagram, its HMAC verdict, and accessors for batch crypto.
@@ -156,7 +171,7 @@ public sealed partial class TwampReflector : IDisposable
                 }
                 if (_cipher is not null)
                 {
-                    _cipher.TryUnprotectMany(receivedPacket, candidates, TestPacketLayout.SenderHmacOffset, valid);
+                    _cipher.TryUnprotectMany(receivedPacket, candidates, senderHmacOffset, valid);
                 }
                 for (int c = 0; c < candidates; c++)
                 {
@@ -170,8 +185,13 @@ public sealed partial class TwampReflector : IDisposable
                     Span<byte> packet = received.Datagram(i);
                     int length = packet.Length;
                     // Reply size is max(received, reflector header) and its padding is the sender's padding
-                    // from its first octet (perfSONAR's symmetric sizing).
-                    int replyLength = Math.Max(length, reflectorHeader);
+                    // from its first octet (perfSONAR's symmetric sizing); with Symmetrical Size the sender's header
+                    // already equals ours, so the reply has exactly the sender's size (RFC 6038 §4.2). Reflect Octets
+                    // asks for a padding length of its own (RFC 6038 §4.1).
+                    int replyLength = requestedReplyPadding >= 0 && !format.SymmetricalSize
+                        ? reflectorHeader + requestedReplyPadding
+                        : Math.Max(length, reflectorHeader);
+                    replyLength = Math.Min(replyLength, replies.SlotSize);
                     if (BandwidthLimit != 0)
                     {
                         double bits = (replyLength + wireOverhead) * 8.0;
@@ -184,9 +204,17 @@ public sealed partial class TwampReflector : IDisposable
                     }
                     Span<byte> r = replies.Slot(ready)[..replyLength];
                     r[..clearLength].Clear();
-                    packet.Slice(senderHeader, replyLength - reflectorHeader).CopyTo(r[reflectorHeader..]);
+                    int replyPadding = replyLength - reflectorHeader;
+                    int copied = Math.Min(replyPadding, length - senderHeader);
+                    packet.Slice(senderHeader, copied).CopyTo(r[reflectorHeader..]);
+                    r[(reflectorHeader + copied)..].Clear();
                     byte ttl = received.Ttl(i);
                     ReflectorPacket.CopySenderFields(packet, r, protectedLayout, ttl == 0 ? (byte)255 : ttl);
+                    if (dscpEcnOffset >= 0)
+                    {
+                        // RFC 7750 §3: the DSCP and ECN the test packet arrived with, straight from the IP header.
+                        r[dscpEcnOffset] = received.Tos(i) ?? 0;
+                    }
                     ReflectorPacket.WriteReceiveTimestamp(r, protectedLayout, received.ReceiveTime(i));
                     ReflectorPacket.WriteSequenceNumber(r, sequence++);
                     replies.SetLength(ready, replyLength);
@@ -277,3 +305,9 @@ public sealed partial class TwampReflector : IDisposable
         public static partial void SendFailed(ILogger logger, SessionId sid, string error);
     }
 }
+
+/// <summary>What a session negotiated beyond RFC 5357: packet format, and RFC 6038's Reflect Octets request.</summary>
+/// <param name="Format">Layouts under Symmetrical Size and DSCP/ECN Monitoring.</param>
+/// <param name="ReflectOctets">Octets of the sender's padding to return at the start of the reply's padding (0: none).</param>
+/// <param name="PaddingToReflect">Padding length of the replies (0: as without the feature).</param>
+public sealed record TwampReflectorFeatures(TwampTestFormat Format, ushort ReflectOctets, ushort PaddingToReflect);

@@ -13,7 +13,7 @@ namespace Ippm.Sessions.Twamp;
 /// synchronised clocks; they are reported as measured, never clamped, and flagged when either clock is
 /// unsynchronised.
 /// </summary>
-public sealed class TwampReport
+public sealed partial class TwampReport
 {
     public required string Server { get; init; }
     public required TwampSessionResult Result { get; init; }
@@ -86,6 +86,10 @@ public sealed class TwampReport
         var inv = CultureInfo.InvariantCulture;
         b.AppendLine(inv, $"--- ippm twping statistics to {Server} ({Result.Mode.Name()} mode, {DescribeKeySource(Result.KeySource, Result.IkeSpis)}) ---");
         b.AppendLine(inv, $"SID:\t{Result.Sid}");
+        if (Result.PeerIdentity is not null)
+        {
+            b.AppendLine(inv, $"peer identity:\t{Result.PeerIdentity} (IKEv2, verified)");
+        }
         if (Result.Sent > 0)
         {
             b.AppendLine(inv, $"first:\t{Result.FirstSend.ToDateTimeOffset():yyyy-MM-ddTHH:mm:ss.fff}Z");
@@ -106,6 +110,7 @@ public sealed class TwampReport
         {
             b.AppendLine(inv, $"discarded replies: {Result.Malformed} malformed, {Result.BadHmac} bad HMAC, {Result.Late} later than the {Result.Timeout.TotalSeconds:0.###} s timeout");
         }
+        AppendExtensions(b);
         return b.ToString();
     }
 
@@ -122,7 +127,7 @@ public sealed class TwampReport
         w.WriteString("protocol", "twamp");
         w.WriteString("server", Server);
         w.WriteString("mode", Result.Mode.Name());
-        WriteKeySource(w, Result.KeySource, Result.IkeSpis);
+        WriteKeySource(w, Result.KeySource, Result.IkeSpis, Result.PeerIdentity);
         w.WriteString("sid", Result.Sid.ToString());
         w.WriteNumber("sent", Sequence.Sent);
         w.WriteNumber("received", Sequence.Received);
@@ -160,6 +165,7 @@ public sealed class TwampReport
         WriteHops(w, "forward", ForwardHops);
         WriteHops(w, "backward", BackwardHops);
         w.WriteEndObject();
+        WriteExtensions(w);
         w.WriteEndObject();
     }
 
@@ -187,9 +193,10 @@ public sealed class TwampReport
     }
 
     /// <summary><c>key_source</c>: none, passphrase or ikev2 (then with <c>spi_i</c>, <c>spi_r</c>); never the key.</summary>
-    internal static void WriteKeySource(Utf8JsonWriter w, Control.KeySource source, (ulong SpiI, ulong SpiR)? spis)
+    internal static void WriteKeySource(Utf8JsonWriter w, Control.KeySource source, (ulong SpiI, ulong SpiR)? spis, string? peerIdentity)
     {
         w.WriteString("key_source", source.ToString().ToLowerInvariant());
+        w.WriteString("peer_identity", peerIdentity);
         if (spis is { } s)
         {
             w.WriteString("spi_i", s.SpiI.ToString("x16", CultureInfo.InvariantCulture));

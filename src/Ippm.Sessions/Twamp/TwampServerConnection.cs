@@ -17,10 +17,20 @@ namespace Ippm.Sessions.Twamp;
 /// One TWAMP-Control connection on the server (RFC 5357 §3): Request-TW-Session, Start-Sessions and
 /// Stop-Sessions, each session served by a <see cref="TwampReflector"/>.
 /// </summary>
-public sealed class TwampServerConnection : ControlServerConnection
+public sealed partial class TwampServerConnection : ControlServerConnection
 {
-    private readonly List<(TwampReflector Reflector, TimeSpan Timeout)> _sessions = [];
+    /// <summary>A session of this connection: accepted, then running, then stopped (RFC 5938 tracks each one).</summary>
+    private sealed class Session(TwampReflector reflector, TimeSpan timeout)
+    {
+        public TwampReflector Reflector { get; } = reflector;
+        public TimeSpan Timeout { get; } = timeout;
+        public bool Running { get; set; }
+    }
+
+    private readonly List<Session> _sessions = [];
     private readonly List<TwampReflector> _allReflectors = [];
+    private readonly HashSet<SessionId> _stopped = [];
+    private bool _individualControl;
 
     public TwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
         : base(stream, local, remote, options, ports, logger)
@@ -29,22 +39,29 @@ public sealed class TwampServerConnection : ControlServerConnection
 
     protected override ControlProtocol Protocol => ControlProtocol.Twamp;
 
-    protected override uint OfferedModes => Options.Modes & SecurityModes.SecurityBits(ControlProtocol.Twamp);
+    protected override uint OfferedModes => (Options.Modes & SecurityModes.SecurityBits(ControlProtocol.Twamp)) | (Options.TwampFeatures & SecurityModes.TwampFeatureBits);
 
     protected override void OnClosed()
     {
         // Sessions already stopped keep reflecting for their Timeout; sessions the client did not stop
         // (it vanished or broke the protocol) end now, and so do sessions never started.
-        foreach ((TwampReflector reflector, _) in _sessions)
+        foreach (Session session in _sessions)
         {
-            reflector.StopAfter(TimeSpan.Zero);
+            session.Reflector.StopAfter(TimeSpan.Zero);
         }
     }
 
     protected override async Task CommandLoopAsync(ControlHandshakeResult handshake, CancellationToken cancellationToken)
     {
+        _individualControl = (handshake.ModeBits & (uint)TwampModes.IndividualSessionControl) != 0;
         bool testing = false;
         Task? sessionsEnded = null;
+        void Recount()
+        {
+            List<Session> running = _sessions.Where(s => s.Running).ToList();
+            testing = running.Count > 0;
+            sessionsEnded = testing ? Task.WhenAll(running.Select(s => s.Reflector.Completion)) : null;
+        }
         while (await ReadCommandBlockAsync(testing, cancellationToken, sessionsEnded).ConfigureAwait(false) is byte[] first)
         {
             using CancellationTokenSource deadline = MessageDeadline(cancellationToken);
@@ -52,7 +69,8 @@ public sealed class TwampServerConnection : ControlServerConnection
             var command = (CommandNumber)first[0];
             switch (command)
             {
-                case CommandNumber.RequestTwSession when !testing:
+                // RFC 5938 §3: with Individual Session Control, sessions may be requested while others run.
+                case CommandNumber.RequestTwSession when !testing || _individualControl:
                     {
                         byte[] request = await ReadRestAsync(first, SessionRequest.Length, message).ConfigureAwait(false);
                         AcceptSession answer = CreateSession(handshake, request);
@@ -61,40 +79,150 @@ public sealed class TwampServerConnection : ControlServerConnection
                         break;
                     }
                 case CommandNumber.StartSessions when !testing:
-                    await ReadRestAsync(first, StartSessions.Length, message).ConfigureAwait(false);
-                    foreach ((TwampReflector reflector, _) in _sessions)
                     {
-                        reflector.Start();
+                        await ReadRestAsync(first, StartSessions.Length, message).ConfigureAwait(false);
+                        int started = 0;
+                        foreach (Session session in _sessions.Where(s => !s.Running))
+                        {
+                            session.Reflector.Start();
+                            session.Running = true;
+                            started++;
+                        }
+                        await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, message).ConfigureAwait(false);
+                        Log.Started(Logger, Peer, started);
+                        Recount();
+                        break;
                     }
-                    await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, message).ConfigureAwait(false);
-                    Log.Started(Logger, Peer, _sessions.Count);
-                    testing = _sessions.Count > 0;
-                    sessionsEnded = testing ? Task.WhenAll(_sessions.Select(s => s.Reflector.Completion)) : null;
-                    break;
                 case CommandNumber.StopSessions when testing:
                     {
                         byte[] stopMessage = await ReadRestAsync(first, TwampStopSessions.Length, message).ConfigureAwait(false);
                         TwampStopSessions.TryRead(stopMessage, out TwampStopSessions? stop);
-                        if (stop!.SessionCount != _sessions.Count)
+                        List<Session> running = _sessions.Where(s => s.Running).ToList();
+                        if (stop!.SessionCount != running.Count)
                         {
-                            Log.StopCountMismatch(Logger, Peer, stop.SessionCount, _sessions.Count);
+                            Log.StopCountMismatch(Logger, Peer, stop.SessionCount, running.Count);
                         }
-                        foreach ((TwampReflector reflector, TimeSpan timeout) in _sessions)
+                        foreach (Session session in running)
                         {
-                            reflector.StopAfter(timeout);
+                            session.Reflector.StopAfter(session.Timeout);
                         }
-                        Log.Stopped(Logger, Peer, _sessions.Count, (byte)stop.Accept);
-                        _sessions.Clear();
-                        testing = false;
-                        sessionsEnded = null;
+                        Log.Stopped(Logger, Peer, running.Count, (byte)stop.Accept);
+                        // Sessions accepted but never started (RFC 5938) stay startable; stopped ones go.
+                        _stopped.UnionWith(running.Select(s => s.Reflector.Sid));
+                        _sessions.RemoveAll(s => s.Running);
+                        Recount();
                         break;
                     }
+                case CommandNumber.StartNSessions when _individualControl:
+                case CommandNumber.StopNSessions when _individualControl:
+                    await IndividualControlAsync(first, command == CommandNumber.StartNSessions, handshake, message).ConfigureAwait(false);
+                    Recount();
+                    break;
                 default:
                     // The length of an unknown command is unknown, so the CBC/HMAC stream cannot be resynchronised:
                     // close rather than answer and desynchronise as the reference does.
                     throw new ControlProtocolException($"unexpected command {(byte)command} in {(testing ? "test" : "request")} state; closing");
             }
         }
+    }
+
+    /// <summary>
+    /// Start-N-Sessions / Stop-N-Sessions (RFC 5938 §3.2–3.5). The command is all or nothing: every SID must name a
+    /// session of this connection that is not yet running (Start-N) or is running (Stop-N), each at most once;
+    /// otherwise the Ack carries Accept=1 (Failure) with the SIDs as received, nothing changes, and the refusal is
+    /// logged. Other sessions of the connection are never touched by a refused command.
+    /// </summary>
+    private async Task IndividualControlAsync(byte[] first, bool start, ControlHandshakeResult handshake, CancellationToken cancellationToken)
+    {
+        uint count = SessionListMessage.ReadCount(first);
+        // The count fixes the message length. A count beyond what this connection can hold cannot be honest, and
+        // reading it would let a peer make the server buffer anything: treat it as an unknown length and close.
+        if (count > Options.MaxSessionsPerConnection)
+        {
+            throw new ControlProtocolException($"{(start ? "Start" : "Stop")}-N-Sessions names {count} sessions, more than the {Options.MaxSessionsPerConnection} a connection may hold; closing");
+        }
+        byte[] raw = new byte[SessionListMessage.LengthFor((int)count)];
+        first.CopyTo(raw, 0);
+        if (Channel.IsProtected)
+        {
+            await Channel.ReadMessageAsync(raw, first.Length, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            // Open mode has no HMAC to check; read the HMAC block as data to see whether it is the zero block it must be.
+            await Channel.ReadBlocksAsync(raw.AsMemory(first.Length), cancellationToken).ConfigureAwait(false);
+        }
+        IReadOnlyList<SessionId> sids = start
+            ? (StartNSessions.TryRead(raw, out StartNSessions? s) == System.Buffers.OperationStatus.Done ? s!.Sids : [])
+            : (StopNSessions.TryRead(raw, out StopNSessions? t) == System.Buffers.OperationStatus.Done ? t!.Sids : []);
+        string? refusal = null;
+        var chosen = new List<Session>();
+        if (count == 0)
+        {
+            refusal = "the list names no session";
+        }
+        else if (!Channel.IsProtected && raw.AsSpan(raw.Length - 16).IndexOfAnyExcept((byte)0) >= 0)
+        {
+            // Open mode: the HMAC block is zero, so a non-zero one is a SID beyond Number of Sessions.
+            refusal = $"Number of Sessions ({count}) disagrees with the SIDs sent (the HMAC block is not zero)";
+        }
+        else
+        {
+            foreach (SessionId sid in sids)
+            {
+                Session? session = _sessions.Find(x => x.Reflector.Sid == sid);
+                if (session is null)
+                {
+                    refusal = _stopped.Contains(sid) ? $"session {sid} is already stopped" : $"SID {sid} is not a session of this connection";
+                    break;
+                }
+                if (chosen.Contains(session))
+                {
+                    refusal = $"SID {sid} is listed twice";
+                    break;
+                }
+                if (start && session.Running)
+                {
+                    refusal = $"session {sid} is already running";
+                    break;
+                }
+                if (!start && !session.Running)
+                {
+                    refusal = $"session {sid} is not running";
+                    break;
+                }
+                chosen.Add(session);
+            }
+        }
+        if (_stopped.Count > 4096)
+        {
+            _stopped.Clear(); // only sharpens a log message; a long-lived connection must not grow it for ever
+        }
+        AcceptCode accept = refusal is null ? AcceptCode.Ok : AcceptCode.Failure;
+        if (refusal is not null)
+        {
+            IscLog.IndividualControlRefused(Logger, Peer, start ? "Start-N-Sessions" : "Stop-N-Sessions", (byte)accept, refusal);
+        }
+        else
+        {
+            foreach (Session session in chosen)
+            {
+                if (start)
+                {
+                    session.Reflector.Start();
+                    session.Running = true;
+                }
+                else
+                {
+                    session.Reflector.StopAfter(session.Timeout);
+                    _sessions.Remove(session);
+                    _stopped.Add(session.Reflector.Sid);
+                }
+            }
+            IscLog.IndividualControl(Logger, Peer, start ? "started" : "stopped", chosen.Count, string.Join(", ", chosen.Select(c => c.Reflector.Sid.ToString())));
+        }
+        SessionListMessage ack = start ? new StartNAck(accept, sids) : new StopNAck(accept, sids);
+        await SendAsync(ack.Write, ack.EncodedLength, cancellationToken).ConfigureAwait(false);
     }
 
     private AcceptSession CreateSession(ControlHandshakeResult handshake, byte[] message)
@@ -124,6 +252,11 @@ public sealed class TwampServerConnection : ControlServerConnection
         if (request.SenderPort == 0)
         {
             return Refuse(AcceptCode.NotSupported, "sender port 0");
+        }
+        bool reflectOctets = (handshake.ModeBits & (uint)TwampModes.ReflectOctets) != 0;
+        if (reflectOctets && (request.OctetsToBeReflected > request.PaddingLength || request.PaddingToReflect > Options.MaxPaddingLength))
+        {
+            return Refuse(AcceptCode.NotSupported, $"RFC 6038: {request.OctetsToBeReflected} octets to reflect from a padding of {request.PaddingLength}, reply padding {request.PaddingToReflect} (limit {Options.MaxPaddingLength})");
         }
         _allReflectors.RemoveAll(r => r.Completion.IsCompleted);
         if (_allReflectors.Count >= Options.MaxSessionsPerConnection)
@@ -166,8 +299,13 @@ public sealed class TwampServerConnection : ControlServerConnection
                 socket.SetDscp(dscp);
             }
             TestPacketCipher? cipher = handshake.Mode.ProtectsTestPackets() ? TestPacketCipher.Create(handshake.Mode, handshake.Keys!, sid) : null;
+            // Octets 88-91 are MBZ unless Reflect Octets was negotiated (RFC 6038 §4.1): ignore them otherwise.
+            var features = new TwampReflectorFeatures(
+                TwampTestFormat.For(handshake.Mode, handshake.ModeBits),
+                reflectOctets ? request.OctetsToBeReflected : (ushort)0,
+                reflectOctets ? request.PaddingToReflect : (ushort)0);
             reflector = new TwampReflector(socket, sid, handshake.Mode, cipher, new IPEndPoint(senderAddress, request.SenderPort), Options.RefWait,
-                TestPacketLayout.SenderHeader(handshake.Mode.ProtectsTestPackets()) + (int)request.PaddingLength, Logger);
+                features.Format.SenderHeader + (int)request.PaddingLength, Logger, features);
         }
         catch (SocketException e)
         {
@@ -176,12 +314,22 @@ public sealed class TwampServerConnection : ControlServerConnection
         }
         TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(request.Timeout.TotalSeconds, Options.MaxSessionTimeout.TotalSeconds));
         reflector.BandwidthLimit = classBandwidth;
-        _sessions.Add((reflector, timeout));
+        _sessions.Add(new Session(reflector, timeout));
         _allReflectors.Add(reflector);
         ServerMetrics.SessionStarted(twamp: true);
         _ = reflector.Completion.ContinueWith(_ => ServerMetrics.SessionEnded(twamp: true), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Log.SessionAccepted(Logger, Peer, sid, reflector.Port, reflector.Sender.ToString(), request.PaddingLength);
-        return new AcceptSession(AcceptCode.Ok, (ushort)reflector.Port, sid);
+        // RFC 6038 §4.2: Reflected octets confirms the request; Server octets 0 = the server needs none returned.
+        return new AcceptSession(AcceptCode.Ok, (ushort)reflector.Port, sid, reflectOctets ? request.OctetsToBeReflected : (ushort)0, 0);
+    }
+
+    private static partial class IscLog
+    {
+        [LoggerMessage(EventId = 220, Level = LogLevel.Warning, Message = "{Peer}: {Command} refused with Accept={Accept}: {Reason}")]
+        public static partial void IndividualControlRefused(ILogger logger, string peer, string command, byte accept, string reason);
+
+        [LoggerMessage(EventId = 221, Level = LogLevel.Information, Message = "{Peer}: RFC 5938: {Count} session(s) {Action}: {Sids}")]
+        public static partial void IndividualControl(ILogger logger, string peer, string action, int count, string sids);
     }
 
     /// <summary>The smallest non-zero bandwidth from the class up to the root; 0 when none limits it.</summary>

@@ -58,6 +58,30 @@ public sealed record TwampSessionResult(
     public Control.KeySource KeySource { get; init; }
 
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
+
+    /// <summary>The server's authenticated IKE identity (RFC 7717); null when the key is not from IKE.</summary>
+    public string? PeerIdentity { get; init; }
+    /// <summary>The TOS octet test packets left with (DSCP &lt;&lt; 2 | ECN) and the one the reflector was asked to use.</summary>
+    public byte SentTos { get; init; }
+
+    /// <summary>RFC 7750 was negotiated: every sample carries the TOS the reflector received.</summary>
+    public bool DscpEcnMonitoring { get; init; }
+
+    /// <summary>The DSCP requested of the reflector through Type-P (its replies should leave with it).</summary>
+    public byte RequestedDscp { get; init; }
+
+    /// <summary>RFC 6038 Symmetrical Size was negotiated.</summary>
+    public bool SymmetricalSize { get; init; }
+
+    /// <summary>RFC 6038 Reflect Octets: how many octets were asked back, and how many replies returned them intact.</summary>
+    public int ReflectOctets { get; init; }
+
+    public long ReflectedOctetsIntact { get; init; }
+
+    /// <summary>Sizes of the replies received (octets of UDP payload); 0 when none arrived.</summary>
+    public int MinReplyLength { get; init; }
+
+    public int MaxReplyLength { get; init; }
 }
 
 /// <summary>
@@ -75,10 +99,13 @@ public static class TwampSessionSender
         SendSchedule schedule,
         int paddingLength,
         TimeSpan timeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        TwampTestFormat? format = null,
+        int reflectOctets = 0)
     {
+        TwampTestFormat f = format ?? new TwampTestFormat(mode.ProtectsTestPackets(), false, false);
         return Task.Factory.StartNew(
-            () => Run(socket, sid, mode, createCipher, count, schedule, paddingLength, timeout, cancellationToken),
+            () => Run(socket, sid, mode, createCipher, count, schedule, paddingLength, timeout, f, reflectOctets, cancellationToken),
             cancellationToken,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
@@ -88,9 +115,15 @@ public static class TwampSessionSender
 
     private static TwampSessionResult Run(
         UdpTestSocket socket, SessionId sid, SecurityMode mode, Func<TestPacketCipher>? createCipher, int count,
-        SendSchedule schedule, int paddingLength, TimeSpan timeout, CancellationToken cancellationToken)
+        SendSchedule schedule, int paddingLength, TimeSpan timeout, TwampTestFormat format, int reflectOctets, CancellationToken cancellationToken)
     {
         bool protectedLayout = mode.ProtectsTestPackets();
+        int senderHmacOffset = format.SenderHmacOffset;
+        int dscpEcnOffset = format.DscpEcnOffset;
+        long reflectedIntact = 0;
+        int minReply = int.MaxValue, maxReply = 0;
+        byte[] padding = new byte[paddingLength];
+        Random.Shared.NextBytes(padding);
         var sendTimes = new ulong[count];
         var sendErrors = new ErrorEstimate[count];
         var replies = new List<TwampSample>(Math.Min(count, 1 << 20));
@@ -102,12 +135,12 @@ public static class TwampSessionSender
         using var receiveCipher = createCipher?.Invoke();
         using var sendCipher = createCipher?.Invoke();
         SystemClock clock = SystemClock.Instance;
-        int header = TestPacketLayout.SenderHeader(protectedLayout);
+        int header = format.SenderHeader;
         int packetLength = header + paddingLength;
 
         var receiver = new Thread(() =>
         {
-            int reflectorHeader = TestPacketLayout.ReflectorHeader(protectedLayout);
+            int reflectorHeader = format.ReflectorHeader;
             using var batch = new DatagramBatch(BatchSize, Math.Max(2048, packetLength + reflectorHeader));
             bool[] valid = new bool[BatchSize];
             TestPacketCipher.PacketAccessor receivedPacket = i => batch.Datagram(i);
@@ -150,7 +183,15 @@ public static class TwampSessionSender
                     byte ttl = batch.Ttl(i);
                     replies.Add(new TwampSample(
                         seq, reply.SequenceNumber, t1, reply.ReceiveTimestamp, reply.Timestamp, t4,
-                        sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, ttl == 0 ? null : ttl));
+                        sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, ttl == 0 ? null : ttl,
+                        dscpEcnOffset >= 0 ? packet[dscpEcnOffset] : null, batch.Tos(i)));
+                    minReply = Math.Min(minReply, packet.Length);
+                    maxReply = Math.Max(maxReply, packet.Length);
+                    if (reflectOctets > 0 && packet.Length >= reflectorHeader + reflectOctets
+                        && packet.Slice(reflectorHeader, reflectOctets).SequenceEqual(padding.AsSpan(0, reflectOctets)))
+                    {
+                        reflectedIntact++;
+                    }
                     if (!seen[seq])
                     {
                         seen[seq] = true;
@@ -167,8 +208,6 @@ public static class TwampSessionSender
         {
             using var outgoing = new DatagramBatch(BatchSize, packetLength);
             TestPacketCipher.PacketAccessor outgoingPacket = i => outgoing.Datagram(i);
-            byte[] padding = new byte[paddingLength];
-            Random.Shared.NextBytes(padding);
             for (int i = 0; i < BatchSize; i++)
             {
                 padding.CopyTo(outgoing.Slot(i)[header..]);
@@ -200,13 +239,13 @@ public static class TwampSessionSender
                 {
                     int seq = seqNext + b;
                     Span<byte> packet = outgoing.Slot(b)[..packetLength];
-                    packet[..(protectedLayout ? TestPacketLayout.SenderHmacOffset : header)].Clear();
+                    packet[..(protectedLayout ? senderHmacOffset : header)].Clear();
                     SenderPacket.WriteSequenceNumber(packet, (uint)seq);
                     SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
                     sendErrors[seq] = error;
                     Volatile.Write(ref sendTimes[seq], now.Value);
                 }
-                sendCipher?.ProtectMany(outgoingPacket, burst, TestPacketLayout.SenderHmacOffset);
+                sendCipher?.ProtectMany(outgoingPacket, burst, senderHmacOffset);
                 Interlocked.Add(ref sentCount, burst);
                 socket.SendBatch(outgoing, burst);
                 seqNext += burst;
@@ -226,6 +265,12 @@ public static class TwampSessionSender
             packetLength, timeout)
         {
             ScheduleError = sent == 0 ? (double.NaN, double.NaN) : (lateness[(sent - 1) / 2], lateness[(int)Math.Ceiling(0.99 * sent) - 1]),
+            DscpEcnMonitoring = format.DscpEcn,
+            SymmetricalSize = format.SymmetricalSize,
+            ReflectOctets = reflectOctets,
+            ReflectedOctetsIntact = reflectedIntact,
+            MinReplyLength = maxReply == 0 ? 0 : minReply,
+            MaxReplyLength = maxReply,
         };
     }
 

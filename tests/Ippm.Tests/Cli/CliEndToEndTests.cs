@@ -108,7 +108,8 @@ public sealed class CliEndToEndTests : IDisposable
         int port = IppmProcess.FreeTcpPort();
         int ikePort = 20000 + Random.Shared.Next(20000);
         using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}",
-            "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-cert", Path.Combine(dir, "server.crt"), "--ike-key", Path.Combine(dir, "server.key"), "--ike-ca", Path.Combine(dir, "ca.crt"));
+            "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-cert", Path.Combine(dir, "server.crt"), "--ike-key", Path.Combine(dir, "server.key"), "--ike-ca", Path.Combine(dir, "ca.crt"),
+            "--ike-allow", global::Ippm.Cli.ThrowawayPki.ClientName);
         await server.WaitForLogAsync("TWAMP control listening", Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", ikePort.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -173,6 +173,9 @@ public sealed class Rfc7717LoopbackTests
         TwampSessionResult ok = await TwampMeasurement.RunAsync(Twping(server.Server.TwampEndPoint, SecurityMode.Authenticated, direct, 5), CancellationToken.None).DefaultTimeout();
 
         Assert.Equal(AcceptCode.Failure, refused.Accept);
+        // Told apart from a wrong passphrase: the client knows its key came from an SA the server recognised.
+        Assert.Contains("the server may use the other RFC 7717 key derivation (--ike-key-derivation direct", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("passphrase", refused.Message, StringComparison.Ordinal);
         Assert.Equal(5, ok.Replies.Count);
     }
 

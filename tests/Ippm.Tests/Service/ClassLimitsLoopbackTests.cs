@@ -41,7 +41,7 @@ public sealed class ClassLimitsLoopbackTests : IDisposable
 
         Assert.Equal([AcceptCode.Ok, AcceptCode.Ok, AcceptCode.PermanentResourceLimitation], owampAnswers);
         Assert.Equal([AcceptCode.Ok, AcceptCode.Ok, AcceptCode.PermanentResourceLimitation], twampAnswers);
-        Assert.Equal(2, server.LoggerFactory.Entries.Count(e => e.EventId == 220 && e.Message.Contains("class 'root' limit test_sessions", StringComparison.Ordinal)));
+        Assert.Equal(2, server.LoggerFactory.Entries.Count(e => e.EventId == 230 && e.Message.Contains("class 'root' limit test_sessions", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class ClassLimitsLoopbackTests : IDisposable
         Assert.Equal(AcceptCode.Ok, small);
         Assert.Equal(AcceptCode.PermanentResourceLimitation, large);
         Assert.Equal(AcceptCode.Ok, send);
-        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 220 && e.Message.Contains("limit disk: the session would store about 2704 octets, limit 1000", StringComparison.Ordinal));
+        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 230 && e.Message.Contains("limit disk: the session would store about 2704 octets, limit 1000", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -82,6 +82,6 @@ public sealed class ClassLimitsLoopbackTests : IDisposable
         Assert.Equal(10, result.Outbound.Records.Count(r => !r.IsLost));
         Assert.False(File.Exists(Path.Combine(_dir, sid + ".owp")));
         Assert.Null(again);
-        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 223 && e.Message.Contains("delete_on_fetch=on", StringComparison.Ordinal));
+        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 233 && e.Message.Contains("delete_on_fetch=on", StringComparison.Ordinal));
     }
 }

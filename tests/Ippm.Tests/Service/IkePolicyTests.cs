@@ -52,6 +52,6 @@ public sealed class IkePolicyTests
 
         Assert.Equal(AcceptCode.Ok, probe);
         Assert.Equal(AcceptCode.PermanentResourceLimitation, other);
-        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 220 && e.Message.Contains("class 'jail' limit bandwidth", StringComparison.Ordinal));
+        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 230 && e.Message.Contains("class 'jail' limit bandwidth", StringComparison.Ordinal));
     }
 }
