@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using Ippm.Policy;
 using Ippm.Security;
+using Ippm.Service;
 using Ippm.Sessions.Server;
 using Ippm.Wire;
 using Microsoft.Extensions.Logging;
@@ -31,19 +33,140 @@ internal static class ServerCommand
         var dataLimit = new Option<string>("--data-limit") { Description = "Size limit of --data-dir in octets, K/M/G suffixes allowed; the oldest sessions are deleted to make room.", DefaultValueFactory = _ => "1G" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Trace, Debug, Information, Warning, Error.", DefaultValueFactory = _ => LogLevel.Information };
 
+        var config = new Option<FileInfo?>("--config") { Description = "Read settings from FILE: 'key = value' lines, a key for every flag (without '--'); flags given here win." };
+        var perfsonarConfig = new Option<DirectoryInfo?>("--perfsonar-config") { Description = "Read an owampd/twampd configuration directory (*-server.conf, *.limits, *.pfs) as they are." };
+        var limits = new Option<FileInfo?>("--limits") { Description = "perfSONAR limits file (owampd.limits(5) syntax) for both protocols." };
+        var owampLimits = new Option<FileInfo?>("--owamp-limits") { Description = "Limits file for OWAMP only (overrides --limits for OWAMP)." };
+        var twampLimits = new Option<FileInfo?>("--twamp-limits") { Description = "Limits file for TWAMP only (overrides --limits for TWAMP)." };
+        var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464)." };
+        var logFormat = new Option<string>("--log-format") { Description = "auto, simple, json, or systemd (journald priorities; what auto picks under systemd).", DefaultValueFactory = _ => "auto" };
+        logFormat.AcceptOnlyFromAmong("auto", "simple", "json", "systemd");
+
         var command = new Command("server", "Run an O/TWAMP server (the twampd role): control listener and session reflectors.")
         {
             twampListen, owampListen, maxPackets, maxScheduled, allowThirdParty, pfs, modes, testPorts, pbkdf2, maxConnections, maxSessions, servWait, refWait, dataDir, dataLimit, logLevel,
+            config, perfsonarConfig, limits, owampLimits, twampLimits, metricsListen, logFormat,
         };
         command.Add(twampFeatures);
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
-        var limits = new ServerLimitOptions();
-        limits.AddTo(command);
-        command.SetAction(async (parse, cancellationToken) =>
+        var shares = new ServerLimitOptions();
+        shares.AddTo(command);
+
+        // Everything a reload re-reads, from a ParseResult that already has the configuration files merged in.
+        string? Build(ParseResult parse, ILogger log, out ServerOptions? options)
         {
-            using ILoggerFactory logs = Logging.Create(parse.GetValue(logLevel));
-            IPEndPoint? endPoint = null, owampEndPoint = null;
+            options = null;
+            if (!TryParseTwampFeatures(parse.GetValue(twampFeatures)!, out uint features))
+            {
+                return $"--twamp-features '{parse.GetValue(twampFeatures)}': use individual-session-control, reflect-octets, symmetrical-size, dscp-ecn or none.";
+            }
+            if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
+            {
+                return $"--modes '{parse.GetValue(modes)}': use open, authenticated, encrypted, mixed.";
+            }
+            PortRange? range = null;
+            if (parse.GetValue(testPorts) is string portsText)
+            {
+                if (!PortRange.TryParse(portsText, out PortRange parsed))
+                {
+                    return $"--test-ports '{portsText}' is not LOW-HIGH.";
+                }
+                range = parsed;
+            }
+            uint count = parse.GetValue(pbkdf2);
+            if (count < 1024)
+            {
+                return "--pbkdf2-count must be at least 1024 (RFC 4656 §3.1).";
+            }
+            if (!TryParseSize(parse.GetValue(dataLimit)!, out long limitBytes))
+            {
+                return $"--data-limit '{parse.GetValue(dataLimit)}' is not a size such as 500M or 2G.";
+            }
+            bool modesGiven = parse.GetResult(modes) is { Implicit: false };
+            bool canKey = parse.GetValue(pfs) is not null || parse.GetValue(ike.Listen) is not null;
+            if (modesGiven && !canKey && (offered & ~(uint)SecurityMode.Open) != 0)
+            {
+                return $"--modes {parse.GetValue(modes)} cannot be offered: {DescribeProtected(offered)} {(IsSingleMode(offered & ~(uint)SecurityMode.Open) ? "needs" : "need")} a key; give --pfs FILE (passphrases, see ippm keys add) or --ike-listen ADDR:PORT with --ike-cert/--ike-psk-file (RFC 7717).";
+            }
+            if (modesGiven && offered == (uint)SecurityMode.Mixed && parse.GetValue(twampListen) is null)
+            {
+                return "--modes mixed cannot be offered: mixed mode is TWAMP only (RFC 5618); give --twamp-listen.";
+            }
+            KeyFile? keys = null;
+            if (parse.GetValue(pfs) is FileInfo file)
+            {
+                try
+                {
+                    keys = KeyFile.Load(file.FullName);
+                }
+                catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+                {
+                    return $"cannot read key file: {e.Message}";
+                }
+            }
+            else if ((offered & ~(uint)SecurityMode.Open) != 0 && parse.GetValue(ike.Listen) is null)
+            {
+                // Without passphrases or IKE no client can pass the protected modes; offer only what can succeed.
+                offered &= (uint)SecurityMode.Open;
+                log.LogWarning("neither --pfs nor --ike-listen given: the protected modes need a key, so only open mode is offered");
+            }
+            LimitsFile? both, owamp, twamp;
+            try
+            {
+                Func<string, bool> known = id => keys is not null && keys.Identities.Contains(id);
+                both = parse.GetValue(limits) is FileInfo l ? LimitsFile.Load(l.FullName, known) : null;
+                owamp = parse.GetValue(owampLimits) is FileInfo o ? LimitsFile.Load(o.FullName, known) : null;
+                twamp = parse.GetValue(twampLimits) is FileInfo t ? LimitsFile.Load(t.FullName, known) : null;
+            }
+            catch (Exception e) when (e is PolicyFormatException or IOException or UnauthorizedAccessException)
+            {
+                keys?.Dispose();
+                return $"limits: {e.Message}";
+            }
+            options = new ServerOptions
+            {
+                MaxPacketsPerSession = parse.GetValue(maxPackets),
+                MaxScheduledPackets = Math.Max(1, parse.GetValue(maxScheduled)),
+                AllowThirdPartyTestAddresses = parse.GetValue(allowThirdParty),
+                Modes = offered,
+                TwampFeatures = features,
+                Keys = keys,
+                Pbkdf2Count = count,
+                TestPorts = range ?? PortRange.DefaultTestPorts,
+                MaxConnections = parse.GetValue(maxConnections),
+                MaxSessionsPerConnection = parse.GetValue(maxSessions),
+                ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
+                RefWait = TimeSpan.FromSeconds(parse.GetValue(refWait)),
+                DataDirectory = parse.GetValue(dataDir)?.FullName,
+                DataDirectoryLimitBytes = limitBytes,
+                OwampPolicy = owamp ?? both ?? LimitsFile.Unlimited,
+                TwampPolicy = twamp ?? both ?? LimitsFile.Unlimited,
+            };
+            if (shares.ApplyTo(parse, options) is string limitError)
+            {
+                keys?.Dispose();
+                options = null;
+                return limitError;
+            }
+            return null;
+        }
+
+        command.SetAction(async (original, cancellationToken) =>
+        {
+            var sources = new ServerConfigSources(command, original, config, perfsonarConfig, pfs, owampLimits, twampLimits);
+            string? configError = sources.TryMerge(out ParseResult parse, out IReadOnlyList<string> notes);
+            using ILoggerFactory logs = ServiceLogging.Create(original.GetValue(logLevel), original.GetValue(logFormat)!);
+            ILogger serverLog = logs.CreateLogger("Ippm.Server");
+            if (configError is not null)
+            {
+                return TwpingCommand.Fail(configError, ExitCodes.Usage);
+            }
+            foreach (string note in notes)
+            {
+                serverLog.LogInformation("{Note}", note);
+            }
+            IPEndPoint? endPoint = null, owampEndPoint = null, metricsEndPoint = null;
             string? listen = parse.GetValue(twampListen), owampText = parse.GetValue(owampListen);
             if (listen is null && owampText is null)
             {
@@ -57,103 +180,37 @@ internal static class ServerCommand
             {
                 return TwpingCommand.Fail($"--owamp-listen '{owampText}' is not ADDR:PORT.", ExitCodes.Usage);
             }
-            if (!TryParseTwampFeatures(parse.GetValue(twampFeatures)!, out uint features))
+            if (parse.GetValue(metricsListen) is string metricsText && !EndpointParser.TryParseListen(metricsText, 9464, out metricsEndPoint))
             {
-                return TwpingCommand.Fail($"--twamp-features '{parse.GetValue(twampFeatures)}': use individual-session-control, reflect-octets, symmetrical-size, dscp-ecn or none.", ExitCodes.Usage);
+                return TwpingCommand.Fail($"--metrics-listen '{metricsText}' is not ADDR:PORT.", ExitCodes.Usage);
             }
-            if (!TryParseModes(parse.GetValue(modes)!, out uint offered))
+            if (Build(parse, serverLog, out ServerOptions? built) is string buildError)
             {
-                return TwpingCommand.Fail($"--modes '{parse.GetValue(modes)}': use open, authenticated, encrypted, mixed.", ExitCodes.Usage);
+                return TwpingCommand.Fail(buildError, ExitCodes.Usage);
             }
-            PortRange? range = null;
-            if (parse.GetValue(testPorts) is string portsText)
-            {
-                if (!PortRange.TryParse(portsText, out PortRange parsed))
-                {
-                    return TwpingCommand.Fail($"--test-ports '{portsText}' is not LOW-HIGH.", ExitCodes.Usage);
-                }
-                range = parsed;
-            }
-            uint count = parse.GetValue(pbkdf2);
-            if (count < 1024)
-            {
-                return TwpingCommand.Fail("--pbkdf2-count must be at least 1024 (RFC 4656 §3.1).", ExitCodes.Usage);
-            }
-            if (!TryParseSize(parse.GetValue(dataLimit)!, out long limitBytes))
-            {
-                return TwpingCommand.Fail($"--data-limit '{parse.GetValue(dataLimit)}' is not a size such as 500M or 2G.", ExitCodes.Usage);
-            }
-            bool modesGiven = parse.GetResult(modes) is { Implicit: false };
-            bool canKey = parse.GetValue(pfs) is not null || parse.GetValue(ike.Listen) is not null;
-            if (modesGiven && !canKey && (offered & ~(uint)SecurityMode.Open) != 0)
-            {
-                return TwpingCommand.Fail(
-                    $"--modes {parse.GetValue(modes)} cannot be offered: {DescribeProtected(offered)} {(IsSingleMode(offered & ~(uint)SecurityMode.Open) ? "needs" : "need")} a key; give --pfs FILE (passphrases, see ippm keys add) or --ike-listen ADDR:PORT with --ike-cert/--ike-psk-file (RFC 7717).",
-                    ExitCodes.Usage);
-            }
-            if (modesGiven && offered == (uint)SecurityMode.Mixed && listen is null)
-            {
-                return TwpingCommand.Fail("--modes mixed cannot be offered: mixed mode is TWAMP only (RFC 5618); give --twamp-listen.", ExitCodes.Usage);
-            }
-            KeyFile? keys = null;
-            if (parse.GetValue(pfs) is FileInfo file)
-            {
-                try
-                {
-                    keys = KeyFile.Load(file.FullName);
-                }
-                catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
-                {
-                    return TwpingCommand.Fail($"cannot read key file: {e.Message}", ExitCodes.Usage);
-                }
-            }
-            else if ((offered & ~(uint)SecurityMode.Open) != 0 && parse.GetValue(ike.Listen) is null)
-            {
-                // Without passphrases or IKE no client can pass the protected modes; offer only what can succeed.
-                offered &= (uint)SecurityMode.Open;
-                logs.CreateLogger("Ippm.Server").LogWarning("neither --pfs nor --ike-listen given: the protected modes need a key, so only open mode is offered");
-            }
-            ILogger serverLog = logs.CreateLogger("Ippm.Server");
+            ServerOptions options = built!;
+            bool viaIke = parse.GetValue(ike.Listen) is not null;
             if (listen is not null)
             {
-                serverLog.LogInformation("TWAMP offers {Modes}", DescribeOffered(offered, twamp: true, keys is not null, parse.GetValue(ike.Listen) is not null));
+                serverLog.LogInformation("TWAMP offers {Modes}", DescribeOffered(options.Modes, twamp: true, options.Keys is not null, viaIke));
             }
             if (owampText is not null)
             {
-                serverLog.LogInformation("OWAMP offers {Modes}", DescribeOffered(offered & ~(uint)SecurityMode.Mixed, twamp: false, keys is not null, parse.GetValue(ike.Listen) is not null));
+                serverLog.LogInformation("OWAMP offers {Modes}", DescribeOffered(options.Modes & ~(uint)SecurityMode.Mixed, twamp: false, options.Keys is not null, viaIke));
             }
-            using (keys)
+            string? storeDirectory = options.DataDirectory;
+            Ippm.Sessions.Telemetry.ServerMetrics.ObserveStoreSize(storeDirectory is null ? null : () => StoredBytes(storeDirectory));
+            options.TwampListen = endPoint;
+            options.OwampListen = owampEndPoint;
+            try
             {
-                var options = new ServerOptions
-                {
-                    TwampListen = endPoint,
-                    OwampListen = owampEndPoint,
-                    MaxPacketsPerSession = parse.GetValue(maxPackets),
-                    MaxScheduledPackets = Math.Max(1, parse.GetValue(maxScheduled)),
-                    AllowThirdPartyTestAddresses = parse.GetValue(allowThirdParty),
-                    Modes = offered,
-                    TwampFeatures = features,
-                    Keys = keys,
-                    Pbkdf2Count = count,
-                    TestPorts = range ?? PortRange.DefaultTestPorts,
-                    MaxConnections = parse.GetValue(maxConnections),
-                    MaxSessionsPerConnection = parse.GetValue(maxSessions),
-                    ServWait = TimeSpan.FromSeconds(parse.GetValue(servWait)),
-                    RefWait = TimeSpan.FromSeconds(parse.GetValue(refWait)),
-                    DataDirectory = parse.GetValue(dataDir)?.FullName,
-                    DataDirectoryLimitBytes = limitBytes,
-                };
-                if (limits.ApplyTo(parse, options) is string limitError)
-                {
-                    return TwpingCommand.Fail(limitError, ExitCodes.Usage);
-                }
                 IPEndPoint? ikeListen = null;
                 if (parse.GetValue(ike.Listen) is string ikeText && !EndpointParser.TryParseListen(ikeText, IkeOptionSet.DefaultIkePort, out ikeListen))
                 {
                     return TwpingCommand.Fail($"--ike-listen '{ikeText}' is not ADDR:PORT.", ExitCodes.Usage);
                 }
                 string? ikeError = null;
-                await using ServerIke? serverIke = ikeListen is null ? null : ServerIke.Start(parse, ike, ikeListen, logs, out ikeError, limits);
+                await using ServerIke? serverIke = ikeListen is null ? null : ServerIke.Start(parse, ike, ikeListen, logs, out ikeError, shares);
                 if (ikeListen is not null)
                 {
                     if (serverIke is null)
@@ -162,15 +219,36 @@ internal static class ServerCommand
                     }
                     options.IkeSecrets = serverIke.Lookup;
                 }
+                using MetricsEndpoint? metrics = metricsEndPoint is null ? null : MetricsEndpoint.Start(metricsEndPoint);
+                if (metrics is not null)
+                {
+                    serverLog.LogInformation("metrics at {Url}", metrics.Url);
+                }
                 await using var server = new IppmServer(options, logs);
+                var host = new ServiceHost(options, serverLog, () =>
+                {
+                    string? error = sources.TryMerge(out ParseResult again, out _);
+                    if (error is not null)
+                    {
+                        return (null, error);
+                    }
+                    error = Build(again, serverLog, out ServerOptions? fresh);
+                    return (fresh, error);
+                });
                 try
                 {
-                    await server.RunAsync(cancellationToken).ConfigureAwait(false);
+                    server.Start();
                 }
                 catch (ServerListenException e)
                 {
                     return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
                 }
+                await host.RunAsync(cancellationToken).ConfigureAwait(false);
+                await server.StopAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                options.Keys?.Dispose();
             }
             return ExitCodes.Success;
         });
@@ -204,6 +282,18 @@ internal static class ServerCommand
         }
         string keys = (modes & ~(uint)SecurityMode.Open) == 0 || sources.Count == 0 ? "" : $" (keys: {string.Join(", ", sources)})";
         return (words.Count == 0 ? "no mode" : string.Join(", ", words)) + keys;
+    }
+
+    private static long StoredBytes(string directory)
+    {
+        try
+        {
+            return new DirectoryInfo(directory).EnumerateFiles("*.owp").Sum(f => f.Length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>A positive octet count with an optional binary suffix: 1048576, 512K, 100M, 2G.</summary>

@@ -31,6 +31,8 @@ internal sealed class ServerIke : IAsyncDisposable
         _credentials = credentials;
         _sweep = sweep;
         Lookup = lookup;
+        database.Added += _ => Ippm.Sessions.Telemetry.ServerMetrics.IkeSetup("established");
+        Ippm.Sessions.Telemetry.ServerMetrics.ObserveIkeSas(() => database.Entries.Count(e => e.State == IkeSaState.Established));
     }
 
     public Rfc7717SecretLookup Lookup { get; }

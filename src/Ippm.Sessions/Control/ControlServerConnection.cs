@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Ippm.Policy;
 using Ippm.Sessions.Server;
+using Ippm.Sessions.Telemetry;
 using Ippm.Wire;
 using Microsoft.Extensions.Logging;
 
@@ -46,21 +48,56 @@ public abstract partial class ControlServerConnection
 
     protected abstract uint OfferedModes { get; }
 
+    /// <summary>The limits policy this connection opened under; a reload does not change it.</summary>
+    protected LimitsFile Policy { get; private set; } = LimitsFile.Unlimited;
+
+    /// <summary>The connection's class: by identity in protected modes (else by address), by address in open mode.</summary>
+    protected LimitClass PolicyClass { get; private set; } = LimitsFile.Unlimited.Root;
+
+    /// <summary>Logs and counts a request the limits policy refused.</summary>
+    protected void LogPolicyRefusal(PolicyRefusal refusal, byte accept)
+    {
+        PolicyLog.Refused(Logger, Peer, refusal.ClassName, refusal.Limit, accept, refusal.Detail);
+        ServerMetrics.PolicyRefusal(refusal.Reason);
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         ControlHandshakeResult? handshake = null;
+        bool twamp = Protocol == ControlProtocol.Twamp;
         try
         {
+            Policy = Options.PolicyFor(Protocol);
+            LimitClass addressClass = Policy.ClassifyAddress(Remote.Address);
+            uint offered = OfferedModes;
+            PolicyRefusal? openRefused = ClassDecisions.CheckOpenMode(addressClass);
+            if (openRefused is not null && (offered & (uint)SecurityMode.Open) != 0)
+            {
+                // owampd.limits(5) allow_open_mode: this address may not test in open mode, so Server-Greeting does not
+                // offer it (RFC 4656 §3.1 lets the server offer only the modes it will accept from this client).
+                offered &= ~(uint)SecurityMode.Open;
+                PolicyLog.OpenModeWithheld(Logger, Peer, addressClass.Name);
+            }
             using (var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 setup.CancelAfter(Options.SetupTimeout);
                 handshake = await ControlHandshake.AcceptAsync(
-                    _channel, Protocol, OfferedModes, Options.Pbkdf2Count, Options.Keys, Logger, Peer, setup.Token, Options.IkeSecrets).ConfigureAwait(false);
+                    _channel, Protocol, offered, Options.Pbkdf2Count, Options.Keys, Logger, Peer, setup.Token, Options.IkeSecrets).ConfigureAwait(false);
             }
             if (handshake is null)
             {
+                if (openRefused is not null && (OfferedModes & (uint)SecurityMode.Open) != 0)
+                {
+                    // The client found no mode it accepts among those offered (or was refused in a protected one).
+                    PolicyLog.OpenModeRefused(Logger, Peer, openRefused.ClassName);
+                    ServerMetrics.PolicyRefusal(openRefused.Reason);
+                }
+                ServerMetrics.ControlConnection(twamp, "none", "refused");
                 return;
             }
+            PolicyClass = handshake.Mode == SecurityMode.Open ? addressClass : Policy.Classify(Remote.Address, handshake.Identity);
+            ServerMetrics.ControlConnection(twamp, handshake.Mode.Name(), "0");
+            PolicyLog.Classified(Logger, Peer, PolicyClass.Name, Policy.Source);
             if (handshake.KeySource == KeySource.Ikev2)
             {
                 Peer = $"{Remote} [{ControlHandshake.LogSafe(handshake.Identity ?? "ike")}]";
@@ -278,6 +315,21 @@ public abstract partial class ControlServerConnection
             address = Local.Address.AddressFamily == AddressFamily.InterNetworkV6 ? address.MapToIPv6() : address.MapToIPv4();
         }
         return address;
+    }
+
+    private static partial class PolicyLog
+    {
+        [LoggerMessage(EventId = 230, Level = LogLevel.Warning, Message = "{Peer}: policy refused with Accept={Accept}: class '{Class}' limit {Limit}: {Detail}")]
+        public static partial void Refused(ILogger logger, string peer, string @class, string limit, byte accept, string detail);
+
+        [LoggerMessage(EventId = 231, Level = LogLevel.Information, Message = "{Peer}: class '{Class}' limit allow_open_mode=off: open mode not offered")]
+        public static partial void OpenModeWithheld(ILogger logger, string peer, string @class);
+
+        [LoggerMessage(EventId = 234, Level = LogLevel.Warning, Message = "{Peer}: policy refused: class '{Class}' limit allow_open_mode=off, and the client set up no protected mode")]
+        public static partial void OpenModeRefused(ILogger logger, string peer, string @class);
+
+        [LoggerMessage(EventId = 232, Level = LogLevel.Debug, Message = "{Peer}: limit class '{Class}' ({Source})")]
+        public static partial void Classified(ILogger logger, string peer, string @class, string source);
     }
 
     protected static partial class Log

@@ -1,9 +1,11 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using Ippm.Policy;
 using Ippm.Security;
 using Ippm.Sessions.Control;
 using Ippm.Sessions.Server;
+using Ippm.Sessions.Telemetry;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
@@ -20,7 +22,7 @@ namespace Ippm.Sessions.Owamp;
 /// by the per-session packet limit, until the connection closes; with <see cref="ServerOptions.DataDirectory"/> a
 /// session completed by Stop-Sessions moves to disk (<see cref="OwampSessionStore"/>) and can be fetched later.
 /// </summary>
-public sealed class OwampServerConnection : ControlServerConnection
+public sealed partial class OwampServerConnection : ControlServerConnection
 {
     /// <summary>Beyond this many slots the stream is not even read: the connection is closed.</summary>
     private const uint HardSlotLimit = 65536;
@@ -36,6 +38,8 @@ public sealed class OwampServerConnection : ControlServerConnection
     private int _sharedSessions;
     private readonly OwampSessionStore? _store;
     private string? _identity;
+    private readonly List<BandwidthReservation> _bandwidth = [];
+    private int _activeSessions;
 
     public OwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
         : base(stream, local, remote, options, ports, logger)
@@ -49,8 +53,23 @@ public sealed class OwampServerConnection : ControlServerConnection
 
     private int SessionCount => _receivers.Count + _senders.Count;
 
+    /// <summary>Sessions of this connection end (Stop-Sessions or close): their class bandwidth is free again.</summary>
+    private void EndSessions()
+    {
+        foreach (BandwidthReservation reservation in _bandwidth)
+        {
+            reservation.Dispose();
+        }
+        _bandwidth.Clear();
+        for (; _activeSessions > 0; _activeSessions--)
+        {
+            ServerMetrics.SessionEnded(twamp: false);
+        }
+    }
+
     protected override void OnClosed()
     {
+        EndSessions();
         Options.PacketBudget.Release(_reservedPackets);
         _reservedPackets = 0;
         if (_packetKey is not null)
@@ -159,6 +178,7 @@ public sealed class OwampServerConnection : ControlServerConnection
         await Channel.ReadHmacAsync(cancellationToken).ConfigureAwait(false);
 
         AcceptSession answer = CreateSession(handshake, request, message, slotBlocks, slotCount);
+        ServerMetrics.SessionAnswered(twamp: false, (byte)answer.Accept);
         await SendAsync(answer.Write, AcceptSession.Length, cancellationToken).ConfigureAwait(false);
     }
 
@@ -212,6 +232,16 @@ public sealed class OwampServerConnection : ControlServerConnection
                 return Refuse(AcceptCode.NotSupported, $"schedule slot {i} has an unknown type {slotBlocks[i * ScheduleSlot.Length]}");
             }
         }
+        if (ClassDecisions.CheckTestSessions(PolicyClass, SessionCount) is PolicyRefusal tooMany)
+        {
+            LogPolicyRefusal(tooMany, (byte)AcceptCode.PermanentResourceLimitation);
+            return new AcceptSession(AcceptCode.PermanentResourceLimitation, 0, default);
+        }
+        if (serverReceives && ClassDecisions.CheckDisk(PolicyClass, EstimatedStoredOctets(request.PacketCount, slotCount)) is PolicyRefusal tooBig)
+        {
+            LogPolicyRefusal(tooBig, (byte)AcceptCode.PermanentResourceLimitation);
+            return new AcceptSession(AcceptCode.PermanentResourceLimitation, 0, default);
+        }
         IPAddress requestedPeer = serverReceives ? request.SenderAddress : request.ReceiverAddress;
         if (PeerTestAddress(requestedPeer) is not IPAddress peerAddress)
         {
@@ -235,18 +265,34 @@ public sealed class OwampServerConnection : ControlServerConnection
             // A session starting far ahead would hold its packets, port and connection for as long (RFC 4656 §3.5 sets no bound).
             return Refuse(AcceptCode.PermanentResourceLimitation, $"start time {startsIn:0} s ahead (limit {Options.MaxStartDelay.TotalSeconds:0} s)");
         }
+        // owampd.limits(5) bandwidth over the schedule the client asked for: packet on the wire × mean rate of the slots.
+        double[] slotMeans = [.. slots.Select(slot => slot.Parameter.TotalSeconds)];
+        int payload = TestPacketLayout.SenderHeader(handshake.Mode.ProtectsTestPackets()) + (int)request.PaddingLength;
+        ulong bitsPerSecond = TestBandwidth.BitsPerSecond(payload, Local.AddressFamily == AddressFamily.InterNetworkV6, slotMeans);
+        BandwidthReservation? bandwidth = Options.PolicyUsage.TryReserve(PolicyClass, bitsPerSecond, out PolicyRefusal? overBandwidth);
+        if (bandwidth is null)
+        {
+            // Alone over a limit it can never fit (Accept=4); beside other running tests of the class it may later (Accept=5).
+            bool never = PolicyClass.SelfAndAncestors().Any(c => c.Bandwidth != 0 && bitsPerSecond > c.Bandwidth);
+            AcceptCode code = never ? AcceptCode.PermanentResourceLimitation : AcceptCode.TemporaryResourceLimitation;
+            LogPolicyRefusal(overBandwidth!, (byte)code);
+            return new AcceptSession(code, 0, default);
+        }
         string packetKey = _packetKey!;
         if (!Shares.Sessions.TryTake(Remote.Address, 1))
         {
+            bandwidth.Dispose();
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Sessions.PerKeyLimit} test sessions");
         }
         if (!Shares.Packets.TryTake(packetKey, request.PacketCount))
         {
+            bandwidth.Dispose();
             Shares.Sessions.Release(Remote.Address, 1);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"{packetKey} already schedules {Shares.Packets.Held(packetKey)} packets (its share is {Shares.Packets.PerKeyLimit})");
         }
         if (!Options.PacketBudget.TryReserve(request.PacketCount))
         {
+            bandwidth.Dispose();
             Shares.Sessions.Release(Remote.Address, 1);
             Shares.Packets.Release(packetKey, request.PacketCount);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"the server already schedules {Options.PacketBudget.Used} packets (limit {Options.MaxScheduledPackets})");
@@ -254,6 +300,7 @@ public sealed class OwampServerConnection : ControlServerConnection
         UdpTestSocket? socket = Ports.TryBind(Local.Address, 0, TimeSpan.FromMilliseconds(100));
         if (socket is null)
         {
+            bandwidth.Dispose();
             Options.PacketBudget.Release(request.PacketCount);
             Shares.Sessions.Release(Remote.Address, 1);
             Shares.Packets.Release(packetKey, request.PacketCount);
@@ -281,15 +328,23 @@ public sealed class OwampServerConnection : ControlServerConnection
                 _senders.Add(new OwampSender(socket, spec, cipher));
             }
             _requests[sid] = (message[..SessionRequest.Length], slotBlocks);
+            _bandwidth.Add(bandwidth);
+            _activeSessions++;
+            ServerMetrics.SessionStarted(twamp: false);
             Log.SessionAccepted(Logger, Peer, sid, port, $"{peerAddress}:{peerPort} ({(serverReceives ? "server receives" : "server sends")})", request.PaddingLength);
             return new AcceptSession(AcceptCode.Ok, (ushort)port, sid);
         }
         catch (SocketException e)
         {
+            bandwidth.Dispose();
             socket.Dispose();
             return Refuse(AcceptCode.InternalError, e.Message);
         }
     }
+
+    /// <summary>What a received session of this size takes in the data directory (a soft estimate, as owampd makes it).</summary>
+    private static ulong EstimatedStoredOctets(uint packets, uint slots) =>
+        (ulong)OwampSessionFile.HeaderLength + SessionRequest.Length + ((ulong)slots * ScheduleSlot.Length) + ((ulong)packets * OwampDataRecord.Length) + OwampSessionFile.DigestLength;
 
     private async Task HandleStopAsync(byte[] first, CancellationToken cancellationToken)
     {
@@ -312,6 +367,11 @@ public sealed class OwampServerConnection : ControlServerConnection
         _senders.Clear();
         await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(AcceptCode.Ok, ours), cancellationToken).ConfigureAwait(false);
         Log.Stopped(Logger, Peer, clientStop.Sessions.Count + ours.Count, (byte)clientStop.Accept);
+        foreach (OwampReceiver receiver in completed)
+        {
+            ServerMetrics.SessionTotals(twamp: false, receiver.Records().Count(r => !r.IsLost), receiver.Malformed, receiver.BadHmac);
+        }
+        EndSessions();
         if (_store is { } store && completed.Count > 0)
         {
             // Off the control loop's thread; a failure leaves the session in memory (the store logs it).
@@ -438,5 +498,24 @@ public sealed class OwampServerConnection : ControlServerConnection
         }
         await Channel.SendMessageAsync(recordSection, cancellationToken).ConfigureAwait(false);
         Log.Fetched(Logger, Peer, records.Count, sid);
+        if (PolicyClass.DeleteOnFetch)
+        {
+            // owampd.limits(5) delete_on_fetch: the data is gone once fetched, from disk and from memory.
+            bool deleted = _store?.Delete(sid) ?? false;
+            receiver?.ReleaseRecords();
+            lock (_stored)
+            {
+                _stored.Remove(sid);
+            }
+            _receivers.RemoveAll(r => r.Sid == sid);
+            receiver?.Dispose();
+            DeleteLog.DeletedOnFetch(Logger, Peer, sid, PolicyClass.Name, deleted ? "disk and memory" : "memory");
+        }
+    }
+
+    private static partial class DeleteLog
+    {
+        [LoggerMessage(EventId = 233, Level = LogLevel.Information, Message = "{Peer}: session {Sid} deleted after fetch ({Where}): class '{Class}' limit delete_on_fetch=on")]
+        public static partial void DeletedOnFetch(ILogger logger, string peer, SessionId sid, string @class, string where);
     }
 }

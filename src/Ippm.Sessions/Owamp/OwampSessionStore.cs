@@ -383,6 +383,9 @@ public sealed partial class OwampSessionStore
         }
     }
 
+    /// <summary>Deletes a stored session (delete_on_fetch); false when it was not there or could not be deleted.</summary>
+    public bool Delete(SessionId sid) => File.Exists(PathOf(sid)) && TryDelete(PathOf(sid));
+
     private bool TryDelete(string path)
     {
         try

@@ -72,6 +72,15 @@ public sealed partial class IppmServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        await StopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stops accepting, ends the open connections (those with running TWAMP sessions get Stop-Sessions first), and logs
+    /// a one-line summary.
+    /// </summary>
+    public async Task StopAsync()
+    {
         int open = _shares.ConnectionCount;
         await DisposeAsync().ConfigureAwait(false);
         Log.StoppedSummary(_logger, open, Interlocked.Read(ref _served));

@@ -5,7 +5,7 @@ using Ippm.Wire;
 namespace Ippm.Sessions.Server;
 
 /// <summary>What an O/TWAMP server offers and how much it lets a client ask for.</summary>
-public sealed class ServerOptions
+public sealed partial class ServerOptions
 {
     public IPEndPoint? TwampListen { get; set; }
 

@@ -80,6 +80,15 @@ public sealed partial class TwampReflector : IDisposable
 
     /// <summary>Datagrams larger than the session's packets (truncated by the kernel: MSG_TRUNC), dropped unanswered.</summary>
     public long Oversized => Interlocked.Read(ref _oversized);
+    /// <summary>
+    /// The limits class's bandwidth in bits per second (0: none). Test packets beyond it are not reflected and counted
+    /// in <see cref="OverBandwidth"/>; a token bucket one second deep, refilled per receive batch.
+    /// </summary>
+    public ulong BandwidthLimit { get; set; }
+
+    public long OverBandwidth => Interlocked.Read(ref _overBandwidth);
+
+    private long _overBandwidth;
 
     /// <summary>Completes when the reflector thread has ended.</summary>
     public Task Completion => _completion.Task;
@@ -128,6 +137,9 @@ public sealed partial class TwampReflector : IDisposable
         TestPacketCipher.PacketAccessor receivedPacket = c => received.Datagram(candidate[c]);
         TestPacketCipher.PacketAccessor replyPacket = j => replies.Datagram(j);
         SystemClock clock = SystemClock.Instance;
+        double bucketBits = BandwidthLimit;
+        long bucketTicks = System.Diagnostics.Stopwatch.GetTimestamp();
+        int wireOverhead = (_socket.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8;
         try
         {
             while (!_disposed)
@@ -153,7 +165,13 @@ public sealed partial class TwampReflector : IDisposable
                     break;
                 }
                 int ready = 0;
-                long malformed = 0, badHmac = 0, oversized = 0;
+                long malformed = 0, badHmac = 0, oversized = 0, overBandwidth = 0;
+                if (BandwidthLimit != 0)
+                {
+                    long nowTicks = System.Diagnostics.Stopwatch.GetTimestamp();
+                    bucketBits = Math.Min(BandwidthLimit, bucketBits + ((double)BandwidthLimit * (nowTicks - bucketTicks) / System.Diagnostics.Stopwatch.Frequency));
+                    bucketTicks = nowTicks;
+                }
                 int candidates = 0;
                 for (int i = 0; i < count; i++)
                 {
@@ -199,6 +217,16 @@ public sealed partial class TwampReflector : IDisposable
                         ? reflectorHeader + requestedReplyPadding
                         : Math.Max(length, reflectorHeader);
                     replyLength = Math.Min(replyLength, replies.SlotSize);
+                    if (BandwidthLimit != 0)
+                    {
+                        double bits = (replyLength + wireOverhead) * 8.0;
+                        if (bits > bucketBits)
+                        {
+                            overBandwidth++;
+                            continue;
+                        }
+                        bucketBits -= bits;
+                    }
                     Span<byte> r = replies.Slot(ready)[..replyLength];
                     r[..clearLength].Clear();
                     int replyPadding = replyLength - reflectorHeader;
@@ -235,6 +263,10 @@ public sealed partial class TwampReflector : IDisposable
                 }
                 _socket.SendBatch(replies, ready);
                 Interlocked.Add(ref _reflected, ready);
+                if (overBandwidth > 0)
+                {
+                    Interlocked.Add(ref _overBandwidth, overBandwidth);
+                }
                 if (malformed + badHmac + oversized > 0)
                 {
                     Interlocked.Add(ref _malformed, malformed);
@@ -253,6 +285,11 @@ public sealed partial class TwampReflector : IDisposable
         finally
         {
             Log.Ended(_logger, Sid, Reflected, Malformed, BadHmac, Oversized);
+            if (OverBandwidth > 0)
+            {
+                Log.OverBandwidth(_logger, Sid, OverBandwidth, BandwidthLimit);
+            }
+            Telemetry.ServerMetrics.SessionTotals(twamp: true, Reflected, Malformed, BadHmac);
             _socket.Dispose();
             _cipher?.Dispose();
             _completion.TrySetResult();
@@ -272,6 +309,9 @@ public sealed partial class TwampReflector : IDisposable
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 309, Level = LogLevel.Warning, Message = "TWAMP session {Sid}: {Count} test packet(s) not reflected: over the limits class bandwidth {Limit} bit/s")]
+        public static partial void OverBandwidth(ILogger logger, SessionId sid, long count, ulong limit);
+
         [LoggerMessage(EventId = 300, Level = LogLevel.Debug, Message = "Session {Sid}: dropped a {Length}-octet datagram, shorter than the {Header}-octet sender header")]
         public static partial void ShortPacket(ILogger logger, SessionId sid, int length, int header);
 

@@ -1,8 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using Ippm.Policy;
 using Ippm.Security;
 using Ippm.Sessions.Control;
 using Ippm.Sessions.Server;
+using Ippm.Sessions.Telemetry;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
 using Ippm.Wire.Control;
@@ -74,6 +76,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                     {
                         byte[] request = await ReadRestAsync(first, SessionRequest.Length, message).ConfigureAwait(false);
                         AcceptSession answer = CreateSession(handshake, request);
+                        ServerMetrics.SessionAnswered(twamp: true, (byte)answer.Accept);
                         await SendAsync(answer.Write, AcceptSession.Length, message).ConfigureAwait(false);
                         break;
                     }
@@ -298,6 +301,24 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.PermanentResourceLimitation, $"more than {Options.MaxSessionsPerConnection} sessions on one connection");
         }
+        if (ClassDecisions.CheckTestSessions(PolicyClass, _allReflectors.Count) is PolicyRefusal tooMany)
+        {
+            LogPolicyRefusal(tooMany, (byte)AcceptCode.PermanentResourceLimitation);
+            return new AcceptSession(AcceptCode.PermanentResourceLimitation, 0, default);
+        }
+        // Request-TW-Session carries no schedule (RFC 5357 §3.5), so the rate is not known here: a class that cannot
+        // carry even one reflected packet per second is refused now, and the reflector holds every other session to
+        // the class's bandwidth (the smallest limit up to the root).
+        bool protectedTest = handshake.Mode.ProtectsTestPackets();
+        int reflectedOctets = Math.Max(TestPacketLayout.SenderHeader(protectedTest) + (int)Math.Min(request.PaddingLength, int.MaxValue / 2), TestPacketLayout.ReflectorHeader(protectedTest));
+        ulong onePacketPerSecond = TestBandwidth.BitsPerSecond(reflectedOctets, Local.AddressFamily == AddressFamily.InterNetworkV6, [1.0]);
+        ulong classBandwidth = TwampBandwidthCap(PolicyClass);
+        if (classBandwidth != 0 && onePacketPerSecond > classBandwidth)
+        {
+            LimitClass limiting = PolicyClass.SelfAndAncestors().First(c => c.Bandwidth == classBandwidth);
+            LogPolicyRefusal(new PolicyRefusal(limiting.Name, "bandwidth", $"one reflected packet per second needs {TestBandwidth.Describe(onePacketPerSecond)}, limit {TestBandwidth.Describe(classBandwidth)}"), (byte)AcceptCode.PermanentResourceLimitation);
+            return new AcceptSession(AcceptCode.PermanentResourceLimitation, 0, default);
+        }
         if (PeerTestAddress(request.SenderAddress) is not IPAddress senderAddress)
         {
             return Refuse(AcceptCode.Failure, $"sender address {request.SenderAddress} is not the control connection's peer {Remote.Address} (third-party sessions are disabled)");
@@ -351,8 +372,11 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         }
         _ = reflector.Completion.ContinueWith(_ => ReleaseShares(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(request.Timeout.TotalSeconds, Options.MaxSessionTimeout.TotalSeconds));
+        reflector.BandwidthLimit = classBandwidth;
         _sessions.Add(new Session(reflector, timeout));
         _allReflectors.Add(reflector);
+        ServerMetrics.SessionStarted(twamp: true);
+        _ = reflector.Completion.ContinueWith(_ => ServerMetrics.SessionEnded(twamp: true), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Log.SessionAccepted(Logger, Peer, sid, reflector.Port, reflector.Sender.ToString(), request.PaddingLength);
         // RFC 6038 §4.2: Reflected octets confirms the request; Server octets 0 = the server needs none returned.
         return new AcceptSession(AcceptCode.Ok, (ushort)reflector.Port, sid, reflectOctets ? request.OctetsToBeReflected : (ushort)0, 0);
@@ -365,5 +389,19 @@ public sealed partial class TwampServerConnection : ControlServerConnection
 
         [LoggerMessage(EventId = 221, Level = LogLevel.Information, Message = "{Peer}: RFC 5938: {Count} session(s) {Action}: {Sids}")]
         public static partial void IndividualControl(ILogger logger, string peer, string action, int count, string sids);
+    }
+
+    /// <summary>The smallest non-zero bandwidth from the class up to the root; 0 when none limits it.</summary>
+    private static ulong TwampBandwidthCap(LimitClass limitClass)
+    {
+        ulong cap = 0;
+        foreach (LimitClass c in limitClass.SelfAndAncestors())
+        {
+            if (c.Bandwidth != 0 && (cap == 0 || c.Bandwidth < cap))
+            {
+                cap = c.Bandwidth;
+            }
+        }
+        return cap;
     }
 }
