@@ -143,6 +143,7 @@ public sealed partial class StampReflector : IDisposable
         public uint PreviousSequence;
         public NtpTimestamp PreviousTimestamp;
         public long LastSeenTicks;
+        public long Batch = -1;
     }
 
     private void Run()
@@ -154,6 +155,9 @@ public sealed partial class StampReflector : IDisposable
         var sessions = new Session?[BatchSize];
         var replySeq = new uint[BatchSize];
         var authenticated = new bool[BatchSize];
+        var followUpAt = new int[BatchSize];
+        var hmacTlvAt = new int[BatchSize];
+        long batchNumber = 0;
         byte[] widened = new byte[StampLayout.UnauthenticatedBase];
         SystemClock clock = SystemClock.Instance;
         long lastSweep = Environment.TickCount64;
@@ -174,6 +178,7 @@ public sealed partial class StampReflector : IDisposable
                     continue;
                 }
                 bool synchronized = clock.IsSynchronized;
+                batchNumber++;
                 int ready = 0;
                 for (int i = 0; i < count; i++)
                 {
@@ -233,6 +238,8 @@ public sealed partial class StampReflector : IDisposable
                     StampReflectorPacket.BuildFromSender(request, reply, auth, sequence, received.ReceiveTime(i), ttl == 0 ? (byte)255 : ttl);
                     request[baseLength..].CopyTo(reply[baseLength..]);
                     int sendTrafficClass = -1;
+                    followUpAt[ready] = -1;
+                    hmacTlvAt[ready] = -1;
                     if (replyLength > baseLength)
                     {
                         ReadOnlySpan<byte> local = received.LocalAddress(i);
@@ -253,10 +260,13 @@ public sealed partial class StampReflector : IDisposable
                             HasPrevious = session?.HasPrevious ?? false,
                             PreviousSequenceNumber = session?.PreviousSequence ?? 0,
                             PreviousTimestamp = session?.PreviousTimestamp ?? default,
+                            PreviousInThisBatch = session?.Batch == batchNumber,
                             DscpPermitted = _options.DscpPermitted,
                         };
                         StampTlvOutcome outcome = StampTlvReflection.Process(reply, baseLength, ref ctx);
                         sendTrafficClass = outcome.SendTrafficClass;
+                        followUpAt[ready] = outcome.FollowUpTimestampAt;
+                        hmacTlvAt[ready] = outcome.HmacTlvAt;
                         if (outcome.Unrecognized + outcome.Malformed > 0 || outcome.IntegrityFailed)
                         {
                             Interlocked.Add(ref _unrecognizedTlvs, outcome.Unrecognized);
@@ -273,6 +283,13 @@ public sealed partial class StampReflector : IDisposable
                     keys[ready] = key;
                     sessions[ready] = session;
                     replySeq[ready] = sequence;
+                    if (session is not null)
+                    {
+                        // The next packet of this session in this batch reports this reply; its time comes below.
+                        session.HasPrevious = true;
+                        session.PreviousSequence = sequence;
+                        session.Batch = batchNumber;
+                    }
                     authenticated[ready] = auth;
                     ready++;
                 }
@@ -283,11 +300,18 @@ public sealed partial class StampReflector : IDisposable
                 {
                     Span<byte> reply = replies.Datagram(j);
                     StampReflectorPacket.WriteTimestamp(reply, authenticated[j], sendTime, error);
+                    if (followUpAt[j] >= 0)
+                    {
+                        sendTime.Write(reply[followUpAt[j]..]);
+                        if (hmacTlvAt[j] >= 0)
+                        {
+                            int tlvs = StampLayout.BaseLength(authenticated[j]);
+                            keys[j]!.ComputeTlvMac(reply[..4], reply[tlvs..hmacTlvAt[j]], reply.Slice(hmacTlvAt[j] + StampTlv.HeaderLength, StampLayout.HmacLength));
+                        }
+                    }
                     keys[j]?.Sign(reply);
                     if (sessions[j] is { } s)
                     {
-                        s.HasPrevious = true;
-                        s.PreviousSequence = replySeq[j];
                         s.PreviousTimestamp = sendTime;
                     }
                     keys[j] = null;

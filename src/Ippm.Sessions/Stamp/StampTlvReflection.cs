@@ -36,12 +36,17 @@ public ref struct StampTlvContext
     public uint PreviousSequenceNumber;
     public NtpTimestamp PreviousTimestamp;
 
+    /// <summary>The previous reply goes out in the same batch: its time is not known yet, the caller patches it in.</summary>
+    public bool PreviousInThisBatch;
+
     /// <summary>Whether the reflector may send with the DSCP a Class of Service TLV asks for (RFC 8972 §4.4 local policy).</summary>
     public Func<byte, bool>? DscpPermitted;
 }
 
 /// <summary>Counts and the send TOS one reply's TLV processing produced.</summary>
-public readonly record struct StampTlvOutcome(int SendTrafficClass, int Unrecognized, int Malformed, bool IntegrityFailed, int ClassOfService);
+/// <param name="FollowUpTimestampAt">Where in the reply the Follow-Up Timestamp must be patched with the batch's send time, or -1.</param>
+/// <param name="HmacTlvAt">Where in the reply the answered HMAC TLV starts (to recompute after a patch), or -1.</param>
+public readonly record struct StampTlvOutcome(int SendTrafficClass, int Unrecognized, int Malformed, bool IntegrityFailed, int ClassOfService, int FollowUpTimestampAt = -1, int HmacTlvAt = -1);
 
 /// <summary>
 /// The Session-Reflector's handling of RFC 8972 TLVs, in place on a reply that already holds a copy of the
@@ -102,7 +107,7 @@ public static class StampTlvReflection
         }
 
         // Pass 2: answer, in place.
-        int unrecognized = 0, cos = 0, sendTrafficClass = -1;
+        int unrecognized = 0, cos = 0, sendTrafficClass = -1, followUpAt = -1;
         offset = 0;
         int end = malformedAt >= 0 ? malformedAt : tlvs.Length;
         while (offset < end)
@@ -141,6 +146,10 @@ public static class StampTlvReflection
                         (ctx.Stateful && ctx.HasPrevious
                             ? new FollowUpTelemetryTlv(ctx.PreviousSequenceNumber, ctx.PreviousTimestamp, (byte)StampTimestampMethod.SoftwareLocal)
                             : new FollowUpTelemetryTlv(0, default, 0)).Write(value);
+                        if (ctx.Stateful && ctx.HasPrevious && ctx.PreviousInThisBatch)
+                        {
+                            followUpAt = baseLength + tlv.ValueOffset + 4;
+                        }
                         break;
                     case StampTlvType.Location:
                         AnswerLocation(value, ref ctx);
@@ -161,7 +170,8 @@ public static class StampTlvReflection
             // The reflected packet's HMAC TLV covers its own Sequence Number and the answered TLVs.
             ctx.Key.ComputeTlvMac(reply[..4], tlvs[..hmacAt], tlvs.Slice(hmacAt + StampTlv.HeaderLength, StampLayout.HmacLength));
         }
-        return new StampTlvOutcome(sendTrafficClass, unrecognized, malformedAt >= 0 ? 1 : 0, !integrityOk, cos);
+        bool answeredHmac = integrityOk && hmacAt >= 0 && ctx.Key is not null;
+        return new StampTlvOutcome(sendTrafficClass, unrecognized, malformedAt >= 0 ? 1 : 0, !integrityOk, cos, followUpAt, answeredHmac ? baseLength + hmacAt : -1);
     }
 
     /// <summary>
