@@ -147,7 +147,11 @@ public sealed class StampLoopbackTests
             while (!cts.IsCancellationRequested)
             {
                 SocketReceiveFromResult r = await socket.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), cts.Token);
-                await Task.Delay(40, cts.Token);
+                var held = System.Diagnostics.Stopwatch.StartNew();
+                while (held.Elapsed < TimeSpan.FromMilliseconds(40))
+                {
+                    await Task.Delay(5, cts.Token); // timers may fire early: the stopwatch decides
+                }
                 StampSenderPacket.TryRead(buffer.AsSpan(0, r.ReceivedBytes), false, out StampSenderPacket p);
                 NtpTimestamp now = NtpTimestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
                 byte[] reply = new byte[r.ReceivedBytes];
