@@ -38,12 +38,13 @@ internal static class StampCommand
         var location = new Option<bool>("--location") { Description = "Location TLV: addresses and ports as the reflector saw them (RFC 8972 §4.2)." };
         var access = new Option<string?>("--access-report") { Description = "Access Report TLV ID:CODE, e.g. 1:1 (RFC 8972 §4.6)." };
         var hmacTlv = new Option<bool>("--hmac-tlv") { Description = "HMAC TLV in unauthenticated mode too (needs -k; always sent with TLVs in authenticated mode)." };
+        var ptp = new Option<bool>("--ptp") { Description = "Send timestamps in PTPv2 truncated format (Z bit, RFC 8762 §4.2.1); the embedded reflector then uses it too. Default: NTP format." };
         var stateless = new Option<bool>("--stateless") { Description = "Embedded reflector only: stateless (copies the sender's sequence numbers)." };
         var verbose = new Option<bool>("-v", "--verbose") { Description = "Log events to standard error." };
 
         var command = new Command("stamp", "Measure two-way delay, loss, duplicates and reordering to a STAMP Session-Reflector (RFC 8762, RFC 8972).")
         {
-            host, modes, identity, keyFile, count, interval, padding, dscp, timeout, json, ssid, cos, timestampInfo, direct, followUp, location, access, hmacTlv, stateless, verbose,
+            host, modes, identity, keyFile, count, interval, padding, dscp, timeout, json, ssid, cos, timestampInfo, direct, followUp, location, access, hmacTlv, ptp, stateless, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -124,6 +125,7 @@ internal static class StampCommand
                     Location = parse.GetValue(location),
                     AccessReport = accessReport,
                     HmacTlv = parse.GetValue(hmacTlv),
+                    PtpTimestamps = parse.GetValue(ptp),
                 };
                 if (options.HmacTlv && !authenticated)
                 {
@@ -137,7 +139,7 @@ internal static class StampCommand
                     using KeyFile keys = KeyFile.Parse(key is null ? "" : KeyFile.FormatLine("*", key));
                     using var store = new StampKeyStore(keys);
                     using var reflector = new StampReflector(
-                        new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Keys = authenticated || options.HmacTlv ? store : null, Stateful = !parse.GetValue(stateless) },
+                        new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Keys = authenticated || options.HmacTlv ? store : null, Stateful = !parse.GetValue(stateless), PtpTimestamps = options.PtpTimestamps },
                         logs.CreateLogger("Ippm.Stamp"));
                     reflector.Start();
                     if (!asJson)

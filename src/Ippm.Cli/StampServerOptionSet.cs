@@ -13,6 +13,7 @@ internal sealed class StampServerOptionSet
     public Option<FileInfo?> Keys { get; } = new("--stamp-keys") { Description = "STAMP keys: lines 'PEER hex-key', PEER an address, a prefix or * (.pfs format). Matching peers use authenticated mode." };
     public Option<bool> Stateless { get; } = new("--stamp-stateless") { Description = "Copy each sender's sequence numbers instead of keeping per-session state (RFC 8762 §4.3.1)." };
     public Option<bool> AnswerShort { get; } = new("--stamp-answer-short") { Description = "Answer packets shorter than 44 octets with a 44-octet base packet as RFC 8762 §4.6 says (sends more than arrived). Off: counted and dropped." };
+    public Option<bool> Ptp { get; } = new("--stamp-ptp") { Description = "Reflector timestamps in PTPv2 truncated format (Z = 1, RFC 8762 §4.2.1) instead of NTP format." };
     public Option<int> MaxSessions { get; } = new("--stamp-max-sessions") { Description = "Sessions the stateful reflector keeps at once.", DefaultValueFactory = _ => 65536 };
 
     public void AddTo(Command command)
@@ -22,6 +23,7 @@ internal sealed class StampServerOptionSet
         command.Add(Stateless);
         command.Add(AnswerShort);
         command.Add(MaxSessions);
+        command.Add(Ptp);
     }
 
     public bool Requested(ParseResult parse) => parse.GetValue(Listen) is not null;
@@ -62,6 +64,7 @@ internal sealed class StampServerOptionSet
                     Stateful = !parse.GetValue(Stateless),
                     AnswerShortPackets = parse.GetValue(AnswerShort),
                     MaxSessions = parse.GetValue(MaxSessions),
+                    PtpTimestamps = parse.GetValue(Ptp),
                 },
                 logs.CreateLogger("Ippm.Stamp"));
         }

@@ -38,6 +38,9 @@ public sealed record StampReflectorOptions
     /// <summary>A session silent this long is forgotten (its next packet starts a new one).</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromSeconds(900);
 
+    /// <summary>Timestamps in PTPv2 truncated format, Z = 1 (RFC 8762 §4.2.1); NTP format otherwise (the default).</summary>
+    public bool PtpTimestamps { get; init; }
+
     /// <summary>Local policy for Class of Service DSCP1 (RFC 8972 §4.4); null permits every DSCP.</summary>
     public Func<byte, bool>? DscpPermitted { get; init; }
 }
@@ -162,6 +165,7 @@ public sealed partial class StampReflector : IDisposable
         SystemClock clock = SystemClock.Instance;
         long lastSweep = Environment.TickCount64;
         ushort localPort = (ushort)LocalEndPoint.Port;
+        bool ptp = _options.PtpTimestamps;
         try
         {
             while (!_disposed)
@@ -235,7 +239,8 @@ public sealed partial class StampReflector : IDisposable
                     int replyLength = request.Length;
                     Span<byte> reply = replies.Slot(ready)[..replyLength];
                     byte ttl = received.Ttl(i);
-                    StampReflectorPacket.BuildFromSender(request, reply, auth, sequence, received.ReceiveTime(i), ttl == 0 ? (byte)255 : ttl);
+                    var receiveTime = new NtpTimestamp(StampTimestamp.Encode(received.ReceiveTime(i), ptp));
+                    StampReflectorPacket.BuildFromSender(request, reply, auth, sequence, receiveTime, ttl == 0 ? (byte)255 : ttl);
                     request[baseLength..].CopyTo(reply[baseLength..]);
                     int sendTrafficClass = -1;
                     followUpAt[ready] = -1;
@@ -295,11 +300,12 @@ public sealed partial class StampReflector : IDisposable
                 }
                 // T3 is read once for the batch, right before the replies are signed and sent.
                 NtpTimestamp sendTime = clock.Now();
-                ErrorEstimate error = clock.ErrorEstimate;
+                var sendTimeOnWire = new NtpTimestamp(StampTimestamp.Encode(sendTime, ptp));
+                ErrorEstimate error = StampTimestamp.WithFormat(clock.ErrorEstimate, ptp);
                 for (int j = 0; j < ready; j++)
                 {
                     Span<byte> reply = replies.Datagram(j);
-                    StampReflectorPacket.WriteTimestamp(reply, authenticated[j], sendTime, error);
+                    StampReflectorPacket.WriteTimestamp(reply, authenticated[j], sendTimeOnWire, error);
                     if (followUpAt[j] >= 0)
                     {
                         sendTime.Write(reply[followUpAt[j]..]);

@@ -50,6 +50,9 @@ public sealed record StampSenderOptions
 
     public bool Authenticated => Key is not null;
 
+    /// <summary>Send T1 in PTPv2 truncated format with Z = 1 (RFC 8762 §4.2.1); replies are decoded by their own Z bit.</summary>
+    public bool PtpTimestamps { get; init; }
+
     public bool AnyTlv => ExtraPadding is not null || ClassOfService || TimestampInformation || DirectMeasurement || FollowUpTelemetry
         || Location || AccessReport is not null || HmacTlv || UnknownTlvType is not null;
 }
@@ -233,8 +236,11 @@ public static class StampSessionSender
                         summary.BackwardTrafficClass[tc] = summary.BackwardTrafficClass.GetValueOrDefault(tc) + 1;
                     }
                     byte ttl = batch.Ttl(i);
+                    // The reflector's Error Estimate says in which format its T2 and T3 are (Z bit, RFC 8762 §4.3.1).
+                    bool ptpReply = reply.ErrorEstimate.IsPtpFormat;
                     replies.Add(new TwampSample(
-                        seq, reply.SequenceNumber, t1, reply.ReceiveTimestamp, reply.Timestamp, t4,
+                        seq, reply.SequenceNumber, t1,
+                        StampTimestamp.Decode(reply.ReceiveTimestamp.Value, ptpReply), StampTimestamp.Decode(reply.Timestamp.Value, ptpReply), t4,
                         sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, ttl == 0 ? null : ttl));
                     if (!seen[seq])
                     {
@@ -282,7 +288,7 @@ public static class StampSessionSender
                 {
                     int seq = seqNext + b;
                     Span<byte> packet = outgoing.Slot(b)[..packetLength];
-                    new StampSenderPacket((uint)seq, now, error, options.Ssid).Write(packet, auth);
+                    new StampSenderPacket((uint)seq, new NtpTimestamp(StampTimestamp.Encode(now, options.PtpTimestamps)), StampTimestamp.WithFormat(error, options.PtpTimestamps), options.Ssid).Write(packet, auth);
                     Span<byte> tlvs = packet[baseLength..];
                     if (directAt >= 0)
                     {

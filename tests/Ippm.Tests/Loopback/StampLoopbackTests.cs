@@ -85,6 +85,24 @@ public sealed class StampLoopbackTests
         }
     }
 
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public async Task PtpTimestamps_EitherEnd_DecodedByTheZBit_OneWayDelaysStayOnTheSameClock(bool senderPtp, bool reflectorPtp)
+    {
+        using var reflector = new StampReflector(new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), PtpTimestamps = reflectorPtp }, NullLogger.Instance);
+        reflector.Start();
+        StampSenderOptions options = AllTlvs(false, 10) with { PtpTimestamps = senderPtp };
+        StampSessionResult result = await StampMeasurement.RunAsync(reflector.LocalEndPoint, options, CancellationToken.None).DefaultTimeout();
+        TwampReport report = TwampReport.Create("ptp", result.Session);
+        Assert.Equal(10, report.RoundTrip.Count);
+        // One clock on loopback: misread formats would put T2/T3 decades away.
+        Assert.InRange(report.Forward.Min, -0.001, 1);
+        Assert.InRange(report.Backward.Max, -0.001, 1);
+        Assert.All(result.Session.Replies, s => Assert.Equal(reflectorPtp, s.ReflectorError.IsPtpFormat));
+    }
+
     [Fact]
     public async Task StatelessReflector_CopiesTheSendersSequenceNumbers()
     {

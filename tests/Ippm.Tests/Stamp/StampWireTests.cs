@@ -189,4 +189,16 @@ public sealed class StampWireTests
         // ports zero | Source MAC (type 1, length 8) | Destination IP (4, 16) | Source IP (7, 16), all zero
         Assert.Equal("00000000" + "00010008" + Zeros(8) + "00040010" + Zeros(16) + "00070010" + Zeros(16), Convert.ToHexStringLower(location));
     }
+
+    [Fact]
+    public void PtpTimestamp_IsSecondsSince1970AndNanoseconds_ZBitSaysSo()
+    {
+        // 2020-03-01T00:00:00.25Z: 1583020800 s since 1970 = 0x5e5afb00; 250 000 000 ns = 0x0ee6b280.
+        NtpTimestamp time = NtpTimestamp.FromDateTimeOffset(new DateTimeOffset(2020, 3, 1, 0, 0, 0, 250, TimeSpan.Zero));
+        Assert.Equal(0x5e5afb00_0ee6b280UL, StampTimestamp.Encode(time, ptp: true));
+        Assert.Equal(time.Value, StampTimestamp.Encode(time, ptp: false));
+        Assert.InRange(NtpTimestamp.DifferenceSeconds(StampTimestamp.Decode(0x5e5afb00_0ee6b280UL, ptp: true), time), -1e-9, 1e-9);
+        Assert.True(StampTimestamp.WithFormat(new ErrorEstimate(0x8001), ptp: true).IsPtpFormat);
+        Assert.Equal(0x8001, StampTimestamp.WithFormat(new ErrorEstimate(0xC001), ptp: false).Value);
+    }
 }
