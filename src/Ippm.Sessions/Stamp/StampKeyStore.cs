@@ -75,15 +75,22 @@ public sealed class StampKeyStore : IDisposable
         return Find(SockaddrOf(peer, sockaddr));
     }
 
-    /// <summary>The address octets of a raw sockaddr: 4 for AF_INET, 16 for AF_INET6, empty otherwise.</summary>
+    /// <summary>
+    /// The address octets of a raw sockaddr: 4 for AF_INET, 16 for AF_INET6, empty otherwise. An IPv4-mapped IPv6
+    /// address (an IPv4 peer of a dual-stack listener) gives its 4 IPv4 octets, so IPv4 selectors match it.
+    /// </summary>
     public static ReadOnlySpan<byte> AddressOf(ReadOnlySpan<byte> sockaddr)
     {
         if (sockaddr.Length >= 8 && sockaddr[0] == 2)
         {
             return sockaddr.Slice(4, 4);
         }
-        return sockaddr.Length >= 24 && sockaddr[0] == 10 ? sockaddr.Slice(8, 16) : [];
+        return sockaddr.Length >= 24 && sockaddr[0] == 10 ? Unmap(sockaddr.Slice(8, 16)) : [];
     }
+
+    /// <summary>::ffff:a.b.c.d as a.b.c.d; any other address unchanged.</summary>
+    public static ReadOnlySpan<byte> Unmap(ReadOnlySpan<byte> address) =>
+        address.Length == 16 && address[..10].IndexOfAnyExcept((byte)0) < 0 && address[10] == 0xFF && address[11] == 0xFF ? address[12..] : address;
 
     /// <summary>The UDP port of a raw sockaddr (both families keep it big-endian at octets 2–3).</summary>
     public static ushort PortOf(ReadOnlySpan<byte> sockaddr) => sockaddr.Length >= 4 ? (ushort)((sockaddr[2] << 8) | sockaddr[3]) : (ushort)0;

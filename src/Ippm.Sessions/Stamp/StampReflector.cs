@@ -72,7 +72,8 @@ public sealed partial class StampReflector : IDisposable
     {
         _options = options;
         _logger = logger;
-        _socket = new UdpTestSocket(options.Listen, TimeSpan.FromMilliseconds(100));
+        // A listener on [::] also serves IPv4 senders, as the TWAMP control listener does.
+        _socket = new UdpTestSocket(options.Listen, TimeSpan.FromMilliseconds(100), dualMode: options.Listen.Address.Equals(IPAddress.IPv6Any));
         if (!_socket.IsNative)
         {
             _socket.Dispose();
@@ -251,7 +252,7 @@ public sealed partial class StampReflector : IDisposable
                         var ctx = new StampTlvContext
                         {
                             ReceivedTrafficClass = received.TrafficClass(i),
-                            LocalAddress = local.IsEmpty ? _boundAddress : local,
+                            LocalAddress = StampKeyStore.Unmap(local.IsEmpty ? _boundAddress : local),
                             LocalPort = localPort,
                             PeerAddress = StampKeyStore.AddressOf(peer),
                             PeerPort = StampKeyStore.PortOf(peer),

@@ -33,10 +33,20 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     private readonly byte[] _control = new byte[ControlBufferSize];
 
     public UdpTestSocket(IPEndPoint localEndPoint, TimeSpan pollInterval)
+        : this(localEndPoint, pollInterval, dualMode: false)
+    {
+    }
+
+    /// <param name="dualMode">On an IPv6 socket, also serve IPv4 peers (as v4-mapped addresses): a listener on [::].</param>
+    public UdpTestSocket(IPEndPoint localEndPoint, TimeSpan pollInterval, bool dualMode)
     {
         _socket = new Socket(localEndPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
+            if (dualMode && localEndPoint.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                _socket.DualMode = true;
+            }
             _socket.ReceiveTimeout = (int)Math.Max(1, pollInterval.TotalMilliseconds);
             SetBufferSizes(8 << 20);
             _socket.Bind(localEndPoint);

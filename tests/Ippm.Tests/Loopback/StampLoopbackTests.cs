@@ -104,6 +104,24 @@ public sealed class StampLoopbackTests
     }
 
     [Fact]
+    public async Task DualStackListener_ServesIpv4AndIpv6_KeysMatchIpv4PeersByTheirIpv4Address()
+    {
+        using KeyFile file = KeyFile.Parse(KeyFile.FormatLine("127.0.0.0/8", s_key));
+        using var keys = new StampKeyStore(file);
+        using var reflector = new StampReflector(new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.IPv6Any, 0), Keys = keys }, NullLogger.Instance);
+        reflector.Start();
+        int port = reflector.LocalEndPoint.Port;
+        StampSessionResult v4 = await StampMeasurement.RunAsync(new IPEndPoint(IPAddress.Loopback, port), AllTlvs(true, 10), CancellationToken.None).DefaultTimeout();
+        Assert.Equal(10, v4.Session.Replies.Count);
+        Assert.Equal("127.0.0.1", v4.Tlvs.Location!.Value.Source);
+        Assert.Equal("127.0.0.1", v4.Tlvs.Location.Value.Destination);
+        StampSessionResult v6 = await StampMeasurement.RunAsync(new IPEndPoint(IPAddress.IPv6Loopback, port), AllTlvs(false, 10), CancellationToken.None).DefaultTimeout();
+        Assert.Equal(10, v6.Session.Replies.Count);
+        Assert.Equal("::1", v6.Tlvs.Location!.Value.Source);
+        Assert.Equal(0, reflector.BadHmac + reflector.Short);
+    }
+
+    [Fact]
     public async Task StatelessReflector_CopiesTheSendersSequenceNumbers()
     {
         using StampReflector reflector = Start(IPAddress.Loopback, false, out _, stateful: false);
