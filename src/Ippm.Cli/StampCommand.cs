@@ -139,7 +139,7 @@ internal static class StampCommand
                     using KeyFile keys = KeyFile.Parse(key is null ? "" : KeyFile.FormatLine("*", key));
                     using var store = new StampKeyStore(keys);
                     using var reflector = new StampReflector(
-                        new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Keys = authenticated || options.HmacTlv ? store : null, Stateful = !parse.GetValue(stateless), PtpTimestamps = options.PtpTimestamps },
+                        new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Keys = authenticated ? store : null, Stateful = !parse.GetValue(stateless), PtpTimestamps = options.PtpTimestamps },
                         logs.CreateLogger("Ippm.Stamp"));
                     reflector.Start();
                     if (!asJson)

@@ -43,10 +43,10 @@ public sealed class StampReport
         {
             b.AppendLine(inv, $"SSID:\t{Stamp.Ssid}");
         }
-        // TwampReport's lines after its heading and SID line are the common statistics.
-        foreach (string line in Statistics.ToHumanReadable().Split('\n').Skip(2))
+        // TwampReport's lines but its heading and SID (STAMP has neither a TWAMP mode nor a SID) are the common statistics.
+        foreach (string line in Statistics.ToHumanReadable().Split('\n'))
         {
-            if (line.Length > 0)
+            if (line.Length > 0 && !line.StartsWith("---", StringComparison.Ordinal) && !line.StartsWith("SID:", StringComparison.Ordinal))
             {
                 b.AppendLine(line);
             }
