@@ -65,6 +65,9 @@ internal static class ServerCommand
                 catch (OperationCanceledException)
                 {
                 }
+                // Let the reflector thread log its counts (reflected, short, oversized, bad HMAC) before exiting.
+                stampReflector!.Dispose();
+                await stampReflector.Completion.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
             if (listen is not null && !EndpointParser.TryParseListen(listen, TwpingCommand.DefaultPort, out endPoint))

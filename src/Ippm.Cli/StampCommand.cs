@@ -175,7 +175,7 @@ internal static class StampCommand
         TwpingCommand.GuardAsync(label, cancellationToken, async () =>
         {
             StampSessionResult result = await StampMeasurement.RunAsync(server, options with { TlvKey = options.HmacTlv ? key : null }, cancellationToken).ConfigureAwait(false);
-            if (result.Session.Replies.Count == 0 && result.Session.Sent > 0)
+            if (result.Session.Replies.Count == 0 && result.Session.Sent > 0 && result.Session.BadHmac + result.Session.Malformed == 0)
             {
                 Console.Error.WriteLine($"ippm: no reply from {label}");
             }
