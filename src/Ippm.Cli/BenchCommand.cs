@@ -42,12 +42,18 @@ internal static class BenchCommand
         var floorSource = new Option<FileInfo?>("--floor-source") { Description = "udpecho.c of ../shared/tools/udp-floor (found automatically when beside the repository)." };
         var noFloor = new Option<bool>("--no-floor") { Description = "Skip the kernel-floor measurement." };
         var json = new Option<bool>("--json") { Description = "One JSON object on standard output." };
+        var stamp = new Option<bool>("--stamp") { Description = "Load a STAMP reflector (ippm server --stamp-listen, stateless) instead: -A O unauthenticated, -A A authenticated." };
         var command = new Command("reflector", "Closed-loop load on a TWAMP reflector, against the bare C UDP echo (the kernel's floor) in the same run.")
         {
-            server, mode, identity, keyFile, seconds, inFlight, floorSource, noFloor, json,
+            server, mode, identity, keyFile, seconds, inFlight, floorSource, noFloor, json, stamp,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (parse.GetValue(stamp))
+            {
+                return await StampBench.RunAsync(parse.GetValue(mode)!, parse.GetValue(server), parse.GetValue(seconds), parse.GetValue(inFlight),
+                    parse.GetValue(noFloor) ? null : parse.GetValue(floorSource)?.FullName ?? FindFloorSource(), parse.GetValue(noFloor), parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+            }
             if (!SecurityModes.TryParseLetters(parse.GetValue(mode)!, out uint bits) || !IsSingle(bits) || bits == (uint)SecurityMode.Mixed)
             {
                 return TwpingCommand.Fail("-A takes one of O, A, E.", ExitCodes.Usage);
@@ -242,7 +248,7 @@ internal static class BenchCommand
         return new ReflectorRun(load, cpuPerPacket, unloaded);
     }
 
-    private static async Task<LoadResult> MeasureFloorAsync(string source, int packetLength, int window, TimeSpan duration, CancellationToken cancellationToken)
+    internal static async Task<LoadResult> MeasureFloorAsync(string source, int packetLength, int window, TimeSpan duration, CancellationToken cancellationToken)
     {
         string binary = await CompileFloorAsync(source, cancellationToken).ConfigureAwait(false);
         int port = FreeUdpPort();
@@ -282,7 +288,7 @@ internal static class BenchCommand
     }
 
     /// <summary>Looks for shared/tools/udp-floor/udpecho.c beside the repository, from here and from the executable.</summary>
-    private static string? FindFloorSource()
+    internal static string? FindFloorSource()
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
@@ -302,7 +308,7 @@ internal static class BenchCommand
     /// Keeps the reflector (or echo) on core 0 and the load on core 1, so both get a core of their own and the
     /// two measurements see the same arrangement.
     /// </summary>
-    private static void PinToCore(Process process, int core)
+    internal static void PinToCore(Process process, int core)
     {
         if (Environment.ProcessorCount < 2 || !(OperatingSystem.IsLinux() || OperatingSystem.IsWindows()))
         {
@@ -318,14 +324,14 @@ internal static class BenchCommand
         }
     }
 
-    private static int FreeUdpPort()
+    internal static int FreeUdpPort()
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
-    private static Dictionary<string, object?> Distribution(DelayStatistics d) => new()
+    internal static Dictionary<string, object?> Distribution(DelayStatistics d) => new()
     {
         ["samples"] = d.Count,
         ["p50"] = Us(d.Median),
@@ -338,7 +344,7 @@ internal static class BenchCommand
 
     private static double? Us(double seconds) => double.IsFinite(seconds) ? Math.Round(seconds * 1e6, 2) : null;
 
-    private static void Print(Dictionary<string, object?> results, bool json)
+    internal static void Print(Dictionary<string, object?> results, bool json)
     {
         if (json)
         {
@@ -352,7 +358,7 @@ internal static class BenchCommand
     }
 
     /// <summary>An <c>ippm server</c> in its own process, pinned to core 0, with a throwaway key.</summary>
-    private sealed class ServerChild : IDisposable
+    internal sealed class ServerChild : IDisposable
     {
         private readonly Process _process;
         private readonly string _keyFile;
@@ -422,7 +428,7 @@ internal static class BenchCommand
             }
         }
 
-        private static ProcessStartInfo SelfStartInfo()
+        internal static ProcessStartInfo SelfStartInfo()
         {
             string path = Environment.ProcessPath!;
             if (Path.GetFileNameWithoutExtension(path).Equals("dotnet", StringComparison.OrdinalIgnoreCase))

@@ -5,6 +5,7 @@ var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 46
 {
     DemoCommand.Create(),
     TwpingCommand.Create(),
+    StampCommand.Create(),
     OwpingCommand.Create(),
     ServerCommand.Create(),
     BenchCommand.Create(),

@@ -52,6 +52,8 @@ internal static class ServerCommand
         ike.AddTo(command);
         var shares = new ServerLimitOptions();
         shares.AddTo(command);
+        var stamp = new StampServerOptionSet();
+        stamp.AddTo(command);
 
         // Everything a reload re-reads, from a ParseResult that already has the configuration files merged in.
         string? Build(ParseResult parse, ILogger log, out ServerOptions? options)
@@ -168,9 +170,32 @@ internal static class ServerCommand
             }
             IPEndPoint? endPoint = null, owampEndPoint = null, metricsEndPoint = null;
             string? listen = parse.GetValue(twampListen), owampText = parse.GetValue(owampListen);
+            if (listen is null && owampText is null && !stamp.Requested(parse))
+            {
+                return TwpingCommand.Fail("give at least one listener, e.g. --twamp-listen 127.0.0.1:862, --owamp-listen 127.0.0.1:861 or --stamp-listen 127.0.0.1:862", ExitCodes.Usage);
+            }
+            Sessions.Stamp.StampReflector? stampReflector = null;
+            Sessions.Stamp.StampKeyStore? stampKeys = null;
+            if (stamp.Requested(parse) && stamp.TryStart(parse, logs, out stampReflector, out stampKeys) is string stampError)
+            {
+                return TwpingCommand.Fail(stampError, ExitCodes.Usage);
+            }
+            using var stampKeysScope = stampKeys; // declared first: disposed after the reflector that uses the keys
+            using var stampReflectorScope = stampReflector;
             if (listen is null && owampText is null)
             {
-                return TwpingCommand.Fail("give at least one listener, e.g. --twamp-listen 127.0.0.1:862 or --owamp-listen 127.0.0.1:861", ExitCodes.Usage);
+                // STAMP only: no control listener; run until Ctrl+C.
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                // Let the reflector thread log its counts (reflected, short, oversized, bad HMAC) before exiting.
+                stampReflector!.Dispose();
+                await stampReflector.Completion.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+                return ExitCodes.Success;
             }
             if (listen is not null && !EndpointParser.TryParseListen(listen, TwpingCommand.DefaultPort, out endPoint))
             {

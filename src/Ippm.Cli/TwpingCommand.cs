@@ -30,7 +30,8 @@ internal static class TwpingCommand
         var interval = new Option<string>("-i", "--interval") { Description = "Mean seconds between packets; suffix f for fixed, e for exponential (default).", DefaultValueFactory = _ => "0.1e" };
         var padding = new Option<int?>("-s", "--padding") { Description = "Padding octets in each test packet (default: so both directions carry equal sizes)." };
 
-        var command = new Command("twping", "Measure two-way delay, loss, duplicates and reordering to a TWAMP server (RFC 5357).") { host, interval, padding };
+        var light = new Option<bool>("--light") { Description = "TWAMP-Light (RFC 5357 Appendix I): test packets only, no TWAMP-Control, to a reflector such as ippm server --stamp-listen (UDP port 862 by default); open mode." };
+        var command = new Command("twping", "Measure two-way delay, loss, duplicates and reordering to a TWAMP server (RFC 5357).") { host, interval, padding, light };
         common.AddTo(command);
         var extensions = new TwampExtensionOptions();
         extensions.AddTo(command);
@@ -81,6 +82,10 @@ internal static class TwpingCommand
             };
             try
             {
+                if (parse.GetValue(light))
+                {
+                    return await TwampLightCommand.RunAsync(target, values, schedule!, paddingLength, logs, cancellationToken).ConfigureAwait(false);
+                }
                 if (target is null)
                 {
                     if (values.ViaIke)

@@ -37,10 +37,20 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     private readonly byte[] _control = new byte[ControlBufferSize];
 
     public UdpTestSocket(IPEndPoint localEndPoint, TimeSpan pollInterval)
+        : this(localEndPoint, pollInterval, dualMode: false)
+    {
+    }
+
+    /// <param name="dualMode">On an IPv6 socket, also serve IPv4 peers (as v4-mapped addresses): a listener on [::].</param>
+    public UdpTestSocket(IPEndPoint localEndPoint, TimeSpan pollInterval, bool dualMode)
     {
         _socket = new Socket(localEndPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
+            if (dualMode && localEndPoint.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                _socket.DualMode = true;
+            }
             _socket.ReceiveTimeout = (int)Math.Max(1, pollInterval.TotalMilliseconds);
             SetBufferSizes(8 << 20);
             _socket.Bind(localEndPoint);
@@ -80,6 +90,9 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
     public Socket Socket => _socket;
+
+    /// <summary>Whether recvmmsg/sendmmsg, kernel timestamps and TTLs are in use (Linux).</summary>
+    public bool IsNative => _native;
 
     /// <summary>Connects to the peer: the kernel then delivers only its datagrams and send() needs no address.</summary>
     public void Connect(IPEndPoint remote) => _socket.Connect(remote);
@@ -213,6 +226,79 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Also asks the kernel for each datagram's TOS / Traffic Class and local address (IP_RECVTOS, IP_PKTINFO,
+    /// IPV6_RECVTCLASS, IPV6_RECVPKTINFO), which addressed batches report. Needed by the STAMP reflector
+    /// (RFC 8972 Class of Service and Location TLVs). Returns false where the platform cannot.
+    /// </summary>
+    public bool EnableTrafficClassAndLocalAddress()
+    {
+        if (!_native)
+        {
+            return false;
+        }
+        try
+        {
+            ReadOnlySpan<byte> one = BitConverter.GetBytes(1);
+            if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                _socket.SetRawSocketOption(IpProtoIpv6, 66 /* IPV6_RECVTCLASS */, one);
+                _socket.SetRawSocketOption(IpProtoIpv6, 49 /* IPV6_RECVPKTINFO */, one);
+                if (!_socket.DualMode)
+                {
+                    return true;
+                }
+            }
+            _socket.SetRawSocketOption(IpProtoIp, 13 /* IP_RECVTOS */, one);
+            _socket.SetRawSocketOption(IpProtoIp, 8 /* IP_PKTINFO */, one);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static void CompleteAddressed(DatagramBatch batch, int index, uint nameLength, int controlLength)
+    {
+        byte* control = batch.Control(index);
+        int trafficClass = -1;
+        Span<byte> local = stackalloc byte[16];
+        int localLength = 0;
+        int offset = 0;
+        while (offset + 16 <= controlLength)
+        {
+            nuint cmsgLength = *(nuint*)(control + offset);
+            int level = *(int*)(control + offset + 8);
+            int type = *(int*)(control + offset + 12);
+            byte* payload = control + offset + 16;
+            if (cmsgLength < 16 || offset + (int)cmsgLength > controlLength)
+            {
+                break;
+            }
+            if (level == IpProtoIp && type == 1 /* IP_TOS */ && cmsgLength >= 17)
+            {
+                trafficClass = *payload;
+            }
+            else if (level == IpProtoIpv6 && type == 67 /* IPV6_TCLASS */ && cmsgLength >= 20)
+            {
+                trafficClass = *(int*)payload & 0xFF;
+            }
+            else if (level == IpProtoIp && type == 8 /* IP_PKTINFO: ifindex, spec_dst, addr */ && cmsgLength >= 16 + 12)
+            {
+                new ReadOnlySpan<byte>(payload + 8, 4).CopyTo(local);
+                localLength = 4;
+            }
+            else if (level == IpProtoIpv6 && type == 50 /* IPV6_PKTINFO: addr, ifindex */ && cmsgLength >= 16 + 20)
+            {
+                new ReadOnlySpan<byte>(payload, 16).CopyTo(local);
+                localLength = 16;
+            }
+            offset += (int)((cmsgLength + 7) & ~(nuint)7);
+        }
+        batch.CompleteAddressed(index, nameLength, trafficClass, local[..localLength]);
+    }
+
     private bool TryEnableAncillaryData()
     {
         try
@@ -284,6 +370,10 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
                 fallbackTime = SystemClock.Instance.Now();
             }
             batch.Complete(i, (int)headers[i].Length, kernelTime ?? fallbackTime, ttl ?? 0, (headers[i].Header.Flags & MsgTrunc) != 0, tos);
+            if (batch.Addressed)
+            {
+                CompleteAddressed(batch, i, headers[i].Header.NameLength, (int)headers[i].Header.ControlLength);
+            }
         }
         return received;
     }
