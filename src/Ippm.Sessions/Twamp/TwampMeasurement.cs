@@ -128,7 +128,7 @@ public static class TwampMeasurement
                             socket.LocalEndPoint, 0, (uint)padding, options.Timeout, dscp, cancellationToken,
                             reflectOctets ? options.ReflectOctets : (ushort)0, reflectOctets ? options.PaddingToReflect : (ushort)0).ConfigureAwait(false);
                     }
-                    catch (Exception e) when (i == 0 && e is ControlProtocolException or IOException)
+                    catch (Exception e) when (i == 0 && e is IOException or ControlProtocolException { InnerException: EndOfStreamException or IOException })
                     {
                         socket.Dispose();
                         // Both greetings look alike; an OWAMP server only shows itself here, by closing on command 5.

@@ -62,7 +62,8 @@ public sealed class StrongSwanInteropTests
     {
         public Charon(string name, params string[] args)
         {
-            Dir = Path.Combine(Path.GetTempPath(), "ippm-ike-sw-" + name);
+            // Per process: a directory left by a run that was killed must not block the next one.
+            Dir = Path.Combine(Path.GetTempPath(), $"ippm-ike-sw-{name}-{Environment.ProcessId}");
             Run(Path.Combine(s_scripts.Value, "stop-responder.sh"), "--dir", Dir, "--purge");
             Run(Path.Combine(s_scripts.Value, "run-responder.sh"), ["--dir", Dir, .. args]);
         }

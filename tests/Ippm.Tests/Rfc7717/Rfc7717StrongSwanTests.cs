@@ -90,7 +90,7 @@ public sealed class Rfc7717StrongSwanTests
     [Fact]
     public async Task StrongSwanSa_KeysTwampAndOwamp_RekeyAndDeleteDuringSessions_Uninterrupted()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "ippm-ike-sw-rfc7717-i");
+        string dir = Path.Combine(Path.GetTempPath(), $"ippm-ike-sw-rfc7717-i-{Environment.ProcessId}");
         using var db = new IkeSaDatabase();
         await using var responder = new IkeResponder(new IkeResponderOptions
         {
