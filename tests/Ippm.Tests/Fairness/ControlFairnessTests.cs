@@ -125,7 +125,7 @@ public sealed class ControlFairnessTests
             server.TwampEndPoint, (uint)SecurityMode.Authenticated, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
 
         await open.ClosedByServerAsync().DefaultTimeout();
-        Assert.True(server.LoggerFactory.Contains(212));
+        Assert.True(server.LoggerFactory.Contains(214)); // open-mode lifetime reached
         await Task.Delay(700);
         AcceptSession accept = await authenticated.RequestSessionAsync(new IPEndPoint(IPAddress.Loopback, 9999), 0, 64, TimeSpan.FromSeconds(1), 0, CancellationToken.None).DefaultTimeout();
         Assert.Equal(AcceptCode.Ok, accept.Accept);
