@@ -38,15 +38,19 @@ public sealed class StampReport
         var inv = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
         string mode = Statistics.Result.Mode == Wire.SecurityMode.Authenticated ? "authenticated" : "unauthenticated";
-        b.AppendLine(inv, $"--- ippm {Protocol} statistics to {Server} ({mode} mode) ---");
+        b.AppendLine(inv, $"--- {Protocol} statistics to {Server} ---");
+        b.AppendLine(inv, $"mode:\t{mode}");
         if (Stamp is not null)
         {
             b.AppendLine(inv, $"SSID:\t{Stamp.Ssid}");
         }
-        // TwampReport's lines but its heading and SID (STAMP has neither a TWAMP mode nor a SID) are the common statistics.
+        // TwampReport's lines are the common statistics, but not its heading, mode and SID (STAMP has neither a TWAMP
+        // mode nor a SID) nor its RFC 7750 lines (STAMP reports class of service through its own TLV, below).
         foreach (string line in Statistics.ToHumanReadable().Split('\n'))
         {
-            if (line.Length > 0 && !line.StartsWith("---", StringComparison.Ordinal) && !line.StartsWith("SID:", StringComparison.Ordinal))
+            if (line.Length > 0 && !line.StartsWith("---", StringComparison.Ordinal) && !line.StartsWith("SID:", StringComparison.Ordinal)
+                && !line.StartsWith("mode:", StringComparison.Ordinal) && !line.StartsWith("DSCP/ECN", StringComparison.Ordinal)
+                && !line.StartsWith("RE-MARKING", StringComparison.Ordinal))
             {
                 b.AppendLine(line);
             }

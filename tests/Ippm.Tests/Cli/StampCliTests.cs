@@ -95,7 +95,7 @@ public sealed class StampCliTests : IDisposable
         Assert.True(stamp.ExitCode == 0, stamp.Stderr);
         Assert.Contains("embedded STAMP reflector", stamp.Stderr, StringComparison.Ordinal);
         Assert.Contains("10 sent, 0 lost", stamp.Stdout, StringComparison.Ordinal);
-        Assert.Contains("authenticated mode", stamp.Stdout, StringComparison.Ordinal);
+        Assert.Contains("mode:\tauthenticated", stamp.Stdout, StringComparison.Ordinal);
         var light = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-c", "10", "-i", "0.01f");
         Assert.True(light.ExitCode == 0, light.Stderr);
         Assert.Contains("10 sent, 0 lost", light.Stdout, StringComparison.Ordinal);
