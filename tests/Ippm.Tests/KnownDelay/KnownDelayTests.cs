@@ -1,9 +1,12 @@
 using System.Net;
+using Ippm.Sessions.Owamp;
+using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Sessions.Twamp;
 using Ippm.Tests.Loopback;
 using Ippm.Wire;
 using Ippm.Wire.Control;
+using Ippm.Wire.Test;
 
 namespace Ippm.Tests.KnownDelay;
 
@@ -77,5 +80,70 @@ public sealed class KnownDelayTests
         Assert.All(result.Replies, s => Assert.Equal(
             NtpTimestamp.DifferenceSeconds(s.T2, s.T1) + NtpTimestamp.DifferenceSeconds(s.T4, s.T3),
             NtpTimestamp.DifferenceSeconds(s.T4, s.T1) - NtpTimestamp.DifferenceSeconds(s.T3, s.T2), 9));
+    }
+
+    [Fact]
+    public async Task Owamp_TwentyMillisecondsToTheServer_OneWayDelayAsImposed()
+    {
+        await using var server = new TestServer();
+        await using OwampControlClient client = await OwampControlClient.ConnectAsync(
+            server.OwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
+        IPEndPoint? receiver = null;
+        using var proxy = new DelayProxy(() => receiver, s_forward, s_backward, DelayProxy.SenderSeq, DelayProxy.SenderSeq);
+        using var socket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(50));
+        ScheduleSlot[] schedule = [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.01))];
+        var request = new SessionRequest
+        {
+            Command = CommandNumber.RequestSession,
+            IpVersion = 4,
+            ConfReceiver = 1,
+            PacketCount = 40,
+            SenderPort = (ushort)proxy.ServerFacing.Port, // the server sees the proxy as the sender
+            SenderAddress = IPAddress.Loopback,
+            ReceiverAddress = IPAddress.Loopback,
+            StartTime = NtpTimestamp.FromUnixNanoseconds(SystemClock.Instance.Now().ToUnixNanoseconds() + 300_000_000),
+            Timeout = NtpTimestamp.FromSeconds(1),
+        };
+        AcceptSession accept = await client.RequestSessionAsync(request, schedule, CancellationToken.None).DefaultTimeout();
+        Assert.Equal(AcceptCode.Ok, accept.Accept);
+        receiver = new IPEndPoint(IPAddress.Loopback, accept.Port);
+        socket.Connect(proxy.ClientFacing);
+        using var sender = new OwampSender(socket, new OwampSessionSpec(request, schedule, accept.Sid), null);
+
+        await client.StartSessionsAsync(CancellationToken.None).DefaultTimeout();
+        sender.Start();
+        SessionDescription sent = await sender.Completion.DefaultTimeout();
+        // RFC 4656 §3.8: Stop-Sessions no sooner than the loss timeout after the last scheduled packet (the
+        // receiver drops what was scheduled later), and only once the proxy has delivered all 40.
+        await WaitUntil(() => proxy.Forward.Count == 40);
+        NtpTimestamp due = new(sender.Spec.LastScheduledSendTime.Value + NtpTimestamp.FromSeconds(1.05).Value);
+        await WaitUntil(() => SystemClock.Instance.Now() > due);
+        await client.StopSessionsAsync(AcceptCode.Ok, [sent], CancellationToken.None).DefaultTimeout();
+        FetchedSession fetched = (await client.FetchAsync(accept.Sid, 0, FetchSession.ToEnd, 1024, CancellationToken.None).DefaultTimeout())!;
+        OwampDirectionReport report = OwampDirectionReport.Create(new OwampDirectionData(accept.Sid, 40, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0));
+
+        Assert.Equal((40L, 0L), (report.Received, report.Lost));
+        var excess = new List<double>();
+        foreach (OwampDataRecord r in fetched.Records)
+        {
+            (NtpTimestamp pin, NtpTimestamp pout) = proxy.Forward[r.SequenceNumber];
+            Assert.True(r.SendTime <= pin && pout <= r.ReceiveTime, $"packet {r.SequenceNumber}: send ≤ proxy in, proxy out ≤ receive");
+            double hold = NtpTimestamp.DifferenceSeconds(pout, pin);
+            Assert.True(hold >= s_forward.TotalSeconds);
+            excess.Add(NtpTimestamp.DifferenceSeconds(r.ReceiveTime, r.SendTime) - hold);
+        }
+        Assert.InRange(excess.Min(), 0, ExcessSeconds);
+        Assert.InRange(report.Delay.Min, s_forward.TotalSeconds, s_forward.TotalSeconds + ExcessSeconds);
+        Assert.True(report.Delay.Median >= s_forward.TotalSeconds);
+        Assert.Equal(0, report.NegativeDelays);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TaskTimeouts.Default);
+        while (!condition())
+        {
+            await Task.Delay(10, timeout.Token);
+        }
     }
 }
