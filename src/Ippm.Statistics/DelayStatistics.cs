@@ -47,6 +47,6 @@ public sealed record DelayStatistics(int Count, double Min, double Median, doubl
         return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }
 
-    /// <summary>twping's jitter: P95 − P50 of the delay distribution.</summary>
-    public double Jitter => Count == 0 ? double.NaN : P95 - Median;
+    /// <summary>twping's jitter: P95 − P50 of the delay distribution (NaN without samples).</summary>
+    public double Jitter => P95 - Median;
 }

@@ -199,3 +199,43 @@ public sealed class DelayAndTimestampTests
         SessionId.Read(new byte[16]), SecurityMode.Open, sent, samples, Late: 0, Malformed: 0, BadHmac: 0,
         samples[0].T1, samples[^1].T1, SenderPacketLength: 41, TimeSpan.FromSeconds(2));
 }
+
+/// <summary>Argument checks and boundaries the examples above do not reach.</summary>
+public sealed class StatisticsEdgeTests
+{
+    [Fact]
+    public void NullInputs_AreCallerBugs()
+    {
+        Assert.Throws<ArgumentNullException>(() => DelayStatistics.Percentile(null!, 50));
+        Assert.Throws<ArgumentNullException>(() => SequenceAnalysis.Analyze(1, null!));
+    }
+
+    [Fact]
+    public void PercentileAbove100_IsTheMaximum_Below0_TheMinimum()
+    {
+        Assert.Equal(3, DelayStatistics.Percentile([1, 2, 3], 150));
+        Assert.Equal(1, DelayStatistics.Percentile([1, 2, 3], -10));
+    }
+
+    [Fact]
+    public void Ipdv_SequenceZeroHasNoPredecessor_EvenWhenTheLargestNumberArrived()
+    {
+        // seq − 1 of 0 must not wrap to 4294967295 and pair the two.
+        Assert.Empty(Ipdv.Compute(new Dictionary<uint, double> { [uint.MaxValue] = 0.5, [0] = 0.1 }));
+        Assert.Equal([0.25], Ipdv.Compute(new Dictionary<uint, double> { [uint.MaxValue - 1] = 0.25, [uint.MaxValue] = 0.5 }));
+    }
+
+    [Fact]
+    public void ReorderedRatio_NothingArrived_IsZero_NotNaN()
+    {
+        Assert.Equal(0, SequenceAnalysis.Analyze(3, []).ReorderedRatio);
+        Assert.Equal(0.5, SequenceAnalysis.Analyze(2, [1, 0]).ReorderedRatio);
+    }
+
+    [Fact]
+    public void SequenceNumberEqualToSent_IsNotOneOfTheSessionsPackets()
+    {
+        SequenceAnalysis a = SequenceAnalysis.Analyze(2, [0, 2]);
+        Assert.Equal((1L, 1L, 2L), (a.Received, a.Lost, a.Arrived));
+    }
+}
