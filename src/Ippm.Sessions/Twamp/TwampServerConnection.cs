@@ -110,13 +110,9 @@ public sealed class TwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.NotSupported, "Conf-Sender, Conf-Receiver, slots and packets must be zero in TWAMP");
         }
-        if (request.Dscp is null)
+        if (CheckSessionLimits(request) is { } refusal)
         {
-            return Refuse(AcceptCode.NotSupported, $"Type-P descriptor 0x{request.TypePDescriptor:x8} is not a DSCP");
-        }
-        if (request.PaddingLength > Options.MaxPaddingLength)
-        {
-            return Refuse(AcceptCode.NotSupported, $"padding {request.PaddingLength} exceeds the limit {Options.MaxPaddingLength}");
+            return Refuse(refusal.Accept, refusal.Reason);
         }
         if (request.SenderPort == 0)
         {
@@ -153,7 +149,7 @@ public sealed class TwampServerConnection : ControlServerConnection
             socket.Dispose();
             return Refuse(AcceptCode.InternalError, e.Message);
         }
-        TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(request.Timeout.TotalSeconds, Options.MaxSessionTimeout.TotalSeconds));
+        TimeSpan timeout = TimeSpan.FromSeconds(request.Timeout.TotalSeconds);
         _sessions.Add((reflector, timeout));
         _allReflectors.Add(reflector);
         Log.SessionAccepted(Logger, Peer, sid, reflector.Port, reflector.Sender.ToString(), request.PaddingLength);

@@ -55,6 +55,7 @@ public sealed class KnownDelayTests
         Assert.Equal(40, report.RoundTrip.Count);
         var excessForward = new List<double>();
         var excessBackward = new List<double>();
+        var excessRoundTrip = new List<double>();
         foreach (TwampSample s in result.Replies)
         {
             (NtpTimestamp fin, NtpTimestamp fout) = proxy.Forward[s.SenderSequence];
@@ -66,15 +67,18 @@ public sealed class KnownDelayTests
             Assert.True(holdForward >= s_forward.TotalSeconds && holdBackward >= s_backward.TotalSeconds, "the proxy held at least as told");
             excessForward.Add(NtpTimestamp.DifferenceSeconds(s.T2, s.T1) - holdForward);
             excessBackward.Add(NtpTimestamp.DifferenceSeconds(s.T4, s.T3) - holdBackward);
+            excessRoundTrip.Add(NtpTimestamp.DifferenceSeconds(s.T4, s.T1) - NtpTimestamp.DifferenceSeconds(s.T3, s.T2) - holdForward - holdBackward);
         }
 
-        // The report's figures against the imposed delays: never below them, and the minimum within the stated
-        // tolerance above them (round trip: both tolerances).
+        // The report's figures against the delays imposed: never below what the proxy was told to hold, and for
+        // the quickest packet within the stated tolerance above what it actually held (a loaded machine may
+        // make the proxy itself hold longer; its stamps say by how much).
+        Assert.InRange(report.Forward.Min, s_forward.TotalSeconds, double.MaxValue);
+        Assert.InRange(report.Backward.Min, s_backward.TotalSeconds, double.MaxValue);
+        Assert.InRange(report.RoundTrip.Min, (s_forward + s_backward).TotalSeconds, double.MaxValue);
         Assert.InRange(excessForward.Min(), 0, ExcessSeconds);
         Assert.InRange(excessBackward.Min(), 0, ExcessSeconds);
-        Assert.InRange(report.Forward.Min, s_forward.TotalSeconds, s_forward.TotalSeconds + ExcessSeconds);
-        Assert.InRange(report.Backward.Min, s_backward.TotalSeconds, s_backward.TotalSeconds + ExcessSeconds);
-        Assert.InRange(report.RoundTrip.Min, (s_forward + s_backward).TotalSeconds, (s_forward + s_backward).TotalSeconds + (2 * ExcessSeconds));
+        Assert.InRange(excessRoundTrip.Min(), 0, 2 * ExcessSeconds);
         Assert.True(report.Forward.Median >= s_forward.TotalSeconds && report.Backward.Median >= s_backward.TotalSeconds);
         // The reflector's own time is not in the round trip: RTT ≈ forward + backward, to the nanosecond.
         Assert.All(result.Replies, s => Assert.Equal(
@@ -115,9 +119,9 @@ public sealed class KnownDelayTests
         SessionDescription sent = await sender.Completion.DefaultTimeout();
         // RFC 4656 §3.8: Stop-Sessions no sooner than the loss timeout after the last scheduled packet (the
         // receiver drops what was scheduled later), and only once the proxy has delivered all 40.
-        await WaitUntil(() => proxy.Forward.Count == 40);
+        await TaskTimeouts.UntilAsync(() => proxy.Forward.Count == 40);
         NtpTimestamp due = new(sender.Spec.LastScheduledSendTime.Value + NtpTimestamp.FromSeconds(1.05).Value);
-        await WaitUntil(() => SystemClock.Instance.Now() > due);
+        await TaskTimeouts.UntilAsync(() => SystemClock.Instance.Now() > due);
         await client.StopSessionsAsync(AcceptCode.Ok, [sent], CancellationToken.None).DefaultTimeout();
         FetchedSession fetched = (await client.FetchAsync(accept.Sid, 0, FetchSession.ToEnd, 1024, CancellationToken.None).DefaultTimeout())!;
         OwampDirectionReport report = OwampDirectionReport.Create(new OwampDirectionData(accept.Sid, 40, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0));
@@ -133,17 +137,8 @@ public sealed class KnownDelayTests
             excess.Add(NtpTimestamp.DifferenceSeconds(r.ReceiveTime, r.SendTime) - hold);
         }
         Assert.InRange(excess.Min(), 0, ExcessSeconds);
-        Assert.InRange(report.Delay.Min, s_forward.TotalSeconds, s_forward.TotalSeconds + ExcessSeconds);
+        Assert.InRange(report.Delay.Min, s_forward.TotalSeconds, double.MaxValue);
         Assert.True(report.Delay.Median >= s_forward.TotalSeconds);
         Assert.Equal(0, report.NegativeDelays);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(TaskTimeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(10, timeout.Token);
-        }
     }
 }
