@@ -34,8 +34,8 @@ public sealed record PerfsonarOwpSession(
 /// 40 Request-Session as sent (112, HMAC field included) | 152 s × schedule slot (16) | HMAC block (16)
 ///    then n × data record (25, RFC 4656 §3.9) and k × skip range (8), in either order, at the two offsets
 /// </code>
-/// An unfinished file may say n = 0 with no skip offset: its records then run to the end of the file, as
-/// owstats reads them. Versions 0 and 2 (owamp before 2006) carry no Next Seqno nor skip ranges and are refused.
+/// The records run to the skip records when those follow them, else to the end of the file, as owstats reads
+/// them; an unfinished file may say n = 0. Versions 0 and 2 (owamp before 2006) carry no Next Seqno nor skip ranges and are refused.
 /// Every inconsistency is an <see cref="InvalidDataException"/> naming it; nothing is trusted before it is
 /// checked against the file's length.
 /// </summary>
@@ -49,13 +49,16 @@ public static class PerfsonarOwpFile
 
     private static ReadOnlySpan<byte> Magic => "OwA\0"u8;
 
-    public static PerfsonarOwpSession Read(string path)
+    public static PerfsonarOwpSession Read(string path) => Read(path, MaxFileLength);
+
+    /// <summary>Reads <paramref name="path"/>, refusing it before reading when it is longer than <paramref name="maxFileLength"/>.</summary>
+    public static PerfsonarOwpSession Read(string path, long maxFileLength)
     {
         ArgumentNullException.ThrowIfNull(path);
         long length = new FileInfo(path).Length;
-        if (length > MaxFileLength)
+        if (length > maxFileLength)
         {
-            throw new InvalidDataException($"{path}: {length} octets, more than the {MaxFileLength} a session file may have.");
+            throw new InvalidDataException($"{path}: {length} octets, more than the {maxFileLength} a session file may have here.");
         }
         return Parse(File.ReadAllBytes(path));
     }
@@ -108,15 +111,14 @@ public static class PerfsonarOwpFile
         {
             throw new InvalidDataException($".owp file: skip records said to start at {skipOffset}, beyond the {file.Length} octets.");
         }
+        // owstats counts the records from the offsets; a non-zero count in the header must agree with it (an
+        // unfinished file may still say 0).
         ulong available = (recordEnd - recordOffset) / OwampDataRecord.Length;
-        if (recordCount == 0 && skipOffset == 0)
+        if (recordCount != 0 && recordCount != available)
         {
-            recordCount = (uint)Math.Min(available, uint.MaxValue);
+            throw new InvalidDataException($".owp file: {recordCount} data records announced, {available} stored.");
         }
-        else if (recordCount > available)
-        {
-            throw new InvalidDataException($".owp file: {recordCount} data records announced, room for {available}.");
-        }
+        recordCount = (uint)Math.Min(available, int.MaxValue);
         var records = new OwampDataRecord[recordCount];
         for (int i = 0; i < records.Length; i++)
         {
