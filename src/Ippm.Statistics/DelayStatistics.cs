@@ -41,8 +41,8 @@ public sealed record DelayStatistics(int Count, double Min, double Median, doubl
         {
             return double.NaN;
         }
-        // p·n first, then /100: exact for whole percentages, where p/100·n can land just above an integer
-        // and pick the next rank.
+        // p·n first, then /100: p/100 is rarely exact in binary, and p/100·n can land just above an integer
+        // and take the next rank (99.9/100·1000 = 999.0000000000001 → rank 1000 instead of 999).
         int rank = (int)Math.Ceiling(percent * sorted.Length / 100.0);
         return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }

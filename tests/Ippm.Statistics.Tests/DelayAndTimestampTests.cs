@@ -55,7 +55,9 @@ public sealed class DelayAndTimestampTests
     [Fact]
     public void Percentile_RankIsExactForWholePercentages()
     {
-        // ⌈95·20/100⌉ = 19 exactly; computing 0.95·20 first can land on 19.000000000000004 and take rank 20.
+        // ⌈p·n/100⌉ with p·n computed first: 99.9/100·1000 would be 999.0000000000001 and take rank 1000.
+        double[] thousand = Enumerable.Range(1, 1000).Select(i => (double)i).ToArray();
+        Assert.Equal(999, DelayStatistics.Percentile(thousand, 99.9));
         double[] twenty = Enumerable.Range(1, 20).Select(i => (double)i).ToArray();
         Assert.Equal(19, DelayStatistics.Percentile(twenty, 95));
         Assert.Equal(10, DelayStatistics.Percentile(twenty, 50));
