@@ -374,11 +374,18 @@ internal static class BenchCommand
 
         public static async Task<ServerChild> StartAsync(byte[] passphrase, CancellationToken cancellationToken)
         {
-            string keyFile = Path.Combine(Path.GetTempPath(), $"ippm-bench-{Environment.ProcessId}.pfs");
-            await File.WriteAllTextAsync(keyFile, KeyFile.FormatLine("bench", passphrase) + "\n", cancellationToken).ConfigureAwait(false);
+            // Created exclusively (never through a file or link someone else put there) and 0600 before the
+            // key is written: no moment where another user could read it.
+            string keyFile = Path.Combine(Path.GetTempPath(), $"ippm-bench-{Environment.ProcessId}-{Path.GetRandomFileName()}.pfs");
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+            var stream = new FileStream(keyFile, create);
+            await using (stream.ConfigureAwait(false))
+            {
+                await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(KeyFile.FormatLine("bench", passphrase) + "\n"), cancellationToken).ConfigureAwait(false);
             }
             int port;
             using (var probe = new TcpListener(IPAddress.Loopback, 0))

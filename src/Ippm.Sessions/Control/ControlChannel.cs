@@ -44,16 +44,24 @@ public sealed class ControlChannel : IAsyncDisposable
         {
             await _stream.ReadExactlyAsync(buffer, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
         }
-        catch (EndOfStreamException e)
+        catch (IOException e)
         {
+            // End of stream or a reset: either way the peer is gone, one exception for callers to expect.
             throw new ControlProtocolException("The peer closed the control connection.", e);
         }
     }
 
     public async Task WriteRawAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
-        await _stream.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _stream.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            throw new ControlProtocolException("The peer closed the control connection.", e);
+        }
     }
 
     /// <summary>Reads and decrypts whole blocks; their plaintext joins the running receive HMAC.</summary>

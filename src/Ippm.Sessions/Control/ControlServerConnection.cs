@@ -4,6 +4,7 @@ using Ippm.Policy;
 using Ippm.Sessions.Server;
 using Ippm.Sessions.Telemetry;
 using Ippm.Wire;
+using Ippm.Wire.Control;
 using Microsoft.Extensions.Logging;
 
 namespace Ippm.Sessions.Control;
@@ -293,6 +294,30 @@ public abstract partial class ControlServerConnection
 
     protected static bool IsUnspecified(IPAddress address) =>
         address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+
+    /// <summary>
+    /// The checks Request-Session (OWAMP, RFC 4656 §3.5) and Request-TW-Session (TWAMP, RFC 5357 §3.5) share, in
+    /// one place so both protocols refuse alike: Type-P must be a DSCP, padding and Timeout within the server's
+    /// limits. Null when acceptable, else Accept=3 (not supported) and the reason to log. A Timeout beyond the
+    /// limit is refused, not shortened: the client would otherwise count packets lost that the server dropped.
+    /// </summary>
+    protected (AcceptCode Accept, string Reason)? CheckSessionLimits(SessionRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Dscp is null)
+        {
+            return (AcceptCode.NotSupported, $"Type-P descriptor 0x{request.TypePDescriptor:x8} is not a DSCP");
+        }
+        if (request.PaddingLength > Options.MaxPaddingLength)
+        {
+            return (AcceptCode.NotSupported, $"padding {request.PaddingLength} exceeds the limit {Options.MaxPaddingLength}");
+        }
+        if (request.Timeout.TotalSeconds > Options.MaxSessionTimeout.TotalSeconds)
+        {
+            return (AcceptCode.NotSupported, $"timeout {request.Timeout.TotalSeconds:0.###} s exceeds the limit {Options.MaxSessionTimeout.TotalSeconds} s");
+        }
+        return null;
+    }
 
     /// <summary>
     /// The peer's test address: the one in the request, or the control peer's when it is unspecified. Null when the

@@ -208,17 +208,9 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.PermanentResourceLimitation, $"{request.PacketCount} packets (limit {Options.MaxPacketsPerSession})");
         }
-        if (request.Dscp is null)
+        if (CheckSessionLimits(request) is { } refusal)
         {
-            return Refuse(AcceptCode.NotSupported, $"Type-P descriptor 0x{request.TypePDescriptor:x8} is not a DSCP");
-        }
-        if (request.PaddingLength > Options.MaxPaddingLength)
-        {
-            return Refuse(AcceptCode.NotSupported, $"padding {request.PaddingLength} exceeds the limit {Options.MaxPaddingLength}");
-        }
-        if (request.Timeout.TotalSeconds > Options.MaxSessionTimeout.TotalSeconds)
-        {
-            return Refuse(AcceptCode.NotSupported, $"timeout {request.Timeout.TotalSeconds:0.###} s exceeds the limit {Options.MaxSessionTimeout.TotalSeconds} s");
+            return Refuse(refusal.Accept, refusal.Reason);
         }
         if (SessionCount >= Options.MaxSessionsPerConnection)
         {

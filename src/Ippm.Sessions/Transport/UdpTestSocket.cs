@@ -378,20 +378,32 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         return received;
     }
 
-    /// <summary>Sends the first <paramref name="count"/> slots (each with its set length) with sendmmsg(2).</summary>
-    public void SendBatch(DatagramBatch batch, int count)
+    /// <summary>
+    /// Sends the first <paramref name="count"/> slots (each with its set length) with sendmmsg(2) and returns how
+    /// many the kernel took. A datagram it refuses (ECONNREFUSED left by an earlier ICMP error, a full buffer) is
+    /// skipped, not retried: the caller counts the difference as failed.
+    /// </summary>
+    public int SendBatch(DatagramBatch batch, int count)
     {
         if (count == 0)
         {
-            return;
+            return 0;
         }
+        int delivered = 0;
         if (!_native)
         {
             for (int i = 0; i < count; i++)
             {
-                Send(batch.Datagram(i));
+                try
+                {
+                    Send(batch.Datagram(i));
+                    delivered++;
+                }
+                catch (SocketException)
+                {
+                }
             }
-            return;
+            return delivered;
         }
         MMsgHdr* headers = batch.PrepareSend(count);
         int offset = 0;
@@ -405,12 +417,13 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
                 {
                     continue;
                 }
-                // ECONNREFUSED from an earlier ICMP error, or a full buffer: drop this one, carry on.
                 offset++;
                 continue;
             }
             offset += sent;
+            delivered += sent;
         }
+        return delivered;
     }
 
     private const int MsgWaitForOne = 0x10000;

@@ -35,6 +35,7 @@ public sealed partial class TwampReflector : IDisposable
     private volatile bool _disposed;
 
     private long _reflected;
+    private long _sendFailed;
     private long _malformed;
     private long _badHmac;
     private long _oversized;
@@ -75,6 +76,9 @@ public sealed partial class TwampReflector : IDisposable
     public IPEndPoint Sender { get; }
     public int Port => _socket.LocalEndPoint.Port;
     public long Reflected => Interlocked.Read(ref _reflected);
+
+    /// <summary>Replies the kernel refused to send (counted apart, never as reflected).</summary>
+    public long SendFailed => Interlocked.Read(ref _sendFailed);
     public long Malformed => Interlocked.Read(ref _malformed);
     public long BadHmac => Interlocked.Read(ref _badHmac);
 
@@ -261,8 +265,13 @@ public sealed partial class TwampReflector : IDisposable
                 {
                     _cipher!.ProtectMany(replyPacket, ready, TestPacketLayout.ReflectorHmacOffset);
                 }
-                _socket.SendBatch(replies, ready);
-                Interlocked.Add(ref _reflected, ready);
+                int sent = _socket.SendBatch(replies, ready);
+                Interlocked.Add(ref _reflected, sent);
+                if (sent < ready)
+                {
+                    Interlocked.Add(ref _sendFailed, ready - sent);
+                    Log.SendFailed(_logger, Sid, $"{ready - sent} of {ready} replies refused by the kernel");
+                }
                 if (overBandwidth > 0)
                 {
                     Interlocked.Add(ref _overBandwidth, overBandwidth);
@@ -284,7 +293,7 @@ public sealed partial class TwampReflector : IDisposable
         }
         finally
         {
-            Log.Ended(_logger, Sid, Reflected, Malformed, BadHmac, Oversized);
+            Log.Ended(_logger, Sid, Reflected, SendFailed, Malformed, BadHmac, Oversized);
             if (OverBandwidth > 0)
             {
                 Log.OverBandwidth(_logger, Sid, OverBandwidth, BandwidthLimit);
@@ -321,8 +330,8 @@ public sealed partial class TwampReflector : IDisposable
         [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Session {Sid}: no test packet for REFWAIT {Seconds} s; reflector stopped")]
         public static partial void RefWaitExpired(ILogger logger, SessionId sid, double seconds);
 
-        [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Session {Sid}: reflector ended: {Reflected} reflected, {Malformed} malformed, {BadHmac} bad HMAC, {Oversized} oversized")]
-        public static partial void Ended(ILogger logger, SessionId sid, long reflected, long malformed, long badHmac, long oversized);
+        [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Session {Sid}: reflector ended: {Reflected} reflected, {SendFailed} not sent, {Malformed} malformed, {BadHmac} bad HMAC, {Oversized} oversized")]
+        public static partial void Ended(ILogger logger, SessionId sid, long reflected, long sendFailed, long malformed, long badHmac, long oversized);
 
         [LoggerMessage(EventId = 306, Level = LogLevel.Debug, Message = "Session {Sid}: dropped a datagram larger than the {Slot}-octet buffer (truncated by the kernel)")]
         public static partial void Oversized(ILogger logger, SessionId sid, int slot);
@@ -330,7 +339,7 @@ public sealed partial class TwampReflector : IDisposable
         [LoggerMessage(EventId = 304, Level = LogLevel.Error, Message = "Session {Sid}: reflector failed")]
         public static partial void ReflectorFailed(ILogger logger, Exception exception, SessionId sid);
 
-        [LoggerMessage(EventId = 305, Level = LogLevel.Debug, Message = "Session {Sid}: send failed: {Error}")]
+        [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Session {Sid}: send failed: {Error}")]
         public static partial void SendFailed(ILogger logger, SessionId sid, string error);
     }
 }

@@ -65,7 +65,9 @@ public sealed partial class TwampReport
             ForwardIpdv = DelayStatistics.From(Ipdv.Compute(firstBySeq.ToDictionary(p => p.Key, p => Fwd(p.Value)))),
             BackwardIpdv = DelayStatistics.From(Ipdv.Compute(firstBySeq.ToDictionary(p => p.Key, p => Bwd(p.Value)))),
             ClocksSynchronized = synchronized,
-            MaxRoundTripError = replies.Count == 0 ? double.NaN : replies.Max(s => s.SenderError.Seconds + s.ReflectorError.Seconds),
+            // Four timestamps make a round trip: T1 and T4 carry the sender's error, T2 and T3 the reflector's
+            // (its packet has one estimate for both), summed as twping does.
+            MaxRoundTripError = replies.Count == 0 ? double.NaN : replies.Max(s => 2 * (s.SenderError.Seconds + s.ReflectorError.Seconds)),
             MaxOneWayError = replies.Count == 0 ? double.NaN : replies.Max(s => s.SenderError.Seconds + s.ReflectorError.Seconds),
             ForwardHops = HopRange(replies.Select(s => (byte?)s.ForwardTtl)),
             BackwardHops = HopRange(replies.Select(s => s.BackwardTtl)),

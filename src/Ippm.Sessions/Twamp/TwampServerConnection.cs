@@ -279,13 +279,9 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         {
             return Refuse(AcceptCode.NotSupported, "Conf-Sender, Conf-Receiver, slots and packets must be zero in TWAMP");
         }
-        if (request.Dscp is null)
+        if (CheckSessionLimits(request) is { } refusal)
         {
-            return Refuse(AcceptCode.NotSupported, $"Type-P descriptor 0x{request.TypePDescriptor:x8} is not a DSCP");
-        }
-        if (request.PaddingLength > Options.MaxPaddingLength)
-        {
-            return Refuse(AcceptCode.NotSupported, $"padding {request.PaddingLength} exceeds the limit {Options.MaxPaddingLength}");
+            return Refuse(refusal.Accept, refusal.Reason);
         }
         if (request.SenderPort == 0)
         {
@@ -371,7 +367,8 @@ public sealed partial class TwampServerConnection : ControlServerConnection
             return Refuse(AcceptCode.InternalError, e.Message);
         }
         _ = reflector.Completion.ContinueWith(_ => ReleaseShares(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(request.Timeout.TotalSeconds, Options.MaxSessionTimeout.TotalSeconds));
+        // The request's Timeout was validated (refused when over the limit) before anything was reserved.
+        TimeSpan timeout = TimeSpan.FromSeconds(request.Timeout.TotalSeconds);
         reflector.BandwidthLimit = classBandwidth;
         _sessions.Add(new Session(reflector, timeout));
         _allReflectors.Add(reflector);

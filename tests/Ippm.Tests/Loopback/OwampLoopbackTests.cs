@@ -186,7 +186,10 @@ public sealed class OwampLoopbackTests
             new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
             sendSocket.Send(packet);
         }
-        await Task.Delay(400);
+        // Until all eight datagrams were handled (3 malformed, 5 recorded) and, as RFC 4656 §3.8 requires before
+        // Stop-Sessions, the Timeout has passed since the last scheduled packet: events, not a guessed sleep.
+        NtpTimestamp due = new(spec.ScheduledSendTime(9).Value + request.Timeout.Value);
+        await TaskTimeouts.UntilAsync(() => receiver.Malformed == 3 && receiver.Records().Length == 5 && SystemClock.Instance.Now() > due);
         receiver.Complete(new SessionDescription(sid, 10, [new SkipRange(9, 9)]), SystemClock.Instance.Now());
 
         OwampDataRecord[] records = receiver.Records();

@@ -116,4 +116,14 @@ internal static class TaskTimeouts
     public static Task<T> DefaultTimeout<T>(this Task<T> task) => task.WaitAsync(Default);
 
     public static Task DefaultTimeout(this Task task) => task.WaitAsync(Default);
+
+    /// <summary>Waits for a condition (an event the code under test makes true), never a fixed sleep; fails after <see cref="Default"/>.</summary>
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(Default);
+        while (!condition())
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
 }

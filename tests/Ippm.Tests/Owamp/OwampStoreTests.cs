@@ -281,7 +281,9 @@ public sealed class OwampStoreTests : IDisposable
                 await Task.Delay(5);
             }
         }
-        await Task.Delay(400);
+        // Until the cap is reached and something beyond it was counted (the kernel may drop some of the 2000).
+        NtpTimestamp due = new(spec.ScheduledSendTime(1).Value + request.Timeout.Value); // RFC 4656 §3.8 cut-off
+        await TaskTimeouts.UntilAsync(() => receiver.Dropped > 0 && receiver.Records().Length == (2 * 2) + 1024 && SystemClock.Instance.Now() > due);
         receiver.Complete(new SessionDescription(sid, 2, []), SystemClock.Instance.Now());
 
         OwampDataRecord[] records = receiver.Records();

@@ -1,0 +1,134 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Ippm.Sessions.Time;
+using Ippm.Wire;
+
+namespace Ippm.Tests.KnownDelay;
+
+/// <summary>
+/// A userspace UDP delay line on loopback (no netem here): datagrams from the client reaching <see cref="ClientFacing"/>
+/// leave <see cref="ServerFacing"/> for the server no sooner than <c>forward</c> later; datagrams reaching
+/// <see cref="ServerFacing"/> leave <see cref="ClientFacing"/> for the client no sooner than <c>backward</c> later.
+/// Every hold is stamped on ippm's own clock (arrival, departure, and the sequence number the caller reads from
+/// the packet), so a test can check timestamps against what the proxy actually did, not only what it was told.
+/// The server's address is read at every send, so it may be learnt after the proxy is up. Bounded: at most <see cref="MaxDatagrams"/> per direction, then it drops.
+/// </summary>
+internal sealed class DelayProxy : IDisposable
+{
+    public const int MaxDatagrams = 10_000;
+
+    private readonly Socket _clientFacing = Bind();
+    private readonly Socket _serverFacing = Bind();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Thread> _threads = [];
+    private volatile EndPoint? _client;
+
+    public DelayProxy(Func<IPEndPoint?> server, TimeSpan forward, TimeSpan backward, Func<byte[], uint> forwardSeq, Func<byte[], uint> backwardSeq)
+    {
+        Start(_clientFacing, _serverFacing, server, forward, forwardSeq, Forward, learnClient: true);
+        Start(_serverFacing, _clientFacing, () => _client, backward, backwardSeq, Backward, learnClient: false);
+    }
+
+    public IPEndPoint ClientFacing => (IPEndPoint)_clientFacing.LocalEndPoint!;
+    public IPEndPoint ServerFacing => (IPEndPoint)_serverFacing.LocalEndPoint!;
+
+    /// <summary>Holds done toward the server: sequence number → (arrived at proxy, left proxy).</summary>
+    public ConcurrentDictionary<uint, (NtpTimestamp In, NtpTimestamp Out)> Forward { get; } = new();
+
+    /// <summary>Holds done toward the client.</summary>
+    public ConcurrentDictionary<uint, (NtpTimestamp In, NtpTimestamp Out)> Backward { get; } = new();
+
+    private static Socket Bind()
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return s;
+    }
+
+    private void Start(Socket from, Socket to, Func<EndPoint?> destination, TimeSpan hold, Func<byte[], uint> seqOf,
+        ConcurrentDictionary<uint, (NtpTimestamp, NtpTimestamp)> log, bool learnClient)
+    {
+        var queue = new BlockingCollection<(byte[] Data, NtpTimestamp In, long ReleaseTicks)>(MaxDatagrams);
+        var receive = new Thread(() =>
+        {
+            byte[] buffer = new byte[65536];
+            EndPoint any = new IPEndPoint(IPAddress.Any, 0);
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    int n = from.ReceiveFrom(buffer, ref any);
+                    NtpTimestamp arrived = SystemClock.Instance.Now();
+                    long release = DateTime.UtcNow.Ticks + hold.Ticks;
+                    if (learnClient)
+                    {
+                        _client = any;
+                    }
+                    queue.TryAdd((buffer[..n], arrived, release));
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+            finally
+            {
+                queue.CompleteAdding();
+            }
+        }) { IsBackground = true, Name = "delay-proxy-in" };
+        var send = new Thread(() =>
+        {
+            try
+            {
+                // Same hold for all: FIFO order is release order.
+                foreach ((byte[] data, NtpTimestamp arrived, long release) in queue.GetConsumingEnumerable(_stop.Token))
+                {
+                    long wait;
+                    while ((wait = release - DateTime.UtcNow.Ticks) > 0)
+                    {
+                        if (wait > TimeSpan.TicksPerMillisecond * 2)
+                        {
+                            Thread.Sleep(TimeSpan.FromTicks(wait - TimeSpan.TicksPerMillisecond));
+                        }
+                        else
+                        {
+                            Thread.SpinWait(50);
+                        }
+                    }
+                    if (destination() is EndPoint to1)
+                    {
+                        NtpTimestamp left = SystemClock.Instance.Now();
+                        to.SendTo(data, to1);
+                        log.TryAdd(seqOf(data), (arrived, left));
+                    }
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+            }
+        }) { IsBackground = true, Name = "delay-proxy-out" };
+        _threads.Add(receive);
+        _threads.Add(send);
+        receive.Start();
+        send.Start();
+    }
+
+    /// <summary>Sequence number of an open-mode sender packet (RFC 4656 §4.1.2: first 4 octets).</summary>
+    public static uint SenderSeq(byte[] packet) => BinaryPrimitives.ReadUInt32BigEndian(packet);
+
+    /// <summary>Sender Sequence Number echoed in an open-mode TWAMP reflector packet (RFC 5357 §4.2.1, octet 24).</summary>
+    public static uint ReflectedSenderSeq(byte[] packet) => BinaryPrimitives.ReadUInt32BigEndian(packet.AsSpan(24));
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _clientFacing.Dispose();
+        _serverFacing.Dispose();
+        foreach (Thread t in _threads)
+        {
+            t.Join(TimeSpan.FromSeconds(5));
+        }
+        _stop.Dispose();
+    }
+}
