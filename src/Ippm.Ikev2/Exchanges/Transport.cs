@@ -36,16 +36,23 @@ internal static class Transport
         Func<byte[], CancellationToken, ValueTask<int>>? receive = null)
     {
         byte[] buffer = new byte[MaxDatagram];
-        TimeSpan timeout = policy.Initial;
         uint messageId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(request.AsSpan(IkeHeader.MessageIdOffset));
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         int sent = 0;
         for (int attempt = 1; attempt <= policy.Tries; attempt++)
         {
-            TimeSpan wait = timeout;
+            // Send k leaves Initial × (2^(k-1) − 1) after the first (0, 1, 3, 7, … × Initial): the schedule is anchored
+            // at the first send, so a late wake-up on a busy machine does not push every later resend back.
+            TimeSpan elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            TimeSpan windowEnd = policy.Initial * ((1L << Math.Min(attempt, 30)) - 1);
+            TimeSpan wait = windowEnd - elapsed;
+            if (wait < policy.Initial / 2)
+            {
+                wait = policy.Initial / 2;
+            }
             if (policy.Budget is TimeSpan budget)
             {
-                TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                TimeSpan left = budget - elapsed;
                 if (left <= TimeSpan.Zero)
                 {
                     break;
@@ -92,7 +99,7 @@ internal static class Transport
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                timeout *= 2;
+                // This send's window is over: resend.
             }
         }
         double seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
