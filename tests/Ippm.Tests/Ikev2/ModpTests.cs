@@ -1,8 +1,13 @@
+using System.Net;
 using System.Numerics;
 using System.Security.Cryptography;
+using Ippm.Ikev2.Exchanges;
 using Ippm.Ikev2.Crypto;
 using Ippm.Ikev2.Crypto.Modp;
 using Ippm.Ikev2.Messages;
+using Ippm.Ikev2.SaDatabase;
+using Ippm.Tests.Loopback;
+using Microsoft.Extensions.Logging;
 
 namespace Ippm.Tests.Ikev2;
 
@@ -174,5 +179,22 @@ public sealed class ModpTests
         // y = 2 is the generator itself: the "shared" value is the own public value.
         Assert.Equal(exchange.PublicKey, exchange.TryDeriveSharedSecret(Padded(2)));
         Assert.Equal(Padded(BigInteger.ModPow(P - 2, xValue, P)), exchange.TryDeriveSharedSecret(Padded(P - 2)));
+    }
+
+    [Fact]
+    public async Task Responder_OfferingModp_SaysAtDebugWhichEngineComputes()
+    {
+        using var logs = new RecordingLoggerFactory();
+        using var database = new IkeSaDatabase();
+        using var credentials = new IkeCredentials { PreSharedKey = "modp-log-test"u8.ToArray() };
+        await using var responder = new IkeResponder(new IkeResponderOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Credentials = credentials,
+        }, database, logs.CreateLogger("Ippm.Ikev2"));
+        (LogLevel level, _, string message) = Assert.Single(logs.Entries, e => e.EventId == 1240);
+        Assert.Equal(LogLevel.Debug, level);
+        Assert.StartsWith("IKE: MODP Diffie-Hellman by OpenSSL", message);
+        Assert.Contains("BN_mod_exp_mont_consttime", message);
     }
 }

@@ -18,8 +18,8 @@ internal sealed class ModpGroup
         "83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B" +
         "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA956AE515D2261898FA0510" +
         "15728E5A8AACAA68FFFFFFFFFFFFFFFF",
-        // RFC 3526 §8: for the 2048-bit group an exponent of 220 to 320 bits (twice the 110–160-bit strength
-        // estimates); we take the upper one.
+        // RFC 3526 §8 table: exponents of at least 220 bits (strength estimate 1, 110 bits) or 320 bits (estimate 2,
+        // 160 bits) for this group; we take estimate 2.
         exponentBits: 320);
 
     private readonly byte[] _prime;
