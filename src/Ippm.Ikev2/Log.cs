@@ -29,4 +29,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1207, Level = LogLevel.Error, Message = "IKE responder: unexpected error handling a datagram from {Peer}")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, EndPoint? peer);
+
+    [LoggerMessage(EventId = 1240, Level = LogLevel.Debug, Message = "IKE: MODP Diffie-Hellman by {Engine}")]
+    public static partial void ModpEngineInUse(ILogger logger, string engine);
 }

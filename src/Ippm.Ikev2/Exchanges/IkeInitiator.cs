@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Crypto.Modp;
 using Ippm.Ikev2.Identity;
 using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
@@ -30,6 +31,7 @@ public static class IkeInitiator
         IPEndPoint remote, IkeInitiatorOptions options, IkeSaDatabase? database = null, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         logger ??= NullLogger.Instance;
+        ModpEngine.LogIfUsed(logger, options.Proposals.SelectMany(p => p.Groups));
         var socket = new Socket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ippm.Ikev2.Crypto;
+using Ippm.Ikev2.Crypto.Modp;
 using Ippm.Ikev2.Fairness;
 using Ippm.Ikev2.Messages;
 using Ippm.Ikev2.SaDatabase;
@@ -42,6 +43,7 @@ public sealed class IkeResponder : IAsyncDisposable
         _options = options;
         _database = database;
         _logger = logger ?? NullLogger.Instance;
+        ModpEngine.LogIfUsed(_logger, options.Proposals.SelectMany(p => p.Groups));
         _socket = new Socket(options.Listen.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         if (options.Listen.AddressFamily == AddressFamily.InterNetworkV6)
         {
