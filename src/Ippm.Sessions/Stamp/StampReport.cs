@@ -101,10 +101,6 @@ public sealed class StampReport
         root["mode"] = ModeName(Statistics.Result.Mode);
         root.AsObject().Remove("sid");
         root["key_source"] = Wire.SecurityModes.ProtectsTestPackets(Statistics.Result.Mode) ? "key_file" : "none";
-        if (Stamp is null && Statistics.Result.MaxReplyLength > 0)
-        {
-            root["reply_size"] = Statistics.Result.MaxReplyLength; // TWAMP-Light: STAMP's reply_size, for symmetric-size checks
-        }
         if (Stamp is { } s)
         {
             root["ssid"] = s.Ssid;

@@ -134,7 +134,8 @@ public sealed class StampCliTests : IDisposable
         Assert.Equal(0, root.GetProperty("lost").GetInt32());
         Assert.Equal(0, root.GetProperty("bad_hmac").GetInt32());
         Assert.Equal(112, root.GetProperty("packet_size").GetInt32());   // 48-octet protected header + 64 padding
-        Assert.Equal(112, root.GetProperty("reply_size").GetInt32());    // the protected reflector packet, same size
+        Assert.Equal(112, root.GetProperty("reply_size").GetProperty("min").GetInt32());    // the protected reflector packet, same size
+        Assert.Equal(112, root.GetProperty("reply_size").GetProperty("max").GetInt32());
 
         // A sender with another key gets nothing back; the server counts it and keeps serving.
         string wrongKeys = Path.Combine(_directory, "wrong.keys");
