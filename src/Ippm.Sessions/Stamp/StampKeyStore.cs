@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using Ippm.Security;
+using Ippm.Security.TwampLight;
+using Ippm.Wire;
 
 namespace Ippm.Sessions.Stamp;
 
@@ -9,36 +11,75 @@ namespace Ippm.Sessions.Stamp;
 /// <c>.pfs</c> file, whose identities are read as peer selectors: an IP address, a prefix (<c>192.0.2.0/24</c>,
 /// <c>2001:db8::/32</c>) or <c>*</c> for everyone else. The HMAC key is the hex-decoded octets of the line
 /// itself, unchanged, so the same hex configures another implementation's STAMP key. The most specific
-/// selector wins. A peer matching no line is served in unauthenticated mode.
+/// selector wins. A peer matching no line is served in unauthenticated mode. An identity <c>light-A@PEER</c> or
+/// <c>light-E@PEER</c> makes the peer a TWAMP-Light sender in authenticated or encrypted mode instead (RFC 5357
+/// Appendix I), keyed as <see cref="TwampLightKeys"/> says; STAMP and TWAMP-Light lines compete by specificity alike.
 /// </summary>
 public sealed class StampKeyStore : IDisposable
 {
     private readonly List<Entry> _entries = [];
-    private readonly StampAuthenticator? _default;
+    private PeerKey? _defaultPeer;
 
-    private sealed record Entry(byte[] Network, int PrefixBits, StampAuthenticator Authenticator);
+    private sealed record Entry(byte[] Network, int PrefixBits, PeerKey Peer);
+
+    /// <summary>
+    /// What a peer's line configures: a STAMP key, or TWAMP-Light keys for mode A or E with the reflector's cipher
+    /// (used by the reflector's thread only).
+    /// </summary>
+    public sealed class PeerKey : IDisposable
+    {
+        public StampAuthenticator? Stamp { get; init; }
+        public TwampLightKeys? TwampLight { get; init; }
+        public TestPacketCipher? TwampLightCipher { get; init; }
+
+        public void Dispose()
+        {
+            Stamp?.Dispose();
+            TwampLightCipher?.Dispose();
+            TwampLight?.Dispose();
+        }
+    }
 
     public StampKeyStore(KeyFile keys)
     {
         foreach (string identity in keys.Identities)
         {
             keys.TryGetSecret(identity, out ReadOnlySpan<byte> secret);
-            if (identity == "*")
+            string selector = identity;
+            PeerKey peer;
+            if (TwampLightKeys.TryParseIdentity(identity, out SecurityMode lightMode, out string lightPeer))
             {
-                _default = new StampAuthenticator(secret);
+                selector = lightPeer;
+                var lightKeys = new TwampLightKeys(lightMode, secret);
+                peer = new PeerKey { TwampLight = lightKeys, TwampLightCipher = lightKeys.CreateCipher() };
+            }
+            else
+            {
+                peer = new PeerKey { Stamp = new StampAuthenticator(secret) };
+            }
+            if (selector == "*")
+            {
+                if (_defaultPeer is not null)
+                {
+                    peer.Dispose();
+                    Dispose();
+                    throw new FormatException("STAMP key file: more than one line for '*'.");
+                }
+                _defaultPeer = peer;
                 continue;
             }
-            if (!TryParseSelector(identity, out byte[]? network, out int bits))
+            if (!TryParseSelector(selector, out byte[]? network, out int bits))
             {
+                peer.Dispose();
                 Dispose();
-                throw new FormatException($"STAMP key file: '{identity}' is not an IP address, a prefix or '*'.");
+                throw new FormatException($"STAMP key file: '{identity}' is not an IP address, a prefix or '*' (optionally after light-A@ or light-E@).");
             }
-            _entries.Add(new Entry(network!, bits, new StampAuthenticator(secret)));
+            _entries.Add(new Entry(network!, bits, peer));
         }
         _entries.Sort((a, b) => b.PrefixBits.CompareTo(a.PrefixBits));
     }
 
-    public bool IsEmpty => _default is null && _entries.Count == 0;
+    public bool IsEmpty => _defaultPeer is null && _entries.Count == 0;
 
     private static bool TryParseSelector(string text, out byte[]? network, out int bits)
     {
@@ -55,18 +96,21 @@ public sealed class StampKeyStore : IDisposable
         return parts.Length == 1 || (int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out bits) && bits >= 0 && bits <= max);
     }
 
-    /// <summary>The key for a peer given as a raw sockaddr (sockaddr_in or sockaddr_in6), null for unauthenticated.</summary>
-    public StampAuthenticator? Find(ReadOnlySpan<byte> sockaddr)
+    /// <summary>The STAMP key for a peer given as a raw sockaddr (sockaddr_in or sockaddr_in6), null for unauthenticated (or a TWAMP-Light peer).</summary>
+    public StampAuthenticator? Find(ReadOnlySpan<byte> sockaddr) => FindPeer(sockaddr)?.Stamp;
+
+    /// <summary>The most specific line matching a peer given as a raw sockaddr; null when none does.</summary>
+    public PeerKey? FindPeer(ReadOnlySpan<byte> sockaddr)
     {
         ReadOnlySpan<byte> address = AddressOf(sockaddr);
         foreach (Entry e in _entries)
         {
             if (e.Network.Length == address.Length && PrefixMatches(e.Network, address, e.PrefixBits))
             {
-                return e.Authenticator;
+                return e.Peer;
             }
         }
-        return _default;
+        return _defaultPeer;
     }
 
     public StampAuthenticator? Find(IPEndPoint peer)
@@ -127,9 +171,10 @@ public sealed class StampKeyStore : IDisposable
     {
         foreach (Entry e in _entries)
         {
-            e.Authenticator.Dispose();
+            e.Peer.Dispose();
         }
         _entries.Clear();
-        _default?.Dispose();
+        _defaultPeer?.Dispose();
+        _defaultPeer = null;
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Ippm.Security.TwampLight;
 using Ippm.Sessions.Transport;
 using Ippm.Sessions.Twamp;
 using Ippm.Wire;
@@ -22,18 +23,33 @@ public static class StampMeasurement
     /// padding. The default of 30 makes 44-octet packets, the STAMP base size, so STAMP reflectors answer them at
     /// the same size (RFC 8762 §4.6) and the first 41 octets of the answer are TWAMP's reflector packet.
     /// </summary>
+    public static Task<TwampSessionResult> RunTwampLightAsync(
+        IPEndPoint reflector, int count, SendSchedule schedule, int paddingLength, byte dscp, TimeSpan timeout, CancellationToken cancellationToken) =>
+        RunTwampLightAsync(reflector, null, count, schedule, paddingLength, dscp, timeout, cancellationToken);
+
+    /// <summary>
+    /// TWAMP-Light in the mode of <paramref name="keys"/> (A or E, RFC 5357 §4.1.2 protected layout, SID and keys
+    /// from the configured key as <see cref="TwampLightKeys"/> says), or open mode when it is null.
+    /// </summary>
     public static async Task<TwampSessionResult> RunTwampLightAsync(
-        IPEndPoint reflector, int count, SendSchedule schedule, int paddingLength, byte dscp, TimeSpan timeout, CancellationToken cancellationToken)
+        IPEndPoint reflector, TwampLightKeys? keys, int count, SendSchedule schedule, int paddingLength, byte dscp, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using UdpTestSocket socket = Connect(reflector);
         if (dscp != 0)
         {
             socket.SetDscp(dscp);
         }
-        return await TwampSessionSender.RunAsync(socket, default, SecurityMode.Open, null, count, schedule, paddingLength, timeout, cancellationToken).ConfigureAwait(false);
+        if (keys is null)
+        {
+            return await TwampSessionSender.RunAsync(socket, default, SecurityMode.Open, null, count, schedule, paddingLength, timeout, cancellationToken).ConfigureAwait(false);
+        }
+        return await TwampSessionSender.RunAsync(socket, keys.Sid, keys.Mode, keys.CreateCipher, count, schedule, paddingLength, timeout, cancellationToken).ConfigureAwait(false);
     }
 
     public const int TwampLightDefaultPadding = 30;
+
+    /// <summary>Modes A and E: 48 + 64 = 112 octets, the protected reflector packet's size, so replies are the same size.</summary>
+    public const int TwampLightProtectedDefaultPadding = 64;
 
     private static UdpTestSocket Connect(IPEndPoint reflector)
     {

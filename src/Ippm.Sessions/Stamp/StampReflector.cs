@@ -50,7 +50,7 @@ public sealed record StampReflectorOptions
 /// batched path as the TWAMP reflector: recvmmsg with kernel receive timestamps, TTL and TOS, replies with sendmmsg
 /// to each sender's address. Replies have the size of their request (RFC 8762 §4.2: symmetric), TLVs answered in
 /// place. Because the first 41 octets of its base reply are TWAMP's, it also answers TWAMP-Light senders in open
-/// mode (RFC 8762 §4.6). Bad input is counted and dropped; it never stops the reflector.
+/// mode (RFC 8762 §4.6), and in authenticated or encrypted mode those its key file names so. Bad input is counted and dropped; it never stops the reflector.
 /// </summary>
 public sealed partial class StampReflector : IDisposable
 {
@@ -92,7 +92,7 @@ public sealed partial class StampReflector : IDisposable
 
     public long Oversized => Interlocked.Read(ref _oversized);
 
-    /// <summary>Authenticated-mode packets whose base HMAC did not verify (dropped, RFC 8762 §4.4).</summary>
+    /// <summary>Authenticated-mode packets whose base HMAC did not verify (dropped, RFC 8762 §4.4), TWAMP-Light modes A and E included.</summary>
     public long BadHmac => Interlocked.Read(ref _badHmac);
 
     /// <summary>Replies whose TLVs were echoed with I = 1 (HMAC TLV failed, missing or misplaced).</summary>
@@ -161,6 +161,7 @@ public sealed partial class StampReflector : IDisposable
         var authenticated = new bool[BatchSize];
         var followUpAt = new int[BatchSize];
         var hmacTlvAt = new int[BatchSize];
+        var twampLight = new TestPacketCipher?[BatchSize];
         long batchNumber = 0;
         byte[] widened = new byte[StampLayout.UnauthenticatedBase];
         SystemClock clock = SystemClock.Instance;
@@ -199,7 +200,16 @@ public sealed partial class StampReflector : IDisposable
                         continue;
                     }
                     ReadOnlySpan<byte> peer = received.Address(i);
-                    StampAuthenticator? key = _options.Keys?.Find(peer);
+                    StampKeyStore.PeerKey? peerKey = _options.Keys?.FindPeer(peer);
+                    if (peerKey?.TwampLightCipher is { } lightCipher)
+                    {
+                        if (TryPrepareTwampLightReply(received, i, replies, ready, lightCipher, now))
+                        {
+                            twampLight[ready++] = lightCipher;
+                        }
+                        continue;
+                    }
+                    StampAuthenticator? key = peerKey?.Stamp;
                     bool auth = key is not null;
                     int baseLength = StampLayout.BaseLength(auth);
                     ReadOnlySpan<byte> request = received.Datagram(i);
@@ -306,6 +316,12 @@ public sealed partial class StampReflector : IDisposable
                 for (int j = 0; j < ready; j++)
                 {
                     Span<byte> reply = replies.Datagram(j);
+                    if (twampLight[j] is { } lightCipher)
+                    {
+                        ProtectTwampLightReply(reply, lightCipher, sendTime, clock.ErrorEstimate);
+                        twampLight[j] = null;
+                        continue;
+                    }
                     StampReflectorPacket.WriteTimestamp(reply, authenticated[j], sendTimeOnWire, error);
                     if (followUpAt[j] >= 0)
                     {

@@ -33,11 +33,19 @@ public sealed class StampReport
         Statistics = TwampReport.Create(server, result),
     };
 
+    /// <summary>STAMP's names (RFC 8762 §4.2); TWAMP-Light adds encrypted (RFC 5357 Appendix I).</summary>
+    private static string ModeName(Wire.SecurityMode mode) => mode switch
+    {
+        Wire.SecurityMode.Authenticated => "authenticated",
+        Wire.SecurityMode.Encrypted => "encrypted",
+        _ => "unauthenticated",
+    };
+
     public string ToHumanReadable()
     {
         var inv = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
-        string mode = Statistics.Result.Mode == Wire.SecurityMode.Authenticated ? "authenticated" : "unauthenticated";
+        string mode = ModeName(Statistics.Result.Mode);
         b.AppendLine(inv, $"--- {Protocol} statistics to {Server} ---");
         b.AppendLine(inv, $"mode:\t{mode}");
         if (Stamp is not null)
@@ -90,9 +98,9 @@ public sealed class StampReport
     {
         JsonNode root = JsonNode.Parse(Statistics.ToJson())!;
         root["protocol"] = Protocol;
-        root["mode"] = Statistics.Result.Mode == Wire.SecurityMode.Authenticated ? "authenticated" : "unauthenticated";
+        root["mode"] = ModeName(Statistics.Result.Mode);
         root.AsObject().Remove("sid");
-        root["key_source"] = Statistics.Result.Mode == Wire.SecurityMode.Authenticated ? "key_file" : "none";
+        root["key_source"] = Wire.SecurityModes.ProtectsTestPackets(Statistics.Result.Mode) ? "key_file" : "none";
         if (Stamp is { } s)
         {
             root["ssid"] = s.Ssid;

@@ -107,6 +107,57 @@ public sealed class StampCliTests : IDisposable
         Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "stamp", "-A", "A", "127.0.0.1:1")).ExitCode);
         Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "stamp", "-A", "X")).ExitCode);
         Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "server", "--stamp-listen", "nonsense")).ExitCode);
-        Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", "A", "-k", KeyFile("alice"), "127.0.0.1:1")).ExitCode);
+        // TWAMP-Light has no mode negotiation: -k without a single -A, mixed mode and --ike are refused.
+        Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "twping", "--light", "-k", KeyFile("alice"), "127.0.0.1:1")).ExitCode);
+        Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", "M", "-k", KeyFile("alice"), "127.0.0.1:1")).ExitCode);
+        Assert.Equal(1, (await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", "A", "127.0.0.1:1")).ExitCode);
+    }
+
+    [Theory]
+    [InlineData("A", "authenticated")]
+    [InlineData("E", "encrypted")]
+    public async Task TwpingLight_ProtectedModes_AgainstServerWithLightKeyLine_NoneLost(string letter, string modeName)
+    {
+        int port = IppmProcess.FreeTcpPort();
+        // The reflector's file names the sender's address with the mode; the sender's file holds the same hex.
+        string serverKeys = KeyFile($"light-{letter}@127.0.0.1");
+        string clientKeys = KeyFile("reflector");
+        using var server = new ServerProcess("server", "--stamp-listen", $"127.0.0.1:{port}", "--stamp-keys", serverKeys);
+        await server.WaitForLogAsync("listening", Timeout);
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", letter, "-k", clientKeys, "-c", "30", "-i", "0.01f", "--json", $"127.0.0.1:{port}");
+        Assert.True(exit == 0, $"twping --light -A {letter} exited {exit}: {stderr}");
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement root = json.RootElement;
+        Assert.Equal("twamp-light", root.GetProperty("protocol").GetString());
+        Assert.Equal(modeName, root.GetProperty("mode").GetString());
+        Assert.Equal(30, root.GetProperty("sent").GetInt32());
+        Assert.Equal(0, root.GetProperty("lost").GetInt32());
+        Assert.Equal(0, root.GetProperty("bad_hmac").GetInt32());
+        Assert.Equal(112, root.GetProperty("packet_size").GetInt32());   // 48-octet protected header + 64 padding
+        Assert.Equal(112, root.GetProperty("reply_size").GetProperty("min").GetInt32());    // the protected reflector packet, same size
+        Assert.Equal(112, root.GetProperty("reply_size").GetProperty("max").GetInt32());
+
+        // A sender with another key gets nothing back; the server counts it and keeps serving.
+        string wrongKeys = Path.Combine(_directory, "wrong.keys");
+        File.WriteAllText(wrongKeys, "reflector\t00112233445566778899aabbccddeeff\n");
+        var wrong = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", letter, "-k", wrongKeys, "-c", "5", "-i", "0.01f", "-L", "0.5", "--json", $"127.0.0.1:{port}");
+        Assert.True(wrong.ExitCode == 0, wrong.Stderr);
+        using JsonDocument wrongJson = JsonDocument.Parse(wrong.Stdout);
+        Assert.Equal(5, wrongJson.RootElement.GetProperty("lost").GetInt32());
+        var again = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", letter, "-k", clientKeys, "-c", "10", "-i", "0.01f", $"127.0.0.1:{port}");
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        Assert.Contains("10 sent, 0 lost", again.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"mode:\t{modeName}", again.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(KeyHex, server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task TwpingLight_EncryptedWithoutHost_UsesEmbeddedReflector()
+    {
+        var light = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", "E", "-c", "10", "-i", "0.01f");
+        Assert.True(light.ExitCode == 0, light.Stderr);
+        Assert.Contains("embedded TWAMP-Light reflector", light.Stderr, StringComparison.Ordinal);
+        Assert.Contains("10 sent, 0 lost", light.Stdout, StringComparison.Ordinal);
+        Assert.Contains("mode:\tencrypted", light.Stdout, StringComparison.Ordinal);
     }
 }
