@@ -98,7 +98,15 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     public void Connect(IPEndPoint remote) => _socket.Connect(remote);
 
     /// <summary>O/TWAMP senders use TTL / Hop Limit 255 so receivers can count hops (RFC 4656 §4.1.2).</summary>
-    public void SetTtl(int ttl) => _socket.Ttl = (short)ttl; // IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket
+    public void SetTtl(int ttl)
+    {
+        _socket.Ttl = (short)ttl; // IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket
+        if (_socket.AddressFamily == AddressFamily.InterNetworkV6 && _socket.DualMode)
+        {
+            // Datagrams to v4-mapped peers leave through the IPv4 path, which reads IP_TTL, not the hop limit.
+            _socket.SetRawSocketOption(IpProtoIp, IpTtl, BitConverter.GetBytes(ttl));
+        }
+    }
 
     /// <summary>Applies a DSCP to every packet sent (TOS / Traffic Class = DSCP &lt;&lt; 2).</summary>
     public void SetDscp(byte dscp) => SetTos((byte)((dscp & 0x3F) << 2));
@@ -110,6 +118,11 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
         {
             _socket.SetRawSocketOption(IpProtoIpv6, 67 /* IPV6_TCLASS */, BitConverter.GetBytes(tos));
+            if (_socket.DualMode)
+            {
+                // As for the TTL: v4-mapped peers get the IPv4 TOS.
+                _socket.SetRawSocketOption(IpProtoIp, 1 /* IP_TOS */, BitConverter.GetBytes(tos));
+            }
         }
         else
         {

@@ -115,6 +115,8 @@ public sealed class StampLoopbackTests
         Assert.Equal(10, v4.Session.Replies.Count);
         Assert.Equal("127.0.0.1", v4.Tlvs.Location!.Value.Source);
         Assert.Equal("127.0.0.1", v4.Tlvs.Location.Value.Destination);
+        // Replies to a v4-mapped peer leave through the IPv4 path: TTL 255 there too (0 hops on loopback), not the default 64.
+        Assert.All(v4.Session.Replies, s => Assert.Equal((byte)255, s.BackwardTtl));
         StampSessionResult v6 = await StampMeasurement.RunAsync(new IPEndPoint(IPAddress.IPv6Loopback, port), AllTlvs(false, 10), CancellationToken.None).DefaultTimeout();
         Assert.Equal(10, v6.Session.Replies.Count);
         Assert.Equal("::1", v6.Tlvs.Location!.Value.Source);
