@@ -425,7 +425,12 @@ public sealed class IkeResponder : IAsyncDisposable
             sa.DisposeProtection();
             return Drop(request.Octets.Length, peer, "IKE_AUTH SK payload malformed or failed its integrity check");
         }
-        _halfOpen.TryRemove((half.SpiI, half.SpiR), out _);
+        if (!_halfOpen.TryRemove((half.SpiI, half.SpiR), out _))
+        {
+            // The half-open SA expired (and was counted abandoned, its keys zeroed) while this request was checked.
+            sa.DisposeProtection();
+            return Drop(request.Octets.Length, peer, "IKE_AUTH for a half-open SA that just expired");
+        }
         string? failure = null;
         NotifyType notify = NotifyType.AuthenticationFailed;
         IkeSetupOutcome outcome = IkeSetupOutcome.AuthenticationFailed;
