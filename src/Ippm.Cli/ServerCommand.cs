@@ -39,6 +39,10 @@ internal static class ServerCommand
         var owampLimits = new Option<FileInfo?>("--owamp-limits") { Description = "Limits file for OWAMP only (overrides --limits for OWAMP)." };
         var twampLimits = new Option<FileInfo?>("--twamp-limits") { Description = "Limits file for TWAMP only (overrides --limits for TWAMP)." };
         var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464)." };
+        var otlpEndpoint = new Option<string?>("--otlp-endpoint") { Description = "Also push the metrics to this OpenTelemetry collector (OTLP), e.g. http://collector:4318 (http/protobuf; /v1/metrics is added to a URL without a path) or http://collector:4317 (grpc)." };
+        var otlpProtocol = new Option<string>("--otlp-protocol") { Description = "OTLP transport: http/protobuf or grpc.", DefaultValueFactory = _ => OtlpSettings.DefaultProtocol };
+        otlpProtocol.AcceptOnlyFromAmong("http/protobuf", "grpc");
+        var otlpInterval = new Option<double>("--otlp-interval") { Description = "Seconds between OTLP pushes.", DefaultValueFactory = _ => OtlpSettings.DefaultIntervalSeconds };
         var logFormat = new Option<string>("--log-format") { Description = "auto, simple, json, or systemd (journald priorities; what auto picks under systemd).", DefaultValueFactory = _ => "auto" };
         logFormat.AcceptOnlyFromAmong("auto", "simple", "json", "systemd");
 
@@ -48,6 +52,9 @@ internal static class ServerCommand
             config, perfsonarConfig, limits, owampLimits, twampLimits, metricsListen, logFormat,
         };
         command.Add(twampFeatures);
+        command.Add(otlpEndpoint);
+        command.Add(otlpProtocol);
+        command.Add(otlpInterval);
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
         var shares = new ServerLimitOptions();
@@ -209,6 +216,11 @@ internal static class ServerCommand
             {
                 return TwpingCommand.Fail($"--metrics-listen '{metricsText}' is not ADDR:PORT.", ExitCodes.Usage);
             }
+            OtlpSettings? otlp = null;
+            if (parse.GetValue(otlpEndpoint) is string otlpText && OtlpSettings.TryParse(otlpText, parse.GetValue(otlpProtocol)!, parse.GetValue(otlpInterval), out otlp) is string otlpError)
+            {
+                return TwpingCommand.Fail(otlpError, ExitCodes.Usage);
+            }
             if (Build(parse, serverLog, out ServerOptions? built) is string buildError)
             {
                 return TwpingCommand.Fail(buildError, ExitCodes.Usage);
@@ -248,6 +260,11 @@ internal static class ServerCommand
                 if (metrics is not null)
                 {
                     serverLog.LogInformation("metrics at {Url}", metrics.Url);
+                }
+                using OtlpExport? otlpExport = otlp is null ? null : OtlpExport.Start(otlp);
+                if (otlpExport is not null)
+                {
+                    serverLog.LogInformation("metrics pushed over OTLP ({Protocol}) to {Url} every {Seconds} s", parse.GetValue(otlpProtocol), otlpExport.Url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped), otlp!.Interval.TotalSeconds);
                 }
                 await using var server = new IppmServer(options, logs);
                 var host = new ServiceHost(options, serverLog, () =>

@@ -31,7 +31,6 @@ internal sealed class ServerIke : IAsyncDisposable
         _credentials = credentials;
         _sweep = sweep;
         Lookup = lookup;
-        database.Added += _ => Ippm.Sessions.Telemetry.ServerMetrics.IkeSetup("established");
         Ippm.Sessions.Telemetry.ServerMetrics.ObserveIkeSas(() => database.Entries.Count(e => e.State == IkeSaState.Established));
     }
 
@@ -67,6 +66,7 @@ internal sealed class ServerIke : IAsyncDisposable
         {
             var responderOptions = new IkeResponderOptions { Listen = listen, Credentials = credentials!, Proposals = proposals, AllowedPeers = policy, LocalId = localId };
             var responder = new IkeResponder(limits?.ApplyTo(parse, responderOptions) ?? responderOptions, database, logger);
+            responder.SetupFinished += outcome => Ippm.Sessions.Telemetry.ServerMetrics.IkeSetup(outcome.Label());
             responder.Start();
             logger.LogInformation("IKEv2 responder listening on {EndPoint}; O/TWAMP keys derived from its SAs with {Derivation}", responder.LocalEndPoint, derivation.ToString().ToLowerInvariant());
             logger.LogInformation(

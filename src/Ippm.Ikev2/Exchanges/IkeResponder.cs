@@ -37,6 +37,7 @@ public sealed class IkeResponder : IAsyncDisposable
     private readonly FairWorkQueue<IPAddress, (byte[] Datagram, IPEndPoint Peer)> _work;
     private readonly AttackLog _attackLog;
     private Task? _loop;
+    private Timer? _expiry;
 
     public IkeResponder(IkeResponderOptions options, IkeSaDatabase database, ILogger? logger = null)
     {
@@ -59,6 +60,13 @@ public sealed class IkeResponder : IAsyncDisposable
 
     /// <summary>Raised for each IKE SA established (or rekeyed into) through this responder.</summary>
     public event Action<IkeSaEntry>? Established;
+
+    /// <summary>
+    /// Raised once for each set-up attempt the responder decided: established, rekeyed, refused (with the notify it
+    /// sent) or abandoned half-open. COOKIE replies and dropped datagrams are not outcomes (see <see cref="CookieReplies"/>,
+    /// <see cref="QueueDrops"/>, <see cref="DroppedCount"/>). Handlers run on a worker thread and must be quick.
+    /// </summary>
+    public event Action<IkeSetupOutcome>? SetupFinished;
 
     public int HalfOpenCount => _halfOpen.Count;
     public long DroppedCount => Interlocked.Read(ref _dropped);
@@ -89,7 +97,19 @@ public sealed class IkeResponder : IAsyncDisposable
         return spi;
     }
 
-    public void Start() => _loop ??= Task.Run(() => RunAsync(_stop.Token));
+    public void Start()
+    {
+        if (_loop is not null)
+        {
+            return;
+        }
+        // Half-open SAs are also expired on a clock, so an abandoned set-up is forgotten (and counted) without new traffic.
+        TimeSpan sweep = TimeSpan.FromTicks(Math.Clamp(_options.HalfOpenLifetime.Ticks / 2, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 10));
+        _expiry = new Timer(_ => ExpireHalfOpen(), null, sweep, sweep);
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    private void Finished(IkeSetupOutcome outcome) => SetupFinished?.Invoke(outcome);
 
     private async Task RunAsync(CancellationToken ct)
     {
@@ -199,6 +219,7 @@ public sealed class IkeResponder : IAsyncDisposable
                 _database.MarkRekeyed(sa.SpiI, sa.SpiR, rekeyed.SpiI, rekeyed.SpiR);
                 Log.Rekeyed(_logger, sa.SpiIText, sa.SpiRText, rekeyed.SpiIText, rekeyed.SpiRText);
                 Established?.Invoke(entry);
+                Finished(IkeSetupOutcome.Rekeyed);
             }
             if (sa.Deleted)
             {
@@ -228,6 +249,12 @@ public sealed class IkeResponder : IAsyncDisposable
         else
         {
             Log.InitNotify(_logger, peer, type.ToString());
+            Finished(type switch
+            {
+                NotifyType.NoProposalChosen => IkeSetupOutcome.NoProposalChosen,
+                NotifyType.InvalidKePayload => IkeSetupOutcome.InvalidKe,
+                _ => IkeSetupOutcome.InvalidSyntax,
+            });
         }
         return IkeMessage.Build(
             new IkeHeader(request.Header.SpiI, 0, PayloadType.None, ExchangeType.IkeSaInit, IkeFlags.Response, 0, 0),
@@ -259,6 +286,7 @@ public sealed class IkeResponder : IAsyncDisposable
             if (pair.Value.Created < limit && _halfOpen.TryRemove(pair.Key, out HalfOpen? old))
             {
                 old.Dispose();
+                Finished(IkeSetupOutcome.Abandoned);
             }
         }
         foreach (KeyValuePair<string, DateTime> used in _usedCookies)
@@ -399,30 +427,44 @@ public sealed class IkeResponder : IAsyncDisposable
             sa.DisposeProtection();
             return Drop(request.Octets.Length, peer, "IKE_AUTH SK payload malformed or failed its integrity check");
         }
-        _halfOpen.TryRemove((half.SpiI, half.SpiR), out _);
+        if (!_halfOpen.TryRemove((half.SpiI, half.SpiR), out _))
+        {
+            // The half-open SA expired (and was counted abandoned, its keys zeroed) while this request was checked.
+            sa.DisposeProtection();
+            return Drop(request.Octets.Length, peer, "IKE_AUTH for a half-open SA that just expired");
+        }
         string? failure = null;
         NotifyType notify = NotifyType.AuthenticationFailed;
+        IkeSetupOutcome outcome = IkeSetupOutcome.AuthenticationFailed;
         IdPayload? idi = null;
         if (inner.UnknownCritical() is RawPayload unknown)
         {
             failure = $"unknown critical payload {(byte)unknown.Type}";
             notify = NotifyType.UnsupportedCriticalPayload;
+            outcome = IkeSetupOutcome.InvalidSyntax;
         }
         else if (inner.First(PayloadType.IdInitiator) is not RawPayload idRaw || IdPayload.TryRead(idRaw.Body.Span, out idi) != OperationStatus.Done
             || inner.First(PayloadType.Authentication) is not RawPayload authRaw || AuthPayload.TryRead(authRaw.Body.Span, out AuthPayload? auth) != OperationStatus.Done)
         {
             failure = "IKE_AUTH request lacks IDi or AUTH";
             notify = NotifyType.InvalidSyntax;
+            outcome = IkeSetupOutcome.InvalidSyntax;
         }
         else if (_options.RemoteId is IdPayload expectedId && !IkeIdentity.AreEqual(expectedId, idi!))
         {
             failure = $"initiator identity '{IkeIdentity.Format(idi!)}' is not the configured one";
+            outcome = IkeSetupOutcome.IdentityRefused;
         }
         else
         {
             byte[] octets = IkeAuthentication.SignedOctets(half.Suite.Prf, half.Request, half.Nr, half.Keys.SkPi, idRaw.Body.ToArray());
             failure = Verifier.Check(_options.Credentials, inner, idi!, auth!, octets, half.Suite.Prf, out Identity.IkePeerIdentity? initiator);
-            failure ??= _options.AllowedPeers?.Refusal(initiator!);
+            if (failure is null && _options.AllowedPeers?.Refusal(initiator!) is string refused)
+            {
+                // Authenticated, but not admitted: the peer gets AUTHENTICATION_FAILED all the same (RFC 7296 §2.21.2).
+                failure = refused;
+                outcome = IkeSetupOutcome.IdentityRefused;
+            }
         }
         sa.LastPeerRequestId = 1;
         sa.NextRequestId = 0;
@@ -431,6 +473,7 @@ public sealed class IkeResponder : IAsyncDisposable
             Log.Refused(_logger, sa.SpiIText, sa.SpiRText, peer, notify.ToString(), failure);
             byte[] refusal = sa.Seal(ExchangeType.IkeAuth, true, 1, [new NotifyPayload(notify).ToOutgoing()]);
             sa.Dispose();
+            Finished(outcome);
             return refusal;
         }
         IkeCredentials credentials = _options.Credentials;
@@ -463,12 +506,17 @@ public sealed class IkeResponder : IAsyncDisposable
         _database.Add(entry);
         Log.Established(_logger, sa.SpiIText, sa.SpiRText, peer, sa.PeerIdentity, sa.Suite.ToString(), "responder");
         Established?.Invoke(entry);
+        Finished(IkeSetupOutcome.Established);
         return response;
     }
 
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        if (_expiry is not null)
+        {
+            await _expiry.DisposeAsync().ConfigureAwait(false);
+        }
         _socket.Dispose();
         if (_loop is not null)
         {

@@ -54,21 +54,25 @@ public sealed class ServerShares
     public AttackLog AttackLog(ILogger logger) => LazyInitializer.EnsureInitialized(ref _attackLog, () => new AttackLog(logger));
 
     /// <summary>Takes a connection slot for <paramref name="source"/>; false when the server or the source is full.</summary>
-    public bool TryOpenConnection(IPAddress source, out string refusal)
+    /// <param name="limit">On refusal, which limit (a <see cref="ShareRefusal"/> label).</param>
+    public bool TryOpenConnection(IPAddress source, out string refusal, out string limit)
     {
         if (Interlocked.Increment(ref _connections) > _options.MaxConnections)
         {
             Interlocked.Decrement(ref _connections);
             refusal = $"already {_options.MaxConnections} control connections";
+            limit = ShareRefusal.Connections;
             return false;
         }
         if (!Connections.TryTake(source, 1))
         {
             Interlocked.Decrement(ref _connections);
             refusal = $"its address already holds {Connections.PerKeyLimit} control connections";
+            limit = ShareRefusal.ConnectionsPerSource;
             return false;
         }
         refusal = "";
+        limit = "";
         UpdatePressure();
         return true;
     }

@@ -274,12 +274,14 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         if (!Shares.Sessions.TryTake(Remote.Address, 1))
         {
             bandwidth.Dispose();
+            ServerMetrics.PolicyRefusal(Fairness.ShareRefusal.SessionsPerSource);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Sessions.PerKeyLimit} test sessions");
         }
         if (!Shares.Packets.TryTake(packetKey, request.PacketCount))
         {
             bandwidth.Dispose();
             Shares.Sessions.Release(Remote.Address, 1);
+            ServerMetrics.PolicyRefusal(Fairness.ShareRefusal.ScheduledPacketsPerSource);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"{packetKey} already schedules {Shares.Packets.Held(packetKey)} packets (its share is {Shares.Packets.PerKeyLimit})");
         }
         if (!Options.PacketBudget.TryReserve(request.PacketCount))
@@ -287,6 +289,7 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             bandwidth.Dispose();
             Shares.Sessions.Release(Remote.Address, 1);
             Shares.Packets.Release(packetKey, request.PacketCount);
+            ServerMetrics.PolicyRefusal(Fairness.ShareRefusal.ScheduledPackets);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"the server already schedules {Options.PacketBudget.Used} packets (limit {Options.MaxScheduledPackets})");
         }
         UdpTestSocket? socket = Ports.TryBind(Local.Address, 0, TimeSpan.FromMilliseconds(100));

@@ -131,8 +131,9 @@ public sealed partial class IppmServer : IAsyncDisposable
                 continue;
             }
             IPAddress source = SourceOf(client);
-            if (!_shares.TryOpenConnection(source, out string refusal))
+            if (!_shares.TryOpenConnection(source, out string refusal, out string limit))
             {
+                Telemetry.ServerMetrics.PolicyRefusal(limit);
                 // RFC 4656 §3.1: a server that will not serve a client says so with a Server-Greeting whose Modes is 0.
                 _attackLog.Event("control connections refused", LogLevel.Warning, $"{client.Client.RemoteEndPoint}: refused (Server-Greeting Modes = 0): {refusal}");
                 _ = RefuseAsync(client);

@@ -37,7 +37,7 @@ public static class ServerMetrics
         "ippm.test.datagrams.bad_hmac", "{datagram}", "Protected test datagrams whose HMAC did not verify");
 
     private static readonly Counter<long> s_refusals = s_meter.CreateCounter<long>(
-        "ippm.policy.refusals", "{refusal}", "Requests refused by the limits policy, by limit");
+        "ippm.policy.refusals", "{refusal}", "Requests refused by the limits policy or a per-source share, by limit");
 
     private static readonly Counter<long> s_reloads = s_meter.CreateCounter<long>(
         "ippm.reloads", "{reload}", "Configuration reloads (SIGHUP) by outcome");
@@ -99,13 +99,13 @@ public static class ServerMetrics
         }
     }
 
-    /// <param name="reason">allow_open_mode, bandwidth, disk or test_sessions.</param>
+    /// <param name="reason">A limits-file attribute (allow_open_mode, bandwidth, disk, test_sessions) or a server share (<see cref="Fairness.ShareRefusal"/>).</param>
     public static void PolicyRefusal(string reason) => s_refusals.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     /// <param name="outcome">ok or failed.</param>
     public static void Reload(string outcome) => s_reloads.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
-    /// <param name="outcome">established or failed.</param>
+    /// <param name="outcome">A label of Ippm.Ikev2's IkeSetupOutcome: established, rekeyed, authentication_failed, identity_refused, no_proposal_chosen, invalid_ke, invalid_syntax or abandoned.</param>
     public static void IkeSetup(string outcome) => s_ikeSetups.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     private static string AcceptLabel(byte accept) => accept switch

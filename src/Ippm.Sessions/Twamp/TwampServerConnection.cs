@@ -325,11 +325,13 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         IPAddress source = Remote.Address;
         if (!Shares.Sessions.TryTake(source, 1))
         {
+            ServerMetrics.PolicyRefusal(Fairness.ShareRefusal.SessionsPerSource);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Sessions.PerKeyLimit} test sessions");
         }
         if (!Shares.Memory.TryTake(source, memory))
         {
             Shares.Sessions.Release(source, 1);
+            ServerMetrics.PolicyRefusal(Fairness.ShareRefusal.MemoryPerSource);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"this address already holds {Shares.Memory.Held(source) >> 10} KiB of reflector buffers (limit {Shares.Memory.PerKeyLimit >> 10} KiB)");
         }
         void ReleaseShares()
