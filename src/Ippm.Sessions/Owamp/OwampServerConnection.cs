@@ -476,6 +476,11 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             using var storing = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await FinishReceiversAsync(CompleteReceivers(null), storing.Token).ConfigureAwait(false);
         }
+        catch (ControlProtocolException e)
+        {
+            // After the answer (a fetch gone wrong): the sessions are complete and stored; only this connection ends.
+            Log.ProtocolError(Logger, Peer, e.Message);
+        }
     }
 
     /// <summary>A completed in-memory session as Fetch-Session serves it, records filtered to Begin ≤ seq ≤ End.</summary>

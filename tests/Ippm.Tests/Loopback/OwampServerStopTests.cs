@@ -140,7 +140,7 @@ public sealed class OwampServerStopTests
         {
             Assert.InRange(direction.Sent, 20, 99_999);
             // Loopback: every packet counted as sent arrived; none of the schedule the stop cut off counts as lost.
-            Assert.Equal(0, direction.Lost);
+            Assert.True(direction.Lost == 0, $"{(direction == report.Outbound ? "outbound" : "inbound")}: lost {string.Join(',', direction.Data.Records.Where(r => r.IsLost).Select(r => r.SequenceNumber))} of next {direction.Data.NextSeqno}; received max {direction.Data.Records.Where(r => !r.IsLost).Max(r => r.SequenceNumber)}");
             Assert.Equal(direction.Sent, direction.Received);
             Assert.Equal(Enumerable.Range(0, (int)direction.Data.NextSeqno).Select(i => (uint)i), direction.Data.Records.Where(r => !r.IsLost).Select(r => r.SequenceNumber).Order());
         }
@@ -202,5 +202,44 @@ public sealed class OwampServerStopTests
         {
             Directory.Delete(dataDir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task TestLongerThanTheReplyTimeout_RunsToTheEnd_WatchingTheServerHasNoDeadline()
+    {
+        await using var server = new TestServer();
+        // 300 packets every 10 ms: 3 s of test, three times the reply deadline of 1 s.
+        var options = new OwpingOptions
+        {
+            Server = server.OwampEndPoint,
+            Count = 300,
+            Schedule = [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.01))],
+            Timeout = TimeSpan.FromSeconds(0.5),
+            StartDelay = TimeSpan.FromSeconds(0.2),
+            ReplyTimeout = TimeSpan.FromSeconds(1),
+        };
+        OwampResult result = await OwampMeasurement.RunAsync(options, CancellationToken.None).DefaultTimeout();
+
+        Assert.False(result.Interrupted);
+        Assert.Equal(300u, result.Outbound!.NextSeqno);
+        Assert.Equal(300u, result.Inbound!.NextSeqno);
+    }
+
+    [Fact]
+    public async Task Twping_TestLongerThanTheReplyTimeout_SendsEveryPacket()
+    {
+        await using var server = new TestServer();
+        var options = new Ippm.Sessions.Twamp.TwpingOptions
+        {
+            Server = server.TwampEndPoint,
+            Count = 300,
+            Schedule = new Ippm.Sessions.Twamp.SendSchedule(0.01, Exponential: false),
+            Timeout = TimeSpan.FromSeconds(0.5),
+            ReplyTimeout = TimeSpan.FromSeconds(1),
+        };
+        Ippm.Sessions.Twamp.TwampSessionResult result = await Ippm.Sessions.Twamp.TwampMeasurement.RunAsync(options, CancellationToken.None).DefaultTimeout();
+
+        Assert.False(result.Interrupted);
+        Assert.Equal(300, result.Sent);
     }
 }
