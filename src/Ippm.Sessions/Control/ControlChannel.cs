@@ -36,10 +36,12 @@ public sealed class ControlChannel : IAsyncDisposable
     public ControlStreamCipher ReceiveCipher => _receive;
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length octets in clear (greeting, set-up, server-start).</summary>
-    public async Task ReadRawAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    public Task ReadRawAsync(Memory<byte> buffer, CancellationToken cancellationToken) => ReadRawAsync(buffer, ReadTimeout, cancellationToken);
+
+    private async Task ReadRawAsync(Memory<byte> buffer, TimeSpan? readTimeout, CancellationToken cancellationToken)
     {
-        using CancellationTokenSource? deadline = ReadTimeout is { } timeout ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
-        deadline?.CancelAfter(ReadTimeout!.Value);
+        using CancellationTokenSource? deadline = readTimeout is { } timeout ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
+        deadline?.CancelAfter(readTimeout!.Value);
         try
         {
             await _stream.ReadExactlyAsync(buffer, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
@@ -68,6 +70,16 @@ public sealed class ControlChannel : IAsyncDisposable
     public async Task ReadBlocksAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         await ReadRawAsync(buffer, cancellationToken).ConfigureAwait(false);
+        _receive.Decrypt(buffer.Span);
+    }
+
+    /// <summary>
+    /// <see cref="ReadBlocksAsync"/> without <see cref="ReadTimeout"/>: for a message the peer may send at any time or
+    /// never (OWAMP: the server's own Stop-Sessions during a test, RFC 4656 §3.8).
+    /// </summary>
+    public async Task ReadBlocksUntimedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        await ReadRawAsync(buffer, readTimeout: null, cancellationToken).ConfigureAwait(false);
         _receive.Decrypt(buffer.Span);
     }
 

@@ -160,7 +160,7 @@ public abstract partial class ControlServerConnection
             // The server is stopping: tell a client whose sessions run (bounded; it may be gone).
             try
             {
-                using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+                using var stopping = new CancellationTokenSource(ServerStoppingBound);
                 await OnServerStoppingAsync(stopping.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -192,6 +192,9 @@ public abstract partial class ControlServerConnection
 
     /// <summary>The server is shutting down while this connection is open: end running sessions (Stop-Sessions).</summary>
     protected virtual Task OnServerStoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>How long <see cref="OnServerStoppingAsync"/> may take before the connection closes regardless.</summary>
+    protected virtual TimeSpan ServerStoppingBound => TimeSpan.FromSeconds(3);
 
     /// <summary>Releases sessions when the connection ends, however it ends.</summary>
     protected abstract void OnClosed();

@@ -16,6 +16,7 @@ public sealed record FetchedSession(FetchAck Ack, SessionRequest Request, IReadO
 public sealed class OwampControlClient : ControlClient
 {
     private int _sessions;
+    private Task<byte[]>? _serverMessage;
 
     private OwampControlClient(TcpClient tcp, ControlChannel channel, ControlHandshakeResult handshake)
         : base(tcp, channel, handshake)
@@ -52,13 +53,61 @@ public sealed class OwampControlClient : ControlClient
     /// </summary>
     public async Task<OwampStopSessions> StopSessionsAsync(AcceptCode accept, IReadOnlyList<SessionDescription> sent, CancellationToken cancellationToken)
     {
+        await SendStopSessionsAsync(accept, sent, cancellationToken).ConfigureAwait(false);
+        return await ReadServerStopSessionsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends this side's Stop-Sessions only (the answer to the server's own, RFC 4656 §3.8).</summary>
+    public async Task SendStopSessionsAsync(AcceptCode accept, IReadOnlyList<SessionDescription> sent, CancellationToken cancellationToken)
+    {
         await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(accept, sent), cancellationToken).ConfigureAwait(false);
         ControlTrace.StopSent(Trace, (byte)accept, (uint)sent.Count);
-        byte[] header = new byte[OwampStopSessions.HeaderLength];
-        await Channel.ReadBlocksAsync(header, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Completes when the server's next message begins (its first block has arrived); faults when the server closes
+    /// the connection instead. During a test the only message the server may send unasked is its own Stop-Sessions
+    /// (RFC 4656 §3.8: either side may end the sessions), so this is how a client notices a server that shuts down.
+    /// The first call starts the read; it has no deadline and ends with the connection.
+    /// </summary>
+    public Task WaitForServerMessageAsync() => ServerMessageHeader();
+
+    /// <summary>Reads the server's Stop-Sessions: its own (the server ended the test) or its answer to ours.</summary>
+    public async Task<OwampStopSessions> ReadServerStopSessionsAsync(CancellationToken cancellationToken)
+    {
+        byte[] header;
+        using (var reply = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            // The background read has no deadline; the answer to our Stop-Sessions has the usual one.
+            reply.CancelAfter(ReplyTimeout);
+            header = await ServerMessageHeader().WaitAsync(reply.Token).ConfigureAwait(false);
+        }
+        _serverMessage = null;
+        if (header[0] != (byte)CommandNumber.StopSessions)
+        {
+            throw new ControlProtocolException($"the server sent command {header[0]} during the test; only Stop-Sessions may come");
+        }
         OwampStopSessions stop = await OwampStopSessionsReader.ReadAsync(Channel, header, Math.Max(_sessions, 1), cancellationToken).ConfigureAwait(false);
         ControlTrace.StopReceived(Trace, (byte)stop.Accept, stop.Sessions.Count);
         return stop;
+    }
+
+    private Task<byte[]> ServerMessageHeader()
+    {
+        if (_serverMessage is null)
+        {
+            _serverMessage = ReadHeaderAsync();
+            // Observed here so a read that fails after the measurement is over (the connection closed) goes unnoticed.
+            _ = _serverMessage.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        return _serverMessage;
+
+        async Task<byte[]> ReadHeaderAsync()
+        {
+            byte[] header = new byte[OwampStopSessions.HeaderLength];
+            await Channel.ReadBlocksUntimedAsync(header, CancellationToken.None).ConfigureAwait(false);
+            return header;
+        }
     }
 
     /// <summary>Fetches the records the server received for <paramref name="sid"/>. Returns null when refused.</summary>

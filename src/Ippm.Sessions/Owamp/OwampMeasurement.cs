@@ -60,8 +60,11 @@ public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound
 
     public (ulong SpiI, ulong SpiR)? IkeSpis { get; init; }
 
-    /// <summary>Sending stopped early (Ctrl+C): the directions report what was sent until then.</summary>
+    /// <summary>Sending stopped early (Ctrl+C, or the server's Stop-Sessions): the directions report what was sent until then.</summary>
     public bool Interrupted { get; init; }
+
+    /// <summary>The server ended the test with its own Stop-Sessions (RFC 4656 §3.8), e.g. because it shut down.</summary>
+    public bool EndedByServer { get; init; }
 
     /// <summary>The peer's authenticated identity (RFC 7717: the IKEv2 peer ID); null when nothing established one.</summary>
     public string? PeerIdentity { get; init; }
@@ -182,36 +185,67 @@ public static class OwampMeasurement
                 receiver?.Start();
                 await client.StartSessionsAsync(cancellationToken).ConfigureAwait(false);
                 sender?.Start();
+                // RFC 4656 §3.8: the server may end the sessions itself with its own Stop-Sessions (ippm's does when it shuts down).
+                Task serverMessage = client.WaitForServerMessageAsync();
 
                 // RFC 4656 §3.8: Stop-Sessions no sooner than Timeout after the last scheduled packet, or the
                 // receiver discards the data of the packets still in flight.
                 NtpTimestamp lastScheduled = new[] { sender?.Spec.LastScheduledSendTime, receiver?.Spec.LastScheduledSendTime }.Max(t => t ?? default);
                 double waitSeconds = NtpTimestamp.DifferenceSeconds(lastScheduled, SystemClock.Instance.Now()) + options.Timeout.TotalSeconds + 0.05;
                 bool interrupted = false;
+                bool endedByServer = false;
                 if (waitSeconds > 0)
+                {
+                    using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    Task testOver = Task.Delay(TimeSpan.FromSeconds(waitSeconds), waiting.Token);
+                    Task first = await Task.WhenAny(testOver, serverMessage).ConfigureAwait(false);
+                    await waiting.CancelAsync().ConfigureAwait(false);
+                    if (first == serverMessage && !serverMessage.IsCompletedSuccessfully)
+                    {
+                        sender?.Stop();
+                        throw new ControlProtocolException($"the server at {options.Server} closed the control connection during the test (did it shut down?); its results cannot be fetched.");
+                    }
+                    endedByServer = first == serverMessage;
+                    interrupted = !endedByServer && cancellationToken.IsCancellationRequested;
+                    if (interrupted || endedByServer)
+                    {
+                        // Stop sending, let what is in flight arrive (the timeout), then end the sessions.
+                        sender?.Stop();
+                    }
+                }
+                using var stopDeadline = new CancellationTokenSource(options.StopTimeout + (endedByServer ? options.Timeout : TimeSpan.Zero));
+                CancellationToken ending = interrupted || endedByServer ? stopDeadline.Token : cancellationToken;
+                OwampStopSessions? serverStop = null;
+                if (endedByServer)
+                {
+                    serverStop = await client.ReadServerStopSessionsAsync(ending).ConfigureAwait(false);
+                }
+                if (interrupted || endedByServer)
+                {
+                    // Our Stop-Sessions goes Timeout after the last packet we sent, so the server's receiver keeps all of
+                    // them (RFC 4656 §3.8); our receiver waits as long for the server's last packets.
+                    await Task.Delay(options.Timeout, CancellationToken.None).ConfigureAwait(false);
+                }
+                SessionDescription? outboundDescription = sender is null ? null : await sender.Completion.WaitAsync(ending).ConfigureAwait(false);
+                bool connected = true;
+                if (serverStop is null)
+                {
+                    serverStop = await client.StopSessionsAsync(
+                        AcceptCode.Ok, outboundDescription is null ? [] : [outboundDescription], ending).ConfigureAwait(false);
+                }
+                else
                 {
                     try
                     {
-                        await WaitWatchingServerAsync(client, TimeSpan.FromSeconds(waitSeconds), options.Server, cancellationToken).ConfigureAwait(false);
+                        // RFC 4656 §3.8: the side that receives Stop-Sessions answers with its own.
+                        await client.SendStopSessionsAsync(AcceptCode.Ok, outboundDescription is null ? [] : [outboundDescription], ending).ConfigureAwait(false);
                     }
-                    catch (ControlProtocolException)
+                    catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
                     {
-                        sender?.Stop();
-                        throw;
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        // Interrupted: stop sending, let what is in flight arrive (the timeout), then end the sessions.
-                        interrupted = true;
-                        sender?.Stop();
-                        await Task.Delay(options.Timeout, CancellationToken.None).ConfigureAwait(false);
+                        // The server has gone: what we received stands; the outbound records are out of reach.
+                        connected = false;
                     }
                 }
-                using var stopDeadline = new CancellationTokenSource(options.StopTimeout);
-                CancellationToken ending = interrupted ? stopDeadline.Token : cancellationToken;
-                SessionDescription? outboundDescription = sender is null ? null : await sender.Completion.WaitAsync(ending).ConfigureAwait(false);
-                OwampStopSessions serverStop = await client.StopSessionsAsync(
-                    AcceptCode.Ok, outboundDescription is null ? [] : [outboundDescription], ending).ConfigureAwait(false);
 
                 OwampDirectionData? inbound = null;
                 if (receiver is not null)
@@ -224,6 +258,7 @@ public static class OwampMeasurement
                     {
                         // The server sent until our Stop-Sessions; packets scheduled within the last Timeout before it are
                         // not part of the session (RFC 4656 §3.8), so they are neither sent nor lost in the report.
+                        // (When the server ended the test, its Next Seqno is what it sent, and we waited Timeout since.)
                         ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(options.Timeout.TotalSeconds).Value;
                         while (next > 0 && receiver.Spec.ScheduledSendTime(next - 1).Value > cutoff)
                         {
@@ -233,11 +268,20 @@ public static class OwampMeasurement
                     inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, next, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
                 }
                 OwampDirectionData? outbound = null;
-                if (sender is not null)
+                if (sender is not null && connected)
                 {
-                    FetchedSession fetched = await client.FetchAsync(sender.Sid, 0, FetchSession.ToEnd, options.Count * 4 + 1024, ending).ConfigureAwait(false)
-                        ?? throw new ControlProtocolException("the server refused Fetch-Session for the outbound session", AcceptCode.Failure);
-                    outbound = new OwampDirectionData(sender.Sid, options.Count, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0);
+                    FetchedSession? fetched;
+                    try
+                    {
+                        fetched = await client.FetchAsync(sender.Sid, 0, FetchSession.ToEnd, options.Count * 4 + 1024, ending).ConfigureAwait(false)
+                            ?? throw new ControlProtocolException("the server refused Fetch-Session for the outbound session", AcceptCode.Failure);
+                    }
+                    catch (Exception e) when (endedByServer && e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ControlProtocolException)
+                    {
+                        // The server shut down before it could serve the fetch (its bound ran out): report what we have.
+                        fetched = null;
+                    }
+                    outbound = fetched is null ? null : new OwampDirectionData(sender.Sid, options.Count, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0);
                 }
                 int packetLength = TestPacketLayout.SenderHeader(mode.ProtectsTestPackets()) + (int)options.PaddingLength;
                 return new OwampResult(mode, outbound, inbound, packetLength)
@@ -245,7 +289,8 @@ public static class OwampMeasurement
                     KeySource = client.Handshake.KeySource,
                     IkeSpis = client.Handshake.IkeSpis,
                     PeerIdentity = client.Handshake.PeerIdentity,
-                    Interrupted = interrupted,
+                    Interrupted = interrupted || endedByServer,
+                    EndedByServer = endedByServer,
                     LocalControl = client.LocalEndPoint,
                     PeerControl = client.RemoteEndPoint,
                     OutboundPorts = outboundPorts,
@@ -278,24 +323,6 @@ public static class OwampMeasurement
             throw new ControlProtocolException($"Request-Session refused: {ControlHandshake.DescribeRefusal(accept.Accept)}", accept.Accept);
         }
         return accept;
-    }
-
-    /// <summary>
-    /// Waits out the test, checking that the server is still there: a server that shut down closes the control
-    /// connection (RFC 4656 gives it no other way to end a test early but its own Stop-Sessions, which ippm's server
-    /// does not send), and waiting out the rest of a long schedule for it would only delay the error.
-    /// </summary>
-    private static async Task WaitWatchingServerAsync(OwampControlClient client, TimeSpan wait, IPEndPoint server, CancellationToken cancellationToken)
-    {
-        long end = Environment.TickCount64 + (long)wait.TotalMilliseconds;
-        for (long left = (long)wait.TotalMilliseconds; left > 0; left = end - Environment.TickCount64)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(left, 250)), cancellationToken).ConfigureAwait(false);
-            if (client.PeerHasClosed)
-            {
-                throw new ControlProtocolException($"the server at {server} closed the control connection during the test (did it shut down?); its results cannot be fetched.");
-            }
-        }
     }
 
     private static IPAddress Unmap(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

@@ -168,6 +168,7 @@ public sealed class OwampReport
         IkeSpis = Result.IkeSpis,
         PeerIdentity = Result.PeerIdentity,
         Interrupted = Result.Interrupted,
+        EndedByServer = Result.EndedByServer,
         Request = Result.Request,
         LocalControl = Result.LocalControl,
         PeerControl = Result.PeerControl,

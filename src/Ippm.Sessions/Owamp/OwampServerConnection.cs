@@ -40,6 +40,7 @@ public sealed partial class OwampServerConnection : ControlServerConnection
     private string? _identity;
     private readonly List<BandwidthReservation> _bandwidth = [];
     private int _activeSessions;
+    private bool _testing;
 
     public OwampServerConnection(Stream stream, IPEndPoint local, IPEndPoint remote, ServerOptions options, TestPortAllocator ports, ILogger logger)
         : base(stream, local, remote, options, ports, logger)
@@ -129,11 +130,13 @@ public sealed partial class OwampServerConnection : ControlServerConnection
                     await SendAsync(new StartAck(AcceptCode.Ok).Write, StartAck.Length, message).ConfigureAwait(false);
                     Log.Started(Logger, Peer, started);
                     testing = started > 0;
+                    _testing = testing;
                     sessionsEnded = testing ? SessionsEnded() : null;
                     break;
                 case CommandNumber.StopSessions when testing:
                     await HandleStopAsync(first, message).ConfigureAwait(false);
                     testing = false;
+                    _testing = false;
                     sessionsEnded = null;
                     break;
                 case CommandNumber.FetchSession when !testing:
@@ -343,15 +346,37 @@ public sealed partial class OwampServerConnection : ControlServerConnection
 
     private async Task HandleStopAsync(byte[] first, CancellationToken cancellationToken)
     {
+        (OwampStopSessions clientStop, List<OwampReceiver> completed) = await ReadClientStopAsync(first, cancellationToken).ConfigureAwait(false);
+        List<SessionDescription> ours = StopSenders();
+        await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(AcceptCode.Ok, ours), cancellationToken).ConfigureAwait(false);
+        Log.Stopped(Logger, Peer, clientStop.Sessions.Count + ours.Count, (byte)clientStop.Accept);
+        await FinishReceiversAsync(completed, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the client's Stop-Sessions and completes the running receivers with its descriptions (RFC 4656 §3.8).</summary>
+    private async Task<(OwampStopSessions Stop, List<OwampReceiver> Completed)> ReadClientStopAsync(byte[] first, CancellationToken cancellationToken)
+    {
         OwampStopSessions clientStop = await OwampStopSessionsReader.ReadAsync(Channel, first, SessionCount, cancellationToken).ConfigureAwait(false);
+        return (clientStop, CompleteReceivers(clientStop.Sessions));
+    }
+
+    /// <summary>Completes the running receivers; one the client described no session for ended abnormally.</summary>
+    private List<OwampReceiver> CompleteReceivers(IReadOnlyList<SessionDescription>? clientDescriptions)
+    {
         NtpTimestamp stopTime = SystemClock.Instance.Now();
         var completed = new List<OwampReceiver>();
         foreach (OwampReceiver receiver in _receivers.Where(r => r.Completion is null))
         {
-            SessionDescription? description = clientStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid);
+            SessionDescription? description = clientDescriptions?.FirstOrDefault(d => d.Sid == receiver.Sid);
             receiver.Complete(description, stopTime);
             completed.Add(receiver);
         }
+        return completed;
+    }
+
+    /// <summary>Stops every sender of this connection and returns the descriptions of what each sent, for our Stop-Sessions.</summary>
+    private List<SessionDescription> StopSenders()
+    {
         var ours = new List<SessionDescription>();
         foreach (OwampSender sender in _senders)
         {
@@ -360,8 +385,12 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             _requests.Remove(sender.Sid);
         }
         _senders.Clear();
-        await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(AcceptCode.Ok, ours), cancellationToken).ConfigureAwait(false);
-        Log.Stopped(Logger, Peer, clientStop.Sessions.Count + ours.Count, (byte)clientStop.Accept);
+        return ours;
+    }
+
+    /// <summary>Counts the completed sessions, frees their resources and, with a data directory, stores them.</summary>
+    private async Task FinishReceiversAsync(List<OwampReceiver> completed, CancellationToken cancellationToken)
+    {
         foreach (OwampReceiver receiver in completed)
         {
             ServerMetrics.SessionTotals(twamp: false, receiver.Records().Count(r => !r.IsLost), receiver.Malformed, receiver.BadHmac);
@@ -386,6 +415,66 @@ public sealed partial class OwampServerConnection : ControlServerConnection
                     }
                 },
                 cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Long enough for the client to wait out the sessions' Timeout before it answers (so the packets in flight count),
+    /// and to fetch what the server received.
+    /// </summary>
+    protected override TimeSpan ServerStoppingBound =>
+        TimeSpan.FromSeconds(5) + _receivers.Select(r => r.Spec.Timeout).Concat(_senders.Select(s => s.Spec.Timeout)).DefaultIfEmpty(TimeSpan.Zero).Max();
+
+    /// <summary>
+    /// The server shuts down during a test. RFC 4656 §3.8 lets either side end the sessions with Stop-Sessions: ours
+    /// describes what our senders actually sent (Next Seqno, skip ranges), so the client counts no packet as lost that
+    /// was never sent. The client answers with its own, which completes our receivers; it may then fetch them until it
+    /// closes (within <see cref="ServerStoppingBound"/>). However it ends, received sessions are stored with a data
+    /// directory as after any Stop-Sessions.
+    /// </summary>
+    protected override async Task OnServerStoppingAsync(CancellationToken cancellationToken)
+    {
+        if (!_testing)
+        {
+            return;
+        }
+        _testing = false;
+        int running = _senders.Count + _receivers.Count(r => r.Completion is null);
+        List<SessionDescription> ours = StopSenders();
+        await OwampStopSessionsReader.SendAsync(Channel, new OwampStopSessions(AcceptCode.Ok, ours), cancellationToken).ConfigureAwait(false);
+        Log.StoppedByServer(Logger, Peer, running);
+        List<OwampReceiver>? completed = null;
+        try
+        {
+            byte[]? first = await ReadCommandBlockAsync(testing: true, cancellationToken).ConfigureAwait(false);
+            if (first![0] != (byte)CommandNumber.StopSessions)
+            {
+                throw new ControlProtocolException($"command {first[0]} instead of the answer to our Stop-Sessions; closing");
+            }
+            (OwampStopSessions clientStop, completed) = await ReadClientStopAsync(first, cancellationToken).ConfigureAwait(false);
+            Log.Stopped(Logger, Peer, clientStop.Sessions.Count + ours.Count, (byte)clientStop.Accept);
+            await FinishReceiversAsync(completed, cancellationToken).ConfigureAwait(false);
+            while (await ReadCommandBlockAsync(testing: false, cancellationToken).ConfigureAwait(false) is byte[] command)
+            {
+                if (command[0] != (byte)CommandNumber.FetchSession)
+                {
+                    throw new ControlProtocolException($"command {command[0]} while the server is stopping; closing");
+                }
+                await HandleFetchAsync(command, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (completed is null && e is ControlProtocolException or IOException or SocketException or OperationCanceledException)
+        {
+            // No answer (the client closed, broke the protocol or ran out the bound): the received sessions end
+            // abnormally, and are kept all the same.
+            Log.ConnectionLost(Logger, Peer, e.Message);
+            using var storing = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await FinishReceiversAsync(CompleteReceivers(null), storing.Token).ConfigureAwait(false);
+        }
+        catch (ControlProtocolException e)
+        {
+            // After the answer (a fetch gone wrong): the sessions are complete and stored; only this connection ends.
+            Log.ProtocolError(Logger, Peer, e.Message);
         }
     }
 

@@ -59,7 +59,7 @@ public sealed partial class IppmServer : IAsyncDisposable
 
     /// <summary>
     /// Runs until cancelled (SIGTERM, SIGINT), then stops accepting, ends the open connections (those with running
-    /// TWAMP sessions get Stop-Sessions first), and logs a one-line summary.
+    /// TWAMP or OWAMP sessions get Stop-Sessions first), and logs a one-line summary.
     /// </summary>
     /// <exception cref="ServerListenException">A listener could not be opened; the message names it.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -76,7 +76,7 @@ public sealed partial class IppmServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops accepting, ends the open connections (those with running TWAMP sessions get Stop-Sessions first), and logs
+    /// Stops accepting, ends the open connections (those with running TWAMP or OWAMP sessions get Stop-Sessions first), and logs
     /// a one-line summary.
     /// </summary>
     public async Task StopAsync()
@@ -249,7 +249,7 @@ public sealed partial class IppmServer : IAsyncDisposable
         [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "accept failed: {Reason}")]
         public static partial void AcceptFailed(ILogger logger, string reason);
 
-        [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "server stopped: no longer accepting; {Open} open control connection(s) ended (running TWAMP sessions told by Stop-Sessions); {Served} served since start")]
+        [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "server stopped: no longer accepting; {Open} open control connection(s) ended (running TWAMP and OWAMP sessions told by Stop-Sessions); {Served} served since start")]
         public static partial void StoppedSummary(ILogger logger, int open, long served);
 
         [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "{Peer}: connection handler failed")]

@@ -94,7 +94,8 @@ public sealed class TwampControlClient : ControlClient
         byte[] first = new byte[16];
         try
         {
-            await Channel.ReadBlocksAsync(first, cancellationToken).ConfigureAwait(false);
+            // No reply deadline: a server is silent for the whole test, which may last longer than ReplyTimeout.
+            await Channel.ReadBlocksUntimedAsync(first, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ControlProtocolException or IOException)
         {

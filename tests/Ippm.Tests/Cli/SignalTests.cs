@@ -121,20 +121,54 @@ public sealed class SignalTests
     }
 
     [Fact]
-    public async Task OwampServer_Sigterm_ExitsZero_AndOwpingSaysSoAtOnce()
+    public async Task OwampServer_Sigterm_SendsStopSessions_OwpingReportsWhatWasMeasured_ExitsZero()
     {
         int port = IppmProcess.FreeTcpPort();
         using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
         await server.WaitForLogAsync("listening", Timeout);
         // 100 000 packets at 10 ms: a schedule of 1000 s that owping must not wait out.
-        using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", $"127.0.0.1:{port}");
+        using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", "--json", $"127.0.0.1:{port}");
         await owping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
+        await WaitForAsync(() => server.Log.Contains("session(s) started", StringComparison.Ordinal), server, "the sessions' start");
+        await Task.Delay(1000);
 
         IppmProcess.Signal(server.Pid, "TERM");
 
+        // RFC 4656 §3.8: the server ends the sessions with its own Stop-Sessions; owping answers with its own, fetches
+        // the outbound records and reports, all before the server's bound (Timeout + 5 s) runs out.
+        Assert.Equal(0, await owping.WaitForExitAsync(Timeout));
         Assert.Equal(0, await server.WaitForExitAsync(Timeout));
-        Assert.Contains("server stopped: no longer accepting; 1 open control connection(s) ended", server.Log, StringComparison.Ordinal);
-        Assert.Equal(2, await owping.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        Assert.Contains($"the server at 127.0.0.1:{port} closed the control connection during the test (did it shut down?)", owping.Stderr, StringComparison.Ordinal);
+        Assert.Contains("server stopping: sent Stop-Sessions for 2 running session(s)", server.Log, StringComparison.Ordinal);
+        Assert.Contains("2 session(s) stopped (Accept=0)", server.Log, StringComparison.Ordinal);
+        Assert.Single(server.Log.Split('\n'), l => l.Contains("server stopped: no longer accepting; 1 open control connection(s) ended", StringComparison.Ordinal));
+        Assert.Contains("Stop-Sessions received: Accept=0, 1 session(s)", owping.Stderr, StringComparison.Ordinal);
+        Assert.Contains("Stop-Sessions sent: Accept=0, 1 session(s)", owping.Stderr, StringComparison.Ordinal);
+        using JsonDocument json = JsonDocument.Parse(owping.Stdout);
+        Assert.True(json.RootElement.GetProperty("interrupted").GetBoolean());
+        Assert.Equal("server", json.RootElement.GetProperty("interrupted_by").GetString());
+        foreach (string direction in new[] { "outbound", "inbound" })
+        {
+            JsonElement d = json.RootElement.GetProperty(direction);
+            Assert.InRange(d.GetProperty("sent").GetInt32(), 1, 99_999);
+            // Loopback loses nothing, and the schedule the stop cut off is not counted as sent.
+            Assert.Equal(0, d.GetProperty("lost").GetInt32());
+        }
+    }
+
+    [Fact]
+    public async Task OwampServer_Sigterm_HumanReport_SaysTheServerEndedTheTest()
+    {
+        int port = IppmProcess.FreeTcpPort();
+        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
+        await server.WaitForLogAsync("listening", Timeout);
+        using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", $"127.0.0.1:{port}");
+        await owping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
+        await WaitForAsync(() => server.Log.Contains("session(s) started", StringComparison.Ordinal), server, "the sessions' start");
+
+        IppmProcess.Signal(server.Pid, "TERM");
+
+        Assert.Equal(0, await owping.WaitForExitAsync(Timeout));
+        Assert.Equal(0, await server.WaitForExitAsync(Timeout));
+        Assert.Contains("interrupted: the server ended the test", owping.Stdout, StringComparison.Ordinal);
     }
 }
