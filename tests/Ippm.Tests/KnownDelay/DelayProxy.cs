@@ -99,8 +99,9 @@ internal sealed class DelayProxy : IDisposable
                     if (destination() is EndPoint to1)
                     {
                         NtpTimestamp left = SystemClock.Instance.Now();
-                        to.SendTo(data, to1);
+                        // Logged before the send: the receiver may read the log as soon as the datagram arrives.
                         log.TryAdd(seqOf(data), (arrived, left));
+                        to.SendTo(data, to1);
                     }
                 }
             }
