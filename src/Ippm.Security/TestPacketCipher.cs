@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using Ippm.Security.BlockCiphers;
+using Ippm.Security.Hashing;
 using Ippm.Wire;
 using Ippm.Wire.Test;
 
@@ -14,6 +16,9 @@ namespace Ippm.Security;
 /// <item>encrypted: octets before the HMAC field CBC-encrypted with IV = 0, HMAC over exactly those.</item>
 /// </list>
 /// The HMAC field and padding are never encrypted. One instance per thread: it keeps a keyed AES and HMAC.
+/// Both are keyed once per session: the HMAC's inner and outer states (<see cref="HmacSha1Key"/>) and, where the
+/// processor has AES-NI, the AES round keys (<see cref="Aes128NiBlocks"/>); a packet then costs its own blocks
+/// and no call into the base library's crypto.
 /// </summary>
 public sealed class TestPacketCipher : IDisposable
 {
@@ -21,21 +26,33 @@ public sealed class TestPacketCipher : IDisposable
     public delegate Span<byte> PacketAccessor(int index);
 
     private readonly SecurityMode _mode;
-    private readonly Aes _aes;
-    private readonly ICryptoTransform _encryptBlocks;
-    private readonly ICryptoTransform _decryptBlocks;
-    private readonly IncrementalHash _mac;
+    private readonly Aes128NiBlocks? _aesNi;
+    private readonly Aes? _aes;
+    private readonly ICryptoTransform? _encryptBlocks;
+    private readonly ICryptoTransform? _decryptBlocks;
+    private readonly HmacSha1Key _mac;
     private readonly byte[] _input = new byte[TestPacketLayout.ReflectorHmacOffset];
     private readonly byte[] _output = new byte[TestPacketLayout.ReflectorHmacOffset];
-    private readonly byte[] _digest = new byte[20];
 
     public TestPacketCipher(SecurityMode mode, ReadOnlySpan<byte> testAesKey, ReadOnlySpan<byte> testHmacKey)
+        : this(mode, testAesKey, testHmacKey, Aes128NiBlocks.IsSupported, HmacSha1Key.DefaultEngine)
+    {
+    }
+
+    /// <summary>Chooses the engines, so tests and benchmarks can run the fallbacks on a machine that has the fast paths.</summary>
+    internal TestPacketCipher(SecurityMode mode, ReadOnlySpan<byte> testAesKey, ReadOnlySpan<byte> testHmacKey, bool useAesNi, Sha1Engine hmacEngine)
     {
         if (!mode.ProtectsTestPackets())
         {
             throw new ArgumentException($"Mode {mode.Name()} sends open test packets.", nameof(mode));
         }
         _mode = mode;
+        _mac = new HmacSha1Key(testHmacKey, hmacEngine);
+        if (useAesNi)
+        {
+            _aesNi = new Aes128NiBlocks(testAesKey);
+            return;
+        }
         _aes = Aes.Create();
         byte[] key = testAesKey.ToArray();
         _aes.Mode = CipherMode.ECB;
@@ -45,7 +62,6 @@ public sealed class TestPacketCipher : IDisposable
         _encryptBlocks = _aes.CreateEncryptor(key, null);
         _decryptBlocks = _aes.CreateDecryptor(key, null);
         CryptographicOperations.ZeroMemory(key);
-        _mac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, testHmacKey);
     }
 
     public static TestPacketCipher Create(SecurityMode mode, ControlKeys controlKeys, SessionId sid)
@@ -80,9 +96,12 @@ public sealed class TestPacketCipher : IDisposable
     {
         int covered = CoveredLength(hmacOffset);
         Span<byte> plain = packet[..covered];
-        _mac.AppendData(plain);
-        _mac.GetHashAndReset(_digest);
-        _digest.AsSpan(0, TestPacketLayout.HmacLength).CopyTo(packet[hmacOffset..]);
+        _mac.Compute(plain, packet.Slice(hmacOffset, TestPacketLayout.HmacLength));
+        if (_aesNi is not null)
+        {
+            _aesNi.EncryptCbcZeroIv(plain, plain);
+            return;
+        }
         // CBC with a zero IV for every packet, chained over the keyed AES block transform: block 0 is plain
         // ECB (which is all mode A uses), block i is E(P_i xor C_{i-1}).
         plain.CopyTo(_input);
@@ -92,7 +111,7 @@ public sealed class TestPacketCipher : IDisposable
             {
                 Xor(_input.AsSpan(offset, 16), _output.AsSpan(offset - 16, 16));
             }
-            _encryptBlocks.TransformBlock(_input, offset, 16, _output, offset);
+            _encryptBlocks!.TransformBlock(_input, offset, 16, _output, offset);
         }
         _output.AsSpan(0, covered).CopyTo(plain);
     }
@@ -109,16 +128,22 @@ public sealed class TestPacketCipher : IDisposable
         }
         int covered = CoveredLength(hmacOffset);
         Span<byte> region = packet[..covered];
-        region.CopyTo(_input);
-        _decryptBlocks.TransformBlock(_input, 0, covered, _output, 0);
-        for (int offset = 16; offset < covered; offset += 16)
-        {
-            Xor(_output.AsSpan(offset, 16), _input.AsSpan(offset - 16, 16));
-        }
         Span<byte> plain = _output.AsSpan(0, covered);
-        _mac.AppendData(plain);
-        _mac.GetHashAndReset(_digest);
-        if (!CryptographicOperations.FixedTimeEquals(_digest.AsSpan(0, TestPacketLayout.HmacLength), packet.Slice(hmacOffset, TestPacketLayout.HmacLength)))
+        if (_aesNi is not null)
+        {
+            _aesNi.DecryptCbcZeroIv(region, plain);
+        }
+        else
+        {
+            region.CopyTo(_input);
+            _decryptBlocks!.TransformBlock(_input, 0, covered, _output, 0);
+            for (int offset = 16; offset < covered; offset += 16)
+            {
+                Xor(_output.AsSpan(offset, 16), _input.AsSpan(offset - 16, 16));
+            }
+        }
+        // Constant-time comparison inside Verify.
+        if (!_mac.Verify(plain, packet.Slice(hmacOffset, TestPacketLayout.HmacLength)))
         {
             plain.Clear();
             return false;
@@ -139,15 +164,22 @@ public sealed class TestPacketCipher : IDisposable
         {
             return;
         }
+        if (_aesNi is not null)
+        {
+            // Nothing to gather: AES-NI and the keyed HMAC make no native call per packet.
+            for (int i = 0; i < count; i++)
+            {
+                Protect(packets(i), hmacOffset);
+            }
+            return;
+        }
         int covered = CoveredLength(hmacOffset);
         int blocks = covered / 16;
         EnsureBatchCapacity(count * 16);
         for (int i = 0; i < count; i++)
         {
             Span<byte> packet = packets(i);
-            _mac.AppendData(packet[..covered]);
-            _mac.GetHashAndReset(_digest);
-            _digest.AsSpan(0, TestPacketLayout.HmacLength).CopyTo(packet[hmacOffset..]);
+            _mac.Compute(packet[..covered], packet.Slice(hmacOffset, TestPacketLayout.HmacLength));
         }
         for (int b = 0; b < blocks; b++)
         {
@@ -163,7 +195,7 @@ public sealed class TestPacketCipher : IDisposable
                     Xor(slot, packet.Slice(offset - 16, 16));
                 }
             }
-            _encryptBlocks.TransformBlock(_batchInput, 0, count * 16, _batchOutput, 0);
+            _encryptBlocks!.TransformBlock(_batchInput, 0, count * 16, _batchOutput, 0);
             for (int i = 0; i < count; i++)
             {
                 _batchOutput.AsSpan(i * 16, 16).CopyTo(packets(i).Slice(offset, 16));
@@ -178,6 +210,14 @@ public sealed class TestPacketCipher : IDisposable
     /// </summary>
     public void TryUnprotectMany(PacketAccessor packets, int count, int hmacOffset, Span<bool> valid)
     {
+        if (_aesNi is not null)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                valid[i] = TryUnprotect(packets(i), hmacOffset);
+            }
+            return;
+        }
         int covered = CoveredLength(hmacOffset);
         EnsureBatchCapacity(count * covered);
         int gathered = 0;
@@ -193,7 +233,7 @@ public sealed class TestPacketCipher : IDisposable
         }
         if (gathered > 0)
         {
-            _decryptBlocks.TransformBlock(_batchInput, 0, gathered * covered, _batchOutput, 0);
+            _decryptBlocks!.TransformBlock(_batchInput, 0, gathered * covered, _batchOutput, 0);
         }
         int index = 0;
         for (int i = 0; i < count; i++)
@@ -210,9 +250,7 @@ public sealed class TestPacketCipher : IDisposable
                 Xor(plain.Slice(offset, 16), cipher.Slice(offset - 16, 16));
             }
             Span<byte> packet = packets(i);
-            _mac.AppendData(plain);
-            _mac.GetHashAndReset(_digest);
-            valid[i] = CryptographicOperations.FixedTimeEquals(_digest.AsSpan(0, TestPacketLayout.HmacLength), packet.Slice(hmacOffset, TestPacketLayout.HmacLength));
+            valid[i] = _mac.Verify(plain, packet.Slice(hmacOffset, TestPacketLayout.HmacLength));
             if (valid[i])
             {
                 plain.CopyTo(packet);
@@ -245,9 +283,10 @@ public sealed class TestPacketCipher : IDisposable
 
     public void Dispose()
     {
-        _encryptBlocks.Dispose();
-        _decryptBlocks.Dispose();
-        _aes.Dispose();
+        _aesNi?.Dispose();
+        _encryptBlocks?.Dispose();
+        _decryptBlocks?.Dispose();
+        _aes?.Dispose();
         _mac.Dispose();
         CryptographicOperations.ZeroMemory(_input);
         CryptographicOperations.ZeroMemory(_output);
