@@ -37,7 +37,8 @@ internal static class BenchCommand
         var mode = new Option<string>("-A", "--mode") { Description = "O, A or E.", DefaultValueFactory = _ => "O" };
         var identity = new Option<string?>("-u", "--identity") { Description = "Identity for A/E against --server." };
         var keyFile = new Option<FileInfo?>("-k", "--key-file") { Description = "Key file for A/E against --server." };
-        var seconds = new Option<double>("--seconds") { Description = "Load duration per measurement.", DefaultValueFactory = _ => 5 };
+        var seconds = new Option<double>("--seconds") { Description = "Load duration per measurement (the reflector's, split into --rounds).", DefaultValueFactory = _ => 5 };
+        var rounds = new Option<int>("--rounds") { Description = "Alternating floor and reflector rounds (floor, reflector, floor, …); the ratio is the median of the paired ratios.", DefaultValueFactory = _ => 5 };
         var inFlight = new Option<int>("--in-flight") { Description = "Packets kept outstanding by the closed-loop load.", DefaultValueFactory = _ => 64 };
         var floorSource = new Option<FileInfo?>("--floor-source") { Description = "udpecho.c of ../shared/tools/udp-floor (found automatically when beside the repository)." };
         var noFloor = new Option<bool>("--no-floor") { Description = "Skip the kernel-floor measurement." };
@@ -45,7 +46,7 @@ internal static class BenchCommand
         var stamp = new Option<bool>("--stamp") { Description = "Load a STAMP reflector (ippm server --stamp-listen, stateless) instead: -A O unauthenticated, -A A authenticated." };
         var command = new Command("reflector", "Closed-loop load on a TWAMP reflector, against the bare C UDP echo (the kernel's floor) in the same run.")
         {
-            server, mode, identity, keyFile, seconds, inFlight, floorSource, noFloor, json, stamp,
+            server, mode, identity, keyFile, seconds, inFlight, floorSource, noFloor, json, stamp, rounds,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,18 +67,16 @@ internal static class BenchCommand
             var results = new Dictionary<string, object?>();
             PinToCore(Process.GetCurrentProcess(), 1);
 
-            double? floorPps = null;
+            int roundCount = Math.Clamp(parse.GetValue(rounds), 1, 100);
+            TimeSpan roundDuration = TimeSpan.FromSeconds(Math.Max(0.2, duration.TotalSeconds / roundCount));
+            string? source = null;
             if (!parse.GetValue(noFloor))
             {
-                string? source = parse.GetValue(floorSource)?.FullName ?? FindFloorSource();
+                source = parse.GetValue(floorSource)?.FullName ?? FindFloorSource();
                 if (source is null)
                 {
                     return TwpingCommand.Fail("udpecho.c not found: pass --floor-source or --no-floor.", ExitCodes.Usage);
                 }
-                LoadResult floor = await MeasureFloorAsync(source, packetLength, window, duration, cancellationToken).ConfigureAwait(false);
-                floorPps = floor.RepliesPerSecond;
-                results["floor_pps"] = Math.Round(floor.RepliesPerSecond);
-                results["floor_lost"] = floor.Lost;
             }
 
             byte[] passphrase = RandomNumberGenerator.GetBytes(16);
@@ -102,22 +101,31 @@ internal static class BenchCommand
                     identityName = "bench";
                     secret = passphrase;
                 }
-                ReflectorRun run = await MeasureReflectorAsync(target, securityMode, identityName, secret, packetLength, window, duration, child, cancellationToken).ConfigureAwait(false);
+                await using FloorEcho? echo = source is null ? null : await FloorEcho.StartAsync(source, packetLength, window, cancellationToken).ConfigureAwait(false);
+                await using ReflectorSession session = await ReflectorSession.OpenAsync(target, securityMode, identityName, secret, packetLength, window, child, cancellationToken).ConfigureAwait(false);
+                // Floor, reflector, floor, …, floor: each reflector round is compared with the floor measured right
+                // around it, so the machine's speed drifting during the run (other load, frequency) moves both alike.
+                var floorRounds = new List<LoadResult>();
+                var reflectorRounds = new List<ReflectorRound>();
+                if (echo is not null)
+                {
+                    floorRounds.Add(await echo.MeasureAsync(roundDuration, cancellationToken).ConfigureAwait(false));
+                }
+                for (int round = 0; round < roundCount; round++)
+                {
+                    reflectorRounds.Add(await session.MeasureAsync(roundDuration, cancellationToken).ConfigureAwait(false));
+                    if (echo is not null)
+                    {
+                        floorRounds.Add(await echo.MeasureAsync(roundDuration, cancellationToken).ConfigureAwait(false));
+                    }
+                }
+                LoadResult unloaded = await session.MeasureUnloadedAsync(cancellationToken).ConfigureAwait(false);
+                AddRoundResults(results, floorRounds, reflectorRounds, unloaded);
                 results["mode"] = securityMode.Name();
                 results["reflector"] = parse.GetValue(server) ?? "local ippm server (separate process)";
                 results["packet_size"] = packetLength;
                 results["in_flight"] = window;
                 results["seconds"] = duration.TotalSeconds;
-                results["reflector_pps"] = Math.Round(run.Load.RepliesPerSecond);
-                results["reflector_sent"] = run.Load.Sent;
-                results["reflector_lost"] = run.Load.Lost;
-                results["ratio"] = floorPps is double f && f > 0 ? Math.Round(run.Load.RepliesPerSecond / f, 3) : null;
-                results["reflector_cpu_us_per_packet"] = run.CpuMicrosecondsPerPacket is double cpu ? Math.Round(cpu, 3) : null;
-                DelayStatistics processing = DelayStatistics.From(run.Load.ProcessingSeconds);
-                // Under the closed-loop load T3 − T2 includes the time a packet waits in the socket buffer behind
-                // the others in flight (T2 is the kernel's receive time); one in flight shows the processing alone.
-                results["t3_t2_us"] = Distribution(processing);
-                results["t3_t2_us_one_in_flight"] = Distribution(DelayStatistics.From(run.Unloaded.ProcessingSeconds));
             }
             catch (Exception e) when (e is SocketException or IOException or Ippm.Sessions.Control.ControlProtocolException)
             {
@@ -129,10 +137,73 @@ internal static class BenchCommand
                 CryptographicOperations.ZeroMemory(passphrase);
             }
             Print(results, parse.GetValue(json));
+            if (results.TryGetValue("warnings", out object? warnings) && warnings is List<string> lines)
+            {
+                foreach (string line in lines)
+                {
+                    Console.Error.WriteLine($"ippm: warning: {line}");
+                }
+            }
             return ExitCodes.Success;
         });
         return command;
     }
+
+    /// <summary>
+    /// The figures of interleaved rounds: the members of a single run (now medians over the rounds) and, added
+    /// beside them, each round's figures and the spread of the paired ratios.
+    /// </summary>
+    private static void AddRoundResults(Dictionary<string, object?> results, List<LoadResult> floorRounds, List<ReflectorRound> reflectorRounds, LoadResult unloaded)
+    {
+        double[] reflectorPps = reflectorRounds.Select(r => r.Load.RepliesPerSecond).ToArray();
+        double[] cpu = reflectorRounds.Where(r => r.CpuMicrosecondsPerPacket is not null).Select(r => r.CpuMicrosecondsPerPacket!.Value).ToArray();
+        Spread reflector = Spread.Of(reflectorPps);
+        Spread cpuSpread = Spread.Of(cpu);
+        var warnings = new List<string>();
+        if (floorRounds.Count > 0)
+        {
+            InterleavedRounds summary = InterleavedRounds.Summarize(floorRounds.Select(f => f.RepliesPerSecond).ToArray(), reflectorPps);
+            results["floor_pps"] = Math.Round(summary.Floor.Median);
+            results["floor_lost"] = floorRounds.Sum(f => f.Lost);
+            results["ratio"] = Math.Round(summary.Ratio.Median, 3);
+            results["ratio_spread"] = RoundedSpread(summary.Ratio, 3);
+            results["ratios"] = summary.Ratios.Select(r => (object?)Math.Round(r, 3)).ToList();
+            results["floor_pps_rounds"] = floorRounds.Select(f => (object?)Math.Round(f.RepliesPerSecond)).ToList();
+            results["floor_relative_spread"] = Math.Round(summary.FloorRelativeSpread, 3);
+            results["floor_consistent"] = summary.FloorConsistent;
+            if (!summary.FloorConsistent)
+            {
+                warnings.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"the floor varied from {summary.Floor.Min:F0} to {summary.Floor.Max:F0} packets/s across rounds ((max - min)/median {summary.FloorRelativeSpread:F2} > {InterleavedRounds.FloorSpreadLimit:F2}): the machine's speed changed during the run; read the ratio with its spread"));
+            }
+        }
+        else
+        {
+            results["ratio"] = null;
+        }
+        results["rounds"] = reflectorRounds.Count;
+        results["round_seconds"] = Math.Round(reflectorRounds[0].Load.Duration.TotalSeconds, 3);
+        results["reflector_pps"] = Math.Round(reflector.Median);
+        results["reflector_pps_rounds"] = reflectorPps.Select(r => (object?)Math.Round(r)).ToList();
+        results["reflector_sent"] = reflectorRounds.Sum(r => r.Load.Sent);
+        results["reflector_lost"] = reflectorRounds.Sum(r => r.Load.Lost);
+        results["reflector_cpu_us_per_packet"] = cpu.Length > 0 ? Math.Round(cpuSpread.Median, 3) : null;
+        results["reflector_cpu_us_per_packet_spread"] = cpu.Length > 0 ? RoundedSpread(cpuSpread, 3) : null;
+        // Under the closed-loop load T3 − T2 includes the time a packet waits in the socket buffer behind
+        // the others in flight (T2 is the kernel's receive time); one in flight shows the processing alone.
+        results["t3_t2_us"] = Distribution(DelayStatistics.From(reflectorRounds.SelectMany(r => r.Load.ProcessingSeconds).ToArray()));
+        results["t3_t2_us_one_in_flight"] = Distribution(DelayStatistics.From(unloaded.ProcessingSeconds));
+        results["warnings"] = warnings;
+    }
+
+    private static Dictionary<string, object?> RoundedSpread(Spread spread, int digits) => new()
+    {
+        ["min"] = Math.Round(spread.Min, digits),
+        ["p25"] = Math.Round(spread.P25, digits),
+        ["median"] = Math.Round(spread.Median, digits),
+        ["p75"] = Math.Round(spread.P75, digits),
+        ["max"] = Math.Round(spread.Max, digits),
+    };
 
     private static Command CreateSender()
     {
@@ -208,70 +279,13 @@ internal static class BenchCommand
         return command;
     }
 
-    /// <param name="Unloaded">One packet in flight: T3 − T2 without queueing in the socket buffer.</param>
-    private sealed record ReflectorRun(LoadResult Load, double? CpuMicrosecondsPerPacket, LoadResult Unloaded);
-
-    private static async Task<ReflectorRun> MeasureReflectorAsync(
-        IPEndPoint target, SecurityMode mode, string? identity, byte[]? secret, int packetLength, int window, TimeSpan duration, ServerChild? child, CancellationToken cancellationToken)
-    {
-        await using TwampControlClient client = await TwampControlClient.ConnectAsync(
-            target, (uint)mode, identity, secret, Ippm.Sessions.Control.ControlHandshake.DefaultMaxCount, cancellationToken).ConfigureAwait(false);
-        if (client.Mode != mode)
-        {
-            throw new Ippm.Sessions.Control.ControlProtocolException($"the server did not accept mode {mode.Name()}");
-        }
-        using var socket = new UdpTestSocket(new IPEndPoint(client.LocalEndPoint.Address, 0), TimeSpan.FromMilliseconds(100));
-        int padding = packetLength - TestPacketLayout.SenderHeader(mode.ProtectsTestPackets());
-        AcceptSession accept = await client.RequestSessionAsync(socket.LocalEndPoint, 0, (uint)padding, TimeSpan.FromSeconds(1), 0, cancellationToken).ConfigureAwait(false);
-        if (accept.Accept != AcceptCode.Ok)
-        {
-            throw new Ippm.Sessions.Control.ControlProtocolException($"Request-TW-Session refused with Accept={(byte)accept.Accept}");
-        }
-        socket.Connect(new IPEndPoint(client.RemoteEndPoint.Address, accept.Port));
-        await client.StartSessionsAsync(cancellationToken).ConfigureAwait(false);
-        using TestPacketCipher? sendCipher = mode.ProtectsTestPackets() ? TestPacketCipher.Create(mode, client.Handshake.Keys!, accept.Sid) : null;
-        using TestPacketCipher? receiveCipher = mode.ProtectsTestPackets() ? TestPacketCipher.Create(mode, client.Handshake.Keys!, accept.Sid) : null;
-
-        // Warm-up (JIT, caches), then the measured run with the reflector's CPU time read around it.
-        await Task.Run(() => ClosedLoopLoad.Run(socket, packetLength, window, TimeSpan.FromSeconds(0.5), ClosedLoopLoad.TwampSender(mode, sendCipher), null, cancellationToken), cancellationToken).ConfigureAwait(false);
-        await Task.Delay(600, cancellationToken).ConfigureAwait(false);
-        TimeSpan? cpuBefore = child?.CpuTime();
-        LoadResult load = await Task.Run(
-            () => ClosedLoopLoad.Run(socket, packetLength, window, duration, ClosedLoopLoad.TwampSender(mode, sendCipher), ClosedLoopLoad.TwampProcessingTime(mode, receiveCipher), cancellationToken),
-            cancellationToken).ConfigureAwait(false);
-        TimeSpan? cpuAfter = child?.CpuTime();
-        LoadResult unloaded = await Task.Run(
-            () => ClosedLoopLoad.Run(socket, packetLength, 1, TimeSpan.FromSeconds(1), ClosedLoopLoad.TwampSender(mode, sendCipher), ClosedLoopLoad.TwampProcessingTime(mode, receiveCipher), cancellationToken),
-            cancellationToken).ConfigureAwait(false);
-        await client.StopSessionsAsync(AcceptCode.Ok, cancellationToken).ConfigureAwait(false);
-        double? cpuPerPacket = cpuBefore is { } b && cpuAfter is { } a && load.Received > 0 ? (a - b).TotalMicroseconds / load.Received : null;
-        return new ReflectorRun(load, cpuPerPacket, unloaded);
-    }
-
     internal static async Task<LoadResult> MeasureFloorAsync(string source, int packetLength, int window, TimeSpan duration, CancellationToken cancellationToken)
     {
-        string binary = await CompileFloorAsync(source, cancellationToken).ConfigureAwait(false);
-        int port = FreeUdpPort();
-        using var echo = Process.Start(new ProcessStartInfo(binary, port.ToString(CultureInfo.InvariantCulture)) { UseShellExecute = false })!;
-        try
-        {
-            PinToCore(echo, 0);
-            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-            using var socket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(100));
-            socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
-            ClosedLoopLoad.SpanAction fill = (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq);
-            await Task.Run(() => ClosedLoopLoad.Run(socket, packetLength, window, TimeSpan.FromSeconds(0.5), fill, null, cancellationToken), cancellationToken).ConfigureAwait(false);
-            await Task.Delay(600, cancellationToken).ConfigureAwait(false);
-            return await Task.Run(() => ClosedLoopLoad.Run(socket, packetLength, window, duration, fill, null, cancellationToken), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            echo.Kill();
-            await echo.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-        }
+        await using FloorEcho echo = await FloorEcho.StartAsync(source, packetLength, window, cancellationToken).ConfigureAwait(false);
+        return await echo.MeasureAsync(duration, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<string> CompileFloorAsync(string source, CancellationToken cancellationToken)
+    internal static async Task<string> CompileFloorAsync(string source, CancellationToken cancellationToken)
     {
         string directory = Path.Combine(Path.GetTempPath(), "ippm-udp-floor");
         Directory.CreateDirectory(directory);
@@ -467,6 +481,9 @@ internal static class BenchCommand
 [System.Text.Json.Serialization.JsonSerializable(typeof(long))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(int))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(bool))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<object?>))]
 internal sealed partial class BenchJsonContext : System.Text.Json.Serialization.JsonSerializerContext
 {
 }
