@@ -8,6 +8,7 @@ namespace Ippm.Benchmarks;
 /// One HMAC-SHA1 of a test packet's covered octets (16: mode A; 32: sender E; 96: reflector E) through each engine
 /// of <see cref="HmacSha1Key"/>, against the base library's incremental HMAC that TestPacketCipher used before.
 /// </summary>
+[MinColumn]
 public class HmacBenchmarks
 {
     private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);

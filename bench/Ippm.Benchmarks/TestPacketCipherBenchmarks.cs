@@ -13,6 +13,7 @@ namespace Ippm.Benchmarks;
 /// cost per reflected packet. <c>Bcl+Transforms</c> is the code before keyed HMAC and AES-NI.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class TestPacketCipherBenchmarks
 {
     private const int Batch = 64;

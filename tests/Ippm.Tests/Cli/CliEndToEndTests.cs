@@ -141,6 +141,39 @@ public sealed class CliEndToEndTests : IDisposable
         Assert.True(root.GetProperty("t3_t2_us_one_in_flight").GetProperty("samples").GetInt32() > 0);
     }
 
+    /// <summary>
+    /// Interleaved rounds: floor, reflector, …, floor; the ratio is the median of each reflector round over the mean
+    /// of the floors around it (recomputed here from the per-round figures), and an inconsistent floor is flagged.
+    /// </summary>
+    [Fact]
+    public async Task BenchReflector_Rounds_ReportsMedianOfPairedRatiosAndTheirSpread()
+    {
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(120), "bench", "reflector", "-A", "E", "--seconds", "0.9", "--rounds", "3", "--json");
+
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement root = json.RootElement;
+        Assert.Equal(3, root.GetProperty("rounds").GetInt32());
+        double[] floors = root.GetProperty("floor_pps_rounds").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        double[] reflector = root.GetProperty("reflector_pps_rounds").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        double[] ratios = root.GetProperty("ratios").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        Assert.Equal(4, floors.Length);
+        Assert.Equal(3, reflector.Length);
+        for (int i = 0; i < 3; i++)
+        {
+            // Per-round rates are rounded to whole packets/s in the JSON: compare to a few parts per thousand.
+            Assert.Equal(reflector[i] / ((floors[i] + floors[i + 1]) / 2), ratios[i], 0.01);
+        }
+        Assert.Equal(ratios.Order().ElementAt(1), root.GetProperty("ratio").GetDouble(), 0.001);
+        JsonElement spread = root.GetProperty("ratio_spread");
+        Assert.Equal(ratios.Min(), spread.GetProperty("min").GetDouble(), 0.001);
+        Assert.Equal(ratios.Max(), spread.GetProperty("max").GetDouble(), 0.001);
+        bool consistent = (floors.Max() - floors.Min()) / ((floors.Order().ElementAt(1) + floors.Order().ElementAt(2)) / 2) <= 0.25;
+        Assert.Equal(consistent, root.GetProperty("floor_consistent").GetBoolean());
+        Assert.Equal(!consistent, stderr.Contains("warning: the floor varied", StringComparison.Ordinal));
+        Assert.True(root.GetProperty("reflector_cpu_us_per_packet").GetDouble() > 0);
+    }
+
     [Fact]
     public async Task Twping_Unreachable_ExitsThree()
     {
