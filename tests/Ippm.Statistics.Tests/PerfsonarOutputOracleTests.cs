@@ -197,3 +197,110 @@ public sealed class PerfsonarOutputOracleTests
     [InlineData(999.6, "1e+03")]
     public void CFormat_G3_PrintsAsGlibc(double value, string expected) => Assert.Equal(expected, CFormat.G(value, 3));
 }
+
+/// <summary>
+/// Loss, duplicates, skip ranges and reordering through the perfSONAR outputs, worked by hand from owamp's stats.c
+/// rules (the vectors have none of them).
+/// </summary>
+public sealed class PerfsonarOutputRulesTests
+{
+    private static readonly ErrorEstimate s_unsync = new(0x0001);
+    private static readonly NtpTimestamp s_start = new(0xeeb9551a_00000000);
+
+    private static Ippm.Wire.Test.OwampDataRecord Received(uint seq, double delayMs) =>
+        new(seq, s_unsync, s_unsync, new NtpTimestamp(s_start.Value + ((ulong)(seq + 1) << 28)), new NtpTimestamp(s_start.Value + ((ulong)(seq + 1) << 28) + (ulong)(delayMs / 1000 * 4294967296.0)), 250);
+
+    private static PerfsonarOwpSession Session()
+    {
+        var request = new Ippm.Wire.Control.SessionRequest
+        {
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, ScheduleSlotCount = 1, PacketCount = 6, SenderPort = 9000, ReceiverPort = 9001,
+            SenderAddress = System.Net.IPAddress.Parse("192.0.2.1"), ReceiverAddress = System.Net.IPAddress.Parse("192.0.2.2"),
+            Sid = SessionId.Parse("c0000201eeb9551a0123456789abcdef"), StartTime = s_start, Timeout = NtpTimestamp.FromSeconds(2), TypePDescriptor = 46u << 24,
+        };
+        Ippm.Wire.Test.OwampDataRecord lost = new(3, s_unsync, s_unsync, new NtpTimestamp(s_start.Value + (4UL << 28)), default, 255);
+        // File order: 0, 2, 1 (after 2: 1-reordered), 2 again (duplicate), 3 lost, 4 (skipped by the sender), 5.
+        Ippm.Wire.Test.OwampDataRecord[] records = [Received(0, 1.0), Received(2, 1.05), Received(1, 2.5), Received(2, 1.07), lost, Received(4, 9.0), Received(5, 0.5)];
+        return new PerfsonarOwpSession(3, 1, 6, request, [new Ippm.Wire.Control.ScheduleSlot(Ippm.Wire.Control.ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.01))], [new Ippm.Wire.Control.SkipRange(4, 4)], records);
+    }
+
+    [Fact]
+    public void Machine_LossDuplicatesSkipsAndReordering_AsStatsC()
+    {
+        PerfsonarOwpSession session = Session();
+        string[] m = PerfsonarReport.Machine(PerfsonarStats.ForOwamp(session, PerfsonarStats.InfoFor(session))).Split('\n');
+
+        // Sent: every number with a record outside the skip range (0, 1, 2, 3, 5); lost: the one lost record.
+        Assert.Contains("SENT\t5", m);
+        Assert.Contains("LOST\t1", m);
+        Assert.Contains("DUPS\t1", m);
+        Assert.Contains("DSCP\t0x2e", m);
+        Assert.Contains("FROM_HOST\t192.0.2.1", m);
+        // Fixed 10 ms slots: packet k is scheduled at start + (k + 1) × 10 ms (RFC 4656 §3.5: the first delay too).
+        Assert.Contains($"START_TIME\t{s_start.Value + NtpTimestamp.FromSeconds(0.01).Value}", m);
+        Assert.Contains($"END_TIME\t{s_start.Value + (6 * NtpTimestamp.FromSeconds(0.01).Value)}", m);
+        // Min/max over every arrival (the duplicate's 1.07 ms included), the skipped packet's 9 ms left out.
+        Assert.Contains("MIN\t0.0005", m);
+        Assert.Contains("MAX\t0.0025", m);
+        // Buckets over first arrivals: 0.5 → 5, 1.0 → 10, 1.05 → 11, 2.5 → 25; the median is the bucket where the
+        // count reaches 0.5 × 5 sent: the third packet, 11 × 0.1 ms.
+        Assert.Equal(["\t5\t1", "\t10\t1", "\t11\t1", "\t25\t1"], m[(Array.IndexOf(m, "<BUCKETS>") + 1)..Array.IndexOf(m, "</BUCKETS>")]);
+        Assert.Contains("MEDIAN\t0.0011", m);
+        // TTL 250 on every arrival but the lost record's (not counted).
+        Assert.Contains("<TTLBUCKETS>", m);
+        Assert.Contains("\t250\t4", m);
+        // One arrival (1, after 2) has one larger immediate predecessor; owstats counts over 5 arrivals, the duplicate included.
+        Assert.Equal(["\t1\t1"], m[(Array.IndexOf(m, "<NREORDERING>") + 1)..Array.IndexOf(m, "</NREORDERING>")]);
+    }
+
+    [Fact]
+    public void Summary_ReportsTheSameRules()
+    {
+        PerfsonarOwpSession session = Session();
+        string[] s = PerfsonarReport.Summary(PerfsonarStats.ForOwamp(session, PerfsonarStats.InfoFor(session)), 'u', [50, 99.5]).Split('\n');
+
+        Assert.Contains("5 sent, 1 lost (20.000%), 1 duplicates", s);
+        Assert.Contains("one-way delay min/median/max = 500/1.1e+03/2.5e+03 us, (unsync)", s);
+        Assert.Contains("\t50.0: 1.1e+03 us", s);
+        Assert.Contains("\t99.5: nan us", s); // the buckets never reach 99.5 % of 5 sent: one was lost
+        Assert.Contains("hops = 5 (consistently)", s);
+        Assert.Contains("1-reordering = 20.000000%", s);
+        Assert.Contains("no 2-reordering", s);
+    }
+
+    [Fact]
+    public void RawLines_LostRecords_AsPerfsonarWritesThem()
+    {
+        PerfsonarOwpSession session = Session();
+        Assert.Equal($"3 {s_start.Value + (4UL << 28)} 0 2.32831e-10 0 0 2.32831e-10 255", PerfsonarReport.RawLine(session.Records[4]));
+
+        // twping: a packet without an answer keeps its place, with its T1 and twping's lost-record fields.
+        var replies = new List<TwampSample>
+        {
+            new(0, 0, new NtpTimestamp(100), new NtpTimestamp(200), new NtpTimestamp(300), new NtpTimestamp(400), s_unsync, s_unsync, 255, 254),
+            new(2, 1, new NtpTimestamp(500), new NtpTimestamp(600), new NtpTimestamp(700), new NtpTimestamp(800), s_unsync, s_unsync, 255, 254),
+        };
+        TwampSessionResult result = new(SessionId.Read(new byte[16]), SecurityMode.Open, 3, replies, 0, 0, 0, new NtpTimestamp(100), new NtpTimestamp(500), 41, TimeSpan.FromSeconds(2))
+        {
+            SendTimes = [100UL, 450UL, 500UL],
+        };
+        Assert.Equal(
+            [
+                "0 100 0 2.32831e-10 200 0 2.32831e-10 255 0 300 0 2.32831e-10 400 0 2.32831e-10 254",
+                "1 450 0 2.32831e-10 0 0 2.32831e-10 255 0 0 0 2.32831e-10 0 0 2.32831e-10 255",
+                "2 500 0 2.32831e-10 600 0 2.32831e-10 255 1 700 0 2.32831e-10 800 0 2.32831e-10 254",
+            ],
+            PerfsonarReport.RawLines(result).ToArray());
+        string[] m = PerfsonarReport.Machine(PerfsonarStats.ForTwamp(result, new PerfsonarSessionInfo
+        {
+            TwoWay = true, Sid = result.Sid, FromHost = "a", FromAddress = "a", FromPort = "1", ToHost = "b", ToAddress = "b", ToPort = "2",
+            StartTime = new NtpTimestamp(100), EndTime = new NtpTimestamp(500), TypeP = 0, LossTimeout = NtpTimestamp.FromSeconds(2),
+            Padding = 27, SessionPacketCount = 3, SampleFirst = 0, SampleLast = 3, Finished = true,
+        })).Split('\n');
+        Assert.Contains("SENT\t3", m);
+        Assert.Contains("LOST\t1", m);
+        Assert.Contains("MINTTL_BCK\t254", m);
+        Assert.Contains("\t254\t0\t2", m);
+        Assert.Contains("\t255\t2\t0", m);
+    }
+}

@@ -29,8 +29,9 @@ public static class PerfsonarReport
         + string.Create(s_inv, $"{s.ReflectorSequence} {s.T3.Value} {Sync(s.ReflectorError)} {CFormat.G(PerfsonarStats.Seconds(s.ReflectorError))} {s.T4.Value} {Sync(s.SenderError)} {CFormat.G(PerfsonarStats.Seconds(s.SenderError))} {s.BackwardTtl ?? 255}");
 
     /// <summary>
-    /// A packet twping never got an answer for, as twping's lost record prints: its send time (0 where unknown), no
-    /// receive time, reflector number 0, TTLs 255.
+    /// A packet twping never got an answer for, as twping's lost record prints (owamp endpoint.c): its send time (twping:
+    /// the scheduled one; ippm: when it left, 0 where unknown), zero receive and reflector times, reflector number 0,
+    /// TTLs 255, every estimate the sender's.
     /// </summary>
     public static string LostRawLine(uint seq, NtpTimestamp sendTime, ErrorEstimate error)
     {
@@ -40,9 +41,10 @@ public static class PerfsonarReport
     }
 
     /// <summary>All of a twping session's raw lines: by sender sequence number, lost packets in their place.</summary>
-    public static IEnumerable<string> RawLines(TwampSessionResult result, IReadOnlyList<NtpTimestamp>? sendTimes = null)
+    public static IEnumerable<string> RawLines(TwampSessionResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
+        IReadOnlyList<ulong>? sendTimes = result.SendTimes;
         List<TwampSample> ordered = PerfsonarStats.OrderedReplies(result.Replies).ToList();
         ErrorEstimate lostError = ordered.Count > 0 ? ordered[0].SenderError : new ErrorEstimate(0x0001);
         int next = 0;
@@ -57,7 +59,7 @@ public static class PerfsonarReport
             }
             else
             {
-                yield return LostRawLine(seq, sendTimes is not null && seq < sendTimes.Count ? sendTimes[(int)seq] : default, lostError);
+                yield return LostRawLine(seq, new NtpTimestamp(sendTimes is not null && seq < sendTimes.Count ? sendTimes[(int)seq] : 0), lostError);
             }
         }
         while (next < ordered.Count)
