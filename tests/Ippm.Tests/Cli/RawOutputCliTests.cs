@@ -83,7 +83,9 @@ public sealed partial class RawOutputCliTests
     {
         string dir = Directory.CreateTempSubdirectory("ippm-owp").FullName;
         int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
+        string dataDir = Path.Combine(dir, "data");
+        Directory.CreateDirectory(dataDir);
+        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}", "--data-dir", dataDir);
         try
         {
             await server.WaitForLogAsync("listening", Timeout);
@@ -125,6 +127,31 @@ public sealed partial class RawOutputCliTests
 
                 var rawLines = Lines((await IppmProcess.RunAsync(Timeout, "stats", "-R", path)).Stdout);
                 Assert.Equal(session.Records.Count, rawLines.Length);
+            }
+
+            // The server kept the outbound session in its data directory (its own IPPM-OWP format, stored at
+            // Stop-Sessions): ippm stats reads it too, and its stored request names the session as Fetch-Session's copy
+            // does (SID and receiver port filled in, as owampd's).
+            string stored = Path.Combine(dataDir, sids[0] + ".owp");
+            Ippm.Sessions.Owamp.OwampStoredSession kept = Ippm.Sessions.Owamp.OwampSessionFile.TryRead(File.ReadAllBytes(stored), out string reason) ?? throw new InvalidDataException(reason);
+            Assert.Equal(sids[0], Convert.ToHexStringLower(kept.Request.AsSpan(48, 16)));
+            Assert.NotEqual(0, (kept.Request[14] << 8) | kept.Request[15]);
+            var fromStore = await IppmProcess.RunAsync(Timeout, "stats", "-M", stored);
+            Assert.True(fromStore.ExitCode == 0, fromStore.Stderr);
+            Assert.Contains($"SID\t{sids[0]}", Lines(fromStore.Stdout));
+            Assert.Contains($"SENT\t{reported[0].Groups["sent"].Value}", Lines(fromStore.Stdout));
+            Assert.Contains($"LOST\t{reported[0].Groups["lost"].Value}", Lines(fromStore.Stdout));
+            var json = await IppmProcess.RunAsync(Timeout, "stats", "--json", to, from);
+            Assert.True(json.ExitCode == 0, json.Stderr);
+            using (var doc = System.Text.Json.JsonDocument.Parse(json.Stdout))
+            {
+                Assert.Equal(2, doc.RootElement.GetArrayLength());
+                for (int i = 0; i < 2; i++)
+                {
+                    Assert.Equal(sids[i], doc.RootElement[i].GetProperty("sid").GetString());
+                    Assert.Equal(long.Parse(reported[i].Groups["sent"].Value, CultureInfo.InvariantCulture), doc.RootElement[i].GetProperty("sent").GetInt64());
+                    Assert.Equal(long.Parse(reported[i].Groups["lost"].Value, CultureInfo.InvariantCulture), doc.RootElement[i].GetProperty("lost").GetInt64());
+                }
             }
 
             // owping -R prints both directions' records, to first; -M their two summaries.
