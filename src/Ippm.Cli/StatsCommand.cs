@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net;
 using System.Text;
 using Ippm.Sessions.Owamp;
 using Ippm.Sessions.PerfsonarOutput;
@@ -77,7 +76,15 @@ internal static class StatsCommand
                 string toHost = await RawOutputOptions.NameOfAsync(session.Request.ReceiverAddress, cancellationToken).ConfigureAwait(false);
                 foreach ((uint first, uint last) in Samples(session.Request.PacketCount, perSampleCount))
                 {
-                    PerfsonarSessionInfo info = PerfsonarStats.InfoFor(session, fromHost, toHost, first, last);
+                    PerfsonarSessionInfo info;
+                    try
+                    {
+                        info = PerfsonarStats.InfoFor(session, fromHost, toHost, first, last);
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        return CliErrors.Fail($"{paths[sessions.IndexOf(session)]}: {e.Message}", ExitCodes.Usage);
+                    }
                     PerfsonarStats stats = PerfsonarStats.ForOwamp(session, info, values.BucketWidth);
                     text.Append(values.Machine ? PerfsonarReport.Machine(stats) : PerfsonarReport.Summary(stats, values.Unit, values.Percentiles));
                 }
@@ -101,8 +108,4 @@ internal static class StatsCommand
             yield return (first, Math.Min(first + perSample, packets));
         }
     }
-
-    /// <summary>The names owping prints for a session's two ends (reverse lookups, as owstats).</summary>
-    internal static async Task<(string From, string To)> NamesAsync(IPAddress from, IPAddress to, CancellationToken cancellationToken) =>
-        (await RawOutputOptions.NameOfAsync(from, cancellationToken).ConfigureAwait(false), await RawOutputOptions.NameOfAsync(to, cancellationToken).ConfigureAwait(false));
 }

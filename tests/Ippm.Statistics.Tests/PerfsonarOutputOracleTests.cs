@@ -254,6 +254,24 @@ public sealed class PerfsonarOutputRulesTests
     }
 
     [Fact]
+    public void Samples_CoverTheirPacketsOnly_AndHostileCountsAreRefused()
+    {
+        PerfsonarOwpSession session = Session();
+        string[] m = PerfsonarReport.Machine(PerfsonarStats.ForOwamp(session, PerfsonarStats.InfoFor(session, first: 2, last: 4))).Split('\n');
+
+        // owstats -N: packets 2 and 3 only (2 once, its duplicate counted; 3 lost), scheduled at start + 30 and 40 ms.
+        Assert.Contains("SAMPLE_PACKET_COUNT\t2", m);
+        Assert.Contains("SENT\t2", m);
+        Assert.Contains("LOST\t1", m);
+        Assert.Contains("DUPS\t1", m);
+        Assert.Contains($"START_TIME\t{s_start.Value + (3 * NtpTimestamp.FromSeconds(0.01).Value)}", m);
+        Assert.Contains($"END_TIME\t{s_start.Value + (4 * NtpTimestamp.FromSeconds(0.01).Value)}", m);
+
+        PerfsonarOwpSession hostile = session with { Request = session.Request with { PacketCount = uint.MaxValue } };
+        Assert.Contains("more than", Assert.Throws<InvalidDataException>(() => PerfsonarStats.InfoFor(hostile)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Summary_ReportsTheSameRules()
     {
         PerfsonarOwpSession session = Session();

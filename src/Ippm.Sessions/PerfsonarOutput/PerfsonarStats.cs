@@ -171,8 +171,12 @@ public sealed class PerfsonarStats
         ArgumentNullException.ThrowIfNull(session);
         SessionRequest r = session.Request;
         uint sampleLast = last ?? r.PacketCount;
+        if (sampleLast > MaxPackets)
+        {
+            throw new InvalidDataException($"the session schedules {sampleLast} packets, more than the {MaxPackets} ippm summarises.");
+        }
         // owstats: START_TIME is the scheduled send time of the sample's first packet, END_TIME that of its last.
-        ulong[] offsets = SessionSchedule.Offsets(r.Sid, session.Slots, (int)Math.Max(sampleLast, 1));
+        (NtpTimestamp start, NtpTimestamp end) = ScheduledTimes(r, session.Slots, first, sampleLast);
         string fromAddress = r.SenderAddress.ToString(), toAddress = r.ReceiverAddress.ToString();
         return new PerfsonarSessionInfo
         {
@@ -184,8 +188,8 @@ public sealed class PerfsonarStats
             ToHost = toHost ?? toAddress,
             ToAddress = toAddress,
             ToPort = r.ReceiverPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            StartTime = new NtpTimestamp(r.StartTime.Value + offsets[Math.Min(first, (uint)offsets.Length - 1)]),
-            EndTime = new NtpTimestamp(r.StartTime.Value + offsets[Math.Max(sampleLast, 1) - 1]),
+            StartTime = start,
+            EndTime = end,
             TypeP = r.TypePDescriptor,
             LossTimeout = r.Timeout,
             Padding = r.PaddingLength,
@@ -194,6 +198,30 @@ public sealed class PerfsonarStats
             SampleLast = sampleLast,
             Finished = session.IsFinished,
         };
+    }
+
+    /// <summary>Sessions scheduling more packets are refused: walking the schedule of a hostile header would take hours.</summary>
+    public const uint MaxPackets = 100_000_000;
+
+    /// <summary>Scheduled send times of packets <paramref name="first"/> and <paramref name="last"/> − 1 (RFC 4656 §3.5), walking the schedule without keeping it.</summary>
+    private static (NtpTimestamp Start, NtpTimestamp End) ScheduledTimes(SessionRequest r, IReadOnlyList<ScheduleSlot> slots, uint first, uint last)
+    {
+        if (slots.Count == 0)
+        {
+            return (r.StartTime, r.StartTime);
+        }
+        using var schedule = new SessionSchedule(r.Sid, slots);
+        ulong t = r.StartTime.Value, start = t;
+        uint final = Math.Max(last, 1) - 1;
+        for (uint k = 0; k <= final; k++)
+        {
+            t += schedule.NextDelay();
+            if (k == first)
+            {
+                start = t;
+            }
+        }
+        return (new NtpTimestamp(start), new NtpTimestamp(t));
     }
 
     /// <summary>One OWAMP session's records in file order, as owstats summarises packets first ≤ seq &lt; last.</summary>
@@ -205,7 +233,26 @@ public sealed class PerfsonarStats
         var seen = new Dictionary<uint, int>();
         var lost = new HashSet<uint>();
         var arrivals = new List<uint>();
-        bool Skipped(uint seq) => session.SkipRanges.Any(s => seq >= s.First && seq <= s.Last);
+        SkipRange[] skips = [.. session.SkipRanges.OrderBy(s => s.First)];
+        bool Skipped(uint seq)
+        {
+            // The last range starting at or before seq is the only one that can hold it (ranges do not overlap).
+            int lo = 0, hi = skips.Length - 1, found = -1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (skips[mid].First <= seq)
+                {
+                    found = mid;
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid - 1;
+                }
+            }
+            return found >= 0 && seq <= skips[found].Last;
+        }
         foreach (OwampDataRecord rec in session.Records)
         {
             uint seq = rec.SequenceNumber;
@@ -332,11 +379,12 @@ public sealed class PerfsonarStats
 
     /// <summary>
     /// owstats's j-reordering count: for each arrival, every immediate predecessor with a larger number adds one to
-    /// the count of its depth. The window is bounded so a hostile file cannot make this quadratic.
+    /// the count of its depth. The depth looked at is bounded (owstats bounds it by its packet buffer, rate × timeout ×
+    /// 3.5 packets) so a hostile file cannot make this quadratic.
     /// </summary>
     private static long[] CountNReordering(List<uint> arrivals)
     {
-        const int Window = 1 << 16;
+        const int Window = 1024;
         var counts = new List<long>();
         for (int k = 0; k < arrivals.Count; k++)
         {
