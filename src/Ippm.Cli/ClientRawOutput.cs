@@ -12,8 +12,8 @@ namespace Ippm.Cli;
 /// <summary>owping's -F FILE / -T FILE: save the inbound / outbound session in perfSONAR's .owp format (and measure that direction).</summary>
 internal sealed class OwpingSaveOptions
 {
-    public Option<FileInfo?> SaveFrom { get; } = new("-F", "--save-from") { Description = "Measure from the server and save that session to FILE in perfSONAR's .owp format (owping -F; ippm stats and owstats read it)." };
-    public Option<FileInfo?> SaveTo { get; } = new("-T", "--save-to") { Description = "Measure to the server and save that session, fetched from the server, to FILE in perfSONAR's .owp format (owping -T)." };
+    public Option<FileInfo?> SaveFrom { get; } = new("-F", "--save-from") { Description = "Measure from the server and save that session to FILE in perfSONAR's .owp format (owping -F; ippm stats and owstats read it).", HelpName = "FILE" };
+    public Option<FileInfo?> SaveTo { get; } = new("-T", "--save-to") { Description = "Measure to the server and save that session, fetched from the server, to FILE in perfSONAR's .owp format (owping -T).", HelpName = "FILE" };
 
     public void AddTo(Command command)
     {

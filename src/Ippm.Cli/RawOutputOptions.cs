@@ -16,9 +16,9 @@ internal sealed class RawOutputOptions
     {
         Raw = new Option<bool>("-R", "--raw") { Description = rawDescription };
         Machine = new Option<bool>("-M", "--machine") { Description = "Print perfSONAR's machine-readable summary (SUMMARY 3.00 key/value lines, <BUCKETS>, TTLs) instead of the report." };
-        BucketWidth = new Option<double>("-b", "--bucket-width") { Description = "Histogram bucket width for -M and the owstats report, seconds.", DefaultValueFactory = _ => PerfsonarStats.DefaultBucketWidth };
-        Units = new Option<string>("-n", "--units") { Description = "Units of the owstats report: n, u, m or s.", DefaultValueFactory = _ => "m" };
-        Percentiles = new Option<string?>("-a", "--percentiles") { Description = "Extra percentiles for the owstats report, a comma list such as 90,99." };
+        BucketWidth = new Option<double>("-b", "--bucket-width") { Description = "Histogram bucket width of -M (and of the owstats report's percentiles), seconds.", HelpName = "SECONDS", DefaultValueFactory = _ => PerfsonarStats.DefaultBucketWidth };
+        Units = new Option<string>("-n", "--units") { Description = "Units of the owstats report: n, u, m or s.", HelpName = "UNIT", DefaultValueFactory = _ => "m" };
+        Percentiles = new Option<string?>("-a", "--percentiles") { Description = "Extra percentiles for the owstats report, a comma list such as 90,99.", HelpName = "LIST" };
         _reportOptions = reportOptions;
     }
 

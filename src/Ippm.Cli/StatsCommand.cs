@@ -14,7 +14,7 @@ internal static class StatsCommand
         var files = new Argument<FileInfo[]>("file") { Description = ".owp session files (owping -F/-T, owampd's or ippm server's data directory, powstream).", Arity = ArgumentArity.OneOrMore };
         var output = new RawOutputOptions("Print the raw records instead of a summary: \"SEQNO STIME SS SERR RTIME RS RERR TTL\", as owstats -R.", reportOptions: true);
         var json = new Option<bool>("--json") { Description = "Print each session's figures as ippm's JSON (the members of owping --json's outbound/inbound objects); an array for several files." };
-        var perSample = new Option<uint>("-N", "--sample-packets") { Description = "Summarise every N packets apart (owstats -N)." };
+        var perSample = new Option<uint>("-N", "--sample-packets") { Description = "Summarise every N packets apart (owstats -N).", HelpName = "N" };
         var command = new Command("stats", "Summarise OWAMP session files as perfSONAR's owstats does (its report, -M, -R).") { files, json, perSample };
         output.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
