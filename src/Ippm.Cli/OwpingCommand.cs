@@ -32,9 +32,13 @@ internal static class OwpingCommand
             "Test packets per direction.");
         var schedule = new Option<string>("-i", "--schedule") { Description = "Schedule: comma list of slots, seconds with e (exponential) or f (fixed), e.g. 0.1e or 1.0e,0f.", DefaultValueFactory = _ => "0.1e" };
         var padding = new Option<uint>("-s", "--padding") { Description = "Padding octets in each test packet." };
+        var output = new RawOutputOptions("Print each direction's raw records instead of the report: \"SEQNO STIME SS SERR RTIME RS RERR TTL\", as owping -R.", reportOptions: false);
+        var save = new OwpingSaveOptions();
 
         var command = new Command("owping", "Measure one-way delay, loss, duplicates and reordering to and from an OWAMP server (RFC 4656).") { host, to, from, schedule, padding };
         common.AddTo(command);
+        output.AddTo(command);
+        save.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using ILoggerFactory logs = Logging.CreateClient(common.Verbosity(parse));
@@ -46,7 +50,22 @@ internal static class OwpingCommand
             {
                 return TwpingCommand.Fail("-s must be at most 65000.", ExitCodes.Usage);
             }
-            bool onlyTo = parse.GetValue(to), onlyFrom = parse.GetValue(from);
+            if (output.TryRead(parse, out RawOutputOptions.Values outputValues) is string outputError)
+            {
+                return TwpingCommand.Fail(outputError, ExitCodes.Usage);
+            }
+            FileInfo? saveFrom = parse.GetValue(save.SaveFrom), saveTo = parse.GetValue(save.SaveTo);
+            if (new[] { saveFrom, saveTo }.FirstOrDefault(f => f is not null && f.Directory is { Exists: false }) is FileInfo noDirectory)
+            {
+                return TwpingCommand.Fail($"cannot save in {noDirectory}: the directory {noDirectory.Directory} does not exist.", ExitCodes.Usage);
+            }
+            if (outputValues.Any && parse.GetValue(common.Json))
+            {
+                return TwpingCommand.Fail("--json excludes -R and -M.", ExitCodes.Usage);
+            }
+            var raw = new ClientRawOutput(outputValues, saveFrom, saveTo);
+            // owping: -F FILE measures (and saves) the inbound direction, -T FILE the outbound one, as -f and -t do.
+            bool onlyTo = parse.GetValue(to) || saveTo is not null, onlyFrom = parse.GetValue(from) || saveFrom is not null;
             string? target = parse.GetValue(host);
             // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
             if (common.TryRead(parse, ("AE", "AEO", "O"), 10_000_000, embeddedServer: target is null, out ClientOptionSet.Values? values) is string error)
@@ -84,11 +103,11 @@ internal static class OwpingCommand
                     {
                         return TwpingCommand.Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken, raw).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, values.Family, cancellationToken).ConfigureAwait(false);
                 return await common.Ike.RunAsync(parse, EndpointParser.TrySplit(target, 0, out string ikeHost, out _) ? ikeHost : target, server.Address, cancellationToken, ikeSecret =>
-                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, logs, cancellationToken, trace), logs).ConfigureAwait(false);
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, logs, cancellationToken, trace, raw), logs).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
@@ -113,7 +132,7 @@ internal static class OwpingCommand
         return command;
     }
 
-    private static async Task<int> RunEmbeddedAsync(OwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken)
+    private static async Task<int> RunEmbeddedAsync(OwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken, ClientRawOutput? raw = null)
     {
         byte[] passphrase = RandomNumberGenerator.GetBytes(16);
         using KeyFile keys = KeyFile.Parse(KeyFile.FormatLine("ippm-embedded", passphrase));
@@ -127,22 +146,33 @@ internal static class OwpingCommand
         {
             Console.Error.WriteLine($"ippm: no host given; measuring against an embedded OWAMP server on {server.OwampEndPoint}");
         }
-        return await MeasureAsync(options with { Server = server.OwampEndPoint! }, server.OwampEndPoint!.ToString(), json, logs, cancellationToken, trace).ConfigureAwait(false);
+        return await MeasureAsync(options with { Server = server.OwampEndPoint! }, server.OwampEndPoint!.ToString(), json, logs, cancellationToken, trace, raw).ConfigureAwait(false);
     }
 
-    internal static async Task<int> MeasureAsync(OwpingOptions options, string label, bool json, ILoggerFactory logs, CancellationToken cancellationToken, ILogger? trace = null)
+    /// <param name="raw">-R / -M instead of the report, and -F / -T files to save; null for neither.</param>
+    internal static async Task<int> MeasureAsync(OwpingOptions options, string label, bool json, ILoggerFactory logs, CancellationToken cancellationToken, ILogger? trace = null, ClientRawOutput? raw = null)
     {
-        return await TwpingCommand.GuardAsync(label, cancellationToken, async () =>
+        string? saveError = null;
+        int code = await TwpingCommand.GuardAsync(label, cancellationToken, async () =>
         {
             OwampResult result = await OwampMeasurement.RunAsync(options, cancellationToken, logs.CreateLogger("Ippm.Owping"), trace).ConfigureAwait(false);
             long sent = (long)(result.Outbound?.NextSeqno ?? 0) + (result.Inbound?.NextSeqno ?? 0);
             if (sent > 0 || !cancellationToken.IsCancellationRequested)
             {
                 // Interrupted before the first packet: nothing to report, the caller says so (exit 130).
-                OwampReport report = OwampReport.Create(label, result);
-                Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+                saveError = raw?.Save(result);
+                if (raw is { Output.Any: true })
+                {
+                    Console.Out.Write(await raw.OwpingAsync(result, label, cancellationToken).ConfigureAwait(false));
+                }
+                else
+                {
+                    OwampReport report = OwampReport.Create(label, result);
+                    Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+                }
             }
             return sent;
         }).ConfigureAwait(false);
+        return saveError is null || code != ExitCodes.Success ? code : TwpingCommand.Fail(saveError, ExitCodes.Usage);
     }
 }

@@ -30,11 +30,13 @@ internal static class TwpingCommand
         var interval = new Option<string>("-i", "--interval") { Description = "Mean seconds between packets; suffix f for fixed, e for exponential (default).", DefaultValueFactory = _ => "0.1e" };
         var padding = new Option<int?>("-s", "--padding") { Description = "Padding octets in each test packet (default: so both directions carry equal sizes)." };
 
+        var output = new RawOutputOptions("Print one raw line per packet instead of the report: \"SSEQ STIME SS SERR SRTIME SRS SRERR STTL RSEQ RSTIME RSS RSERR RTIME RS RERR RTTL\", as twping -R.", reportOptions: false);
         var light = new Option<bool>("--light") { Description = "TWAMP-Light (RFC 5357 Appendix I): test packets only, no TWAMP-Control, to a reflector such as ippm server --stamp-listen (UDP port 862 by default); open mode." };
         var command = new Command("twping", "Measure two-way delay, loss, duplicates and reordering to a TWAMP server (RFC 5357).") { host, interval, padding, light };
         common.AddTo(command);
         var extensions = new TwampExtensionOptions();
         extensions.AddTo(command);
+        output.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             int verbosity = common.Verbosity(parse);
@@ -52,6 +54,15 @@ internal static class TwpingCommand
             {
                 return Fail(extensionError, ExitCodes.Usage);
             }
+            if (output.TryRead(parse, out RawOutputOptions.Values outputValues) is string outputError)
+            {
+                return Fail(outputError, ExitCodes.Usage);
+            }
+            if (outputValues.Any && (parse.GetValue(common.Json) || parse.GetValue(light) || parse.GetValue(extensions.Sessions) > 1))
+            {
+                return Fail("-R and -M print one TWAMP-Control session: they exclude --json, --light and --sessions.", ExitCodes.Usage);
+            }
+            ClientRawOutput? raw = outputValues.Any ? new ClientRawOutput(outputValues) : null;
             string? target = parse.GetValue(host);
             // Last, because it reads the passphrase: nothing may return between here and the finally that zeroes it.
             if (common.TryRead(parse, ("AEM", "AEMO", "O"), 100_000_000, embeddedServer: target is null, out ClientOptionSet.Values? values) is string error)
@@ -92,11 +103,11 @@ internal static class TwpingCommand
                     {
                         return Fail("--ike needs HOST (ippm demo shows RFC 7717 against an embedded server).", ExitCodes.Usage);
                     }
-                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken).ConfigureAwait(false);
+                    return await RunEmbeddedAsync(options, json, logs, trace, cancellationToken, raw).ConfigureAwait(false);
                 }
                 IPEndPoint server = await EndpointParser.ResolveAsync(target, DefaultPort, values.Family, cancellationToken).ConfigureAwait(false);
                 return await common.Ike.RunAsync(parse, EndpointParser.TrySplit(target, 0, out string ikeHost, out _) ? ikeHost : target, server.Address, cancellationToken, ikeSecret =>
-                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken, trace), logs).ConfigureAwait(false);
+                    MeasureAsync(options with { Server = server, Ike = ikeSecret }, target, json, cancellationToken, trace, raw), logs).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
@@ -122,7 +133,7 @@ internal static class TwpingCommand
     }
 
     /// <summary>No host: start a server on loopback, with a throwaway passphrase when a protected mode is wanted.</summary>
-    private static async Task<int> RunEmbeddedAsync(TwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken)
+    private static async Task<int> RunEmbeddedAsync(TwpingOptions options, bool json, ILoggerFactory logs, ILogger trace, CancellationToken cancellationToken, ClientRawOutput? raw = null)
     {
         byte[] passphrase = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
         using KeyFile keys = KeyFile.Parse(KeyFile.FormatLine("ippm-embedded", passphrase));
@@ -137,10 +148,11 @@ internal static class TwpingCommand
         {
             Console.Error.WriteLine($"ippm: no host given; measuring against an embedded TWAMP server on {server.TwampEndPoint}");
         }
-        return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken, trace).ConfigureAwait(false);
+        return await MeasureAsync(options with { Server = server.TwampEndPoint! }, server.TwampEndPoint!.ToString(), json, cancellationToken, trace, raw).ConfigureAwait(false);
     }
 
-    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken, ILogger? trace = null) =>
+    /// <param name="raw">-R / -M: perfSONAR's raw lines or machine summary instead of the report; null for the report.</param>
+    internal static Task<int> MeasureAsync(TwpingOptions options, string label, bool json, CancellationToken cancellationToken, ILogger? trace = null, ClientRawOutput? raw = null) =>
         GuardAsync(label, cancellationToken, async () =>
         {
             if (options.Sessions > 1)
@@ -175,8 +187,15 @@ internal static class TwpingCommand
             if (result.Sent > 0 || !cancellationToken.IsCancellationRequested)
             {
                 // Interrupted before the first packet: nothing to report, the caller says so (exit 130).
-                TwampReport report = TwampReport.Create(label, result);
-                Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+                if (raw is not null)
+                {
+                    Console.Out.Write(await raw.TwpingAsync(result, label, cancellationToken).ConfigureAwait(false));
+                }
+                else
+                {
+                    TwampReport report = TwampReport.Create(label, result);
+                    Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToHumanReadable());
+                }
             }
             return result.Sent;
         });

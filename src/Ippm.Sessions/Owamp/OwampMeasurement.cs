@@ -78,6 +78,10 @@ public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound
 
     /// <summary>What the user asked for, for the report.</summary>
     public MeasurementRequest? Request { get; init; }
+
+    /// <summary>Each measured direction as a perfSONAR <c>.owp</c> file holds it (owping -T / -F); null when not measured.</summary>
+    public SessionFiles.PerfsonarOwpSession? OutboundFile { get; init; }
+    public SessionFiles.PerfsonarOwpSession? InboundFile { get; init; }
 }
 
 /// <summary>
@@ -248,6 +252,7 @@ public static class OwampMeasurement
                 }
 
                 OwampDirectionData? inbound = null;
+                SessionFiles.PerfsonarOwpSession? inboundFile = null, outboundFile = null;
                 if (receiver is not null)
                 {
                     NtpTimestamp stopTime = SystemClock.Instance.Now();
@@ -266,6 +271,11 @@ public static class OwampMeasurement
                         }
                     }
                     inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, next, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
+                    // As owping -F saves it: the request with the server's sending port, Finished 1 after Stop-Sessions (2 without).
+                    inboundFile = new SessionFiles.PerfsonarOwpSession(
+                        SessionFiles.PerfsonarOwpFile.SupportedVersion, receiver.EndedAbnormally ? 2u : 1u, next,
+                        receiver.Spec.Request with { Sid = receiver.Sid, SenderPort = (ushort)(inboundPorts?.Item2 ?? 0) },
+                        receiver.Spec.Slots, completion.SkipRanges, inbound.Records);
                 }
                 OwampDirectionData? outbound = null;
                 if (sender is not null && connected)
@@ -282,6 +292,13 @@ public static class OwampMeasurement
                         fetched = null;
                     }
                     outbound = fetched is null ? null : new OwampDirectionData(sender.Sid, options.Count, fetched.Ack.NextSeqno, fetched.SkipRanges, fetched.Records, 0, 0);
+                    // As owping -T saves a fetched session: the server's copy of the request (completed with the SID and the
+                    // receiver's port, which a server may echo as the client sent them, zero), skip ranges before the records.
+                    outboundFile = fetched is null ? null : new SessionFiles.PerfsonarOwpSession(
+                        SessionFiles.PerfsonarOwpFile.SupportedVersion, fetched.Ack.Finished, fetched.Ack.NextSeqno,
+                        fetched.Request.Sid.IsZero ? fetched.Request with { Sid = sender.Sid, ReceiverPort = (ushort)(outboundPorts?.Item2 ?? 0) } : fetched.Request,
+                        fetched.Slots, fetched.SkipRanges, fetched.Records)
+                    { SkipPlacement = SessionFiles.OwpSkipPlacement.BeforeRecords };
                 }
                 int packetLength = TestPacketLayout.SenderHeader(mode.ProtectsTestPackets()) + (int)options.PaddingLength;
                 return new OwampResult(mode, outbound, inbound, packetLength)
@@ -296,6 +313,8 @@ public static class OwampMeasurement
                     OutboundPorts = outboundPorts,
                     InboundPorts = inboundPorts,
                     Request = new MeasurementRequest(options.Count, OwampSchedule.Format(options.Schedule), (int)options.PaddingLength, options.Dscp, options.Timeout, options.Schedule.Average(s => s.Parameter.TotalSeconds)),
+                    OutboundFile = outboundFile,
+                    InboundFile = inboundFile,
                 };
             }
             finally

@@ -484,6 +484,11 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         (byte[] request, byte[] slots) = _requests[receiver.Sid];
         request = (byte[])request.Clone();
         request.AsSpan(SessionRequest.HmacOffset).Clear();
+        // The copy Fetch-Session returns names the session as accepted, as perfSONAR's owampd sends it (the
+        // captures): the SID and the receiver's port, which the client's Request-Session left zero. owping -T
+        // stores this copy, and owstats derives the schedule (START_TIME, END_TIME) from that SID.
+        receiver.Sid.Write(request.AsSpan(48));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(request.AsSpan(14), (ushort)receiver.Port);
         SessionDescription completion = receiver.Completion!;
         return new OwampStoredSession(
             receiver.Sid,

@@ -20,6 +20,9 @@ public sealed record PerfsonarOwpSession(
     /// <summary>Finished = 1: the session ended normally (RFC 4656 §3.9's Fetch-Ack meaning).</summary>
     public bool IsFinished => Finished == 1;
 
+    /// <summary>Where the file kept its skip ranges (a fetched session keeps them first); writing it back uses the same.</summary>
+    public OwpSkipPlacement SkipPlacement { get; init; } = OwpSkipPlacement.AfterRecords;
+
     /// <summary>The session as ippm's report code takes it.</summary>
     public OwampDirectionData ToDirectionData() =>
         new(Request.Sid, (int)Math.Min(Request.PacketCount, int.MaxValue), NextSeqno, SkipRanges, Records, Malformed: 0, BadHmac: 0);
@@ -137,6 +140,9 @@ public static class PerfsonarOwpFile
                 skips[i] = SkipRange.Read(file[(int)(skipOffset + ((ulong)i * SkipRange.Length))..]);
             }
         }
-        return new PerfsonarOwpSession(version, finished, nextSeqno, request, slots, skips, records);
+        return new PerfsonarOwpSession(version, finished, nextSeqno, request, slots, skips, records)
+        {
+            SkipPlacement = skipOffset != 0 && skipOffset <= recordOffset ? OwpSkipPlacement.BeforeRecords : OwpSkipPlacement.AfterRecords,
+        };
     }
 }

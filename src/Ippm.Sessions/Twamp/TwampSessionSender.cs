@@ -97,6 +97,9 @@ public sealed record TwampSessionResult(
 
     /// <summary>What the user asked for, for the report.</summary>
     public Control.MeasurementRequest? Request { get; init; }
+
+    /// <summary>T1 of every packet sent, by sequence number (32.32 values), so a lost packet's raw line (twping -R) shows when it left.</summary>
+    public IReadOnlyList<ulong>? SendTimes { get; init; }
 }
 
 /// <summary>
@@ -290,6 +293,7 @@ public static class TwampSessionSender
             ReflectedOctetsIntact = reflectedIntact,
             MinReplyLength = maxReply == 0 ? 0 : minReply,
             MaxReplyLength = maxReply,
+            SendTimes = new ArraySegment<ulong>(sendTimes, 0, sent),
         };
     }
 
