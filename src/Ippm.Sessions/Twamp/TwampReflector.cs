@@ -159,8 +159,9 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
         }
         if (Loop is EngineLoop loop)
         {
-            long lingerMs = (long)linger.TotalMilliseconds;
-            loop.Post(() => StopOnLoop(loop, lingerMs));
+            // The linger counts from now, as on a thread of its own, not from when the loop gets to it.
+            long stopAt = linger <= TimeSpan.Zero ? 0 : loop.NowMs + (long)linger.TotalMilliseconds;
+            loop.Post(() => StopOnLoop(loop, stopAt));
             return;
         }
         Interlocked.Exchange(ref _stopAtTicks, Environment.TickCount64 + (long)linger.TotalMilliseconds);
@@ -425,14 +426,13 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
         End();
     }
 
-    private void StopOnLoop(EngineLoop loop, long lingerMs)
+    private void StopOnLoop(EngineLoop loop, long stopAt)
     {
-        if (lingerMs <= 0)
+        if (stopAt <= loop.NowMs)
         {
             loop.Remove(this);
             return;
         }
-        long stopAt = loop.NowMs + lingerMs;
         if (stopAt < _stopAtMs)
         {
             _stopAtMs = stopAt;
