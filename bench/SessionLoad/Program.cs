@@ -88,7 +88,7 @@ for (int round = 1; round <= rounds; round++)
     await Task.Delay(2000);
     var idle0 = Sample();
     var idleWatch = Stopwatch.StartNew();
-    await Task.Delay(10_000);
+    await Task.Delay(TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("IDLE_SECONDS") ?? "10", CultureInfo.InvariantCulture)));
     var idle1 = Sample();
     double idleCore = (idle1.Cpu - idle0.Cpu) / (double)clockTicks / idleWatch.Elapsed.TotalSeconds;
     Console.WriteLine($"  idle: {idleCore * 100:0.00} % of a core, rss {idle1.RssKiB / 1024.0:0.0} MiB ({(idle1.RssKiB - baseline.RssKiB) * 1024.0 / targets.Count / 1024:0.0} KiB per session over baseline), threads {idle1.Threads}");

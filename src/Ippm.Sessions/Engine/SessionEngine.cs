@@ -14,7 +14,7 @@ public sealed class SessionEngine : IDisposable
     public const string DisableVariable = "IPPM_SESSION_ENGINE";
 
     private static readonly Lazy<SessionEngine?> SharedEngine = new(
-        () => IsSupported ? new SessionEngine(DefaultLoopCount, TimeProvider.System, NullLogger.Instance) : null,
+        () => IsSupported ? new SessionEngine(DefaultLoopCount, TimeProvider.System, SharedLogger ?? NullLogger.Instance) : null,
         LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly EngineLoop[] _loops;
@@ -42,6 +42,9 @@ public sealed class SessionEngine : IDisposable
 
     /// <summary>The process's engine, created on first use; null where <see cref="IsSupported"/> is false.</summary>
     public static SessionEngine? Shared => SharedEngine.Value;
+
+    /// <summary>Where the shared engine's loops log their own failures; set before the first session (the server does).</summary>
+    public static ILogger? SharedLogger { get; set; }
 
     public IReadOnlyList<EngineLoop> Loops => _loops;
 

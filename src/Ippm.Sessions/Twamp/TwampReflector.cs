@@ -49,6 +49,7 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     private long _bucketTicks;
     private long _lastPacketMs;
     private long _stopAtMs = long.MaxValue;
+    private int _engineBatch = 4;
 
     private long _reflected;
     private long _sendFailed;
@@ -376,10 +377,20 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     {
         BatchBuffers buffers = loop.Buffers(_slotSize, _replySlotSize);
         buffers.Received.ReceiveLength = _slotSize;
-        int count = _socket.ReceiveBatch(buffers.Received, _batchSize, wait: false);
+        int count = _socket.ReceiveBatch(buffers.Received, _engineBatch, wait: false);
         if (count == 0)
         {
             return;
+        }
+        // recvmmsg prepares every slot it is offered: a slow session (one datagram a wake-up) is offered a few, a busy
+        // one up to the whole batch; a full read doubles the offer, a read of a quarter or less halves it.
+        if (count == _engineBatch)
+        {
+            _engineBatch = Math.Min(_engineBatch * 2, _batchSize);
+        }
+        else if (count * 4 <= _engineBatch)
+        {
+            _engineBatch = Math.Max(_engineBatch / 2, Math.Min(4, _batchSize));
         }
         long now = loop.NowMs;
         _lastPacketMs = now;
