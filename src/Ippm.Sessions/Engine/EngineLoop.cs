@@ -218,9 +218,12 @@ public sealed unsafe partial class EngineLoop : IDisposable
                     (_, ulong data) = EpollNative.Event(_events, i);
                     if (data == WakeToken)
                     {
-                        Volatile.Write(ref _wakePending, 0);
+                        // Drain first, then re-arm (a full fence, before RunCommands reads the queue): a Post that
+                        // comes after the re-arm writes the eventfd again; one before it is already in the queue.
+                        // The other order could swallow a Post's write and leave the flag set, and the loop asleep.
                         ulong drained;
                         EpollNative.read(_wake, &drained, sizeof(ulong));
+                        Interlocked.Exchange(ref _wakePending, 0);
                         continue;
                     }
                     int slot = (int)(uint)data;

@@ -296,6 +296,28 @@ public sealed class SessionEngineTests(ITestOutputHelper output)
         Assert.Equal(10, logs.Entries.Count(e => e.EventId == 303));
     }
 
+    [Fact]
+    public async Task PostsFromManyThreads_WhileTheLoopIsIdle_AllRun_NoWakeUpIsLost()
+    {
+        // No sessions and no timers: the loop sleeps in epoll_wait without a timeout, so only the eventfd wakes it.
+        using var engine = new SessionEngine(1, TimeProvider.System);
+        EngineLoop loop = engine.Loops[0];
+        for (int round = 0; round < 500; round++)
+        {
+            var ran = new TaskCompletionSource[4];
+            for (int k = 0; k < ran.Length; k++)
+            {
+                ran[k] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            Parallel.For(0, ran.Length, k => loop.Post(() => ran[k].SetResult()));
+            await Task.WhenAll(ran.Select(r => r.Task)).WaitAsync(TimeSpan.FromSeconds(10));
+            if (round % 50 == 0)
+            {
+                await Task.Delay(5); // let the loop fall asleep between some rounds
+            }
+        }
+    }
+
     private static async Task WaitForRoundsAsync(EngineLoop loop, int rounds)
     {
         long target = loop.Rounds + rounds;
