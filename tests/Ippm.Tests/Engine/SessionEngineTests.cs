@@ -3,13 +3,18 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Ippm.Security;
+using Ippm.Security.Schedules;
 using Ippm.Sessions.Control;
 using Ippm.Sessions.Engine;
+using Ippm.Sessions.Owamp;
+using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Sessions.Twamp;
 using Ippm.Tests.Loopback;
 using Ippm.Wire;
+using Ippm.Wire.Control;
 using Ippm.Wire.Test;
+using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace Ippm.Tests.Engine;
@@ -316,6 +321,51 @@ public sealed class SessionEngineTests(ITestOutputHelper output)
                 await Task.Delay(5); // let the loop fall asleep between some rounds
             }
         }
+    }
+
+    [Fact]
+    public async Task OwampReceivers_OnTheEngine_RecordWhatArrives_AndCompleteOffTheLoop()
+    {
+        const int Sessions = 100;
+        using var engine = new SessionEngine(1, TimeProvider.System);
+        using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        sender.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var request = new SessionRequest
+        {
+            // Scheduled well in the past: Complete keeps only packets whose send time is a Timeout before the stop.
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 5,
+            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - (10UL << 32)), Timeout = NtpTimestamp.FromSeconds(0.2),
+        };
+        var receivers = new List<OwampReceiver>();
+        for (int k = 0; k < Sessions; k++)
+        {
+            var socket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(100));
+            socket.Connect((IPEndPoint)sender.LocalEndPoint!);
+            var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], SessionIdGenerator.Create(IPAddress.Loopback));
+            var receiver = new OwampReceiver(socket, spec, null, NullLogger.Instance, engine);
+            Assert.True(receiver.OnEngine);
+            receiver.Start();
+            receivers.Add(receiver);
+        }
+        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
+        foreach (OwampReceiver receiver in receivers)
+        {
+            for (uint seq = 0; seq < 3; seq++)
+            {
+                new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+                sender.SendTo(packet, new IPEndPoint(IPAddress.Loopback, receiver.Port));
+            }
+        }
+        await TaskTimeouts.UntilAsync(() => receivers.All(r => r.Records().Length == 3));
+        foreach (OwampReceiver receiver in receivers)
+        {
+            receiver.Complete(new SessionDescription(receiver.Sid, 3, []), SystemClock.Instance.Now());
+            Assert.Equal(new uint[] { 0, 1, 2 }, receiver.Records().Select(r => r.SequenceNumber).Order());
+            Assert.All(receiver.Records(), r => Assert.False(r.IsLost));
+        }
+        // Complete took every receiver off the loop before returning.
+        Assert.Equal(0, engine.SessionCount);
+        receivers.ForEach(r => r.Dispose());
     }
 
     private static async Task WaitForRoundsAsync(EngineLoop loop, int rounds)
