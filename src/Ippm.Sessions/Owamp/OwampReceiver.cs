@@ -1,4 +1,5 @@
 using Ippm.Security;
+using Ippm.Sessions.Engine;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
@@ -16,7 +17,7 @@ namespace Ippm.Sessions.Owamp;
 /// Unlike the reference, a malformed datagram, an out-of-range sequence number or a zero Multiplier drops
 /// that packet only; the session goes on.
 /// </summary>
-public sealed partial class OwampReceiver : IDisposable
+public sealed partial class OwampReceiver : EngineSession, IDisposable
 {
     private static readonly ErrorEstimate LostSendError = new(0x0001);
 
@@ -33,8 +34,19 @@ public sealed partial class OwampReceiver : IDisposable
     private long _badHmac;
     private long _dropped;
 
-    public OwampReceiver(UdpTestSocket socket, OwampSessionSpec spec, TestPacketCipher? cipher, ILogger logger)
+    private readonly SessionEngine? _engine;
+    private readonly ManualResetEventSlim _offLoop = new(false);
+    private readonly int _slotSize;
+
+    /// <param name="engine">
+    /// The engine to receive on; null for <see cref="SessionEngine.Shared"/>. Without one (not Linux,
+    /// <c>IPPM_SESSION_ENGINE=0</c>, a socket that cannot batch) the receiver runs on a thread of its own.
+    /// </param>
+    public OwampReceiver(UdpTestSocket socket, OwampSessionSpec spec, TestPacketCipher? cipher, ILogger logger, SessionEngine? engine = null)
     {
+        _engine = socket.IsNative ? engine ?? SessionEngine.Shared : null;
+        // Datagrams longer than the session's packets arrive truncated; only the header is read (and MACed).
+        _slotSize = Math.Clamp(TestPacketLayout.SenderHeader(cipher is not null) + spec.PaddingLength + 64, 2048, 65536);
         _socket = socket;
         _spec = spec;
         _cipher = cipher;
@@ -58,16 +70,22 @@ public sealed partial class OwampReceiver : IDisposable
     /// <summary>The session ended without a Stop-Sessions exchange (Fetch-Ack Finished = 2).</summary>
     public bool EndedAbnormally { get; private set; }
 
+    /// <summary>Whether the receiver runs on an engine loop rather than a thread of its own.</summary>
+    public bool OnEngine => _engine is not null;
+
     public void Start()
     {
+        if (_engine is not null)
+        {
+            _engine.Add(this);
+            return;
+        }
         _thread = new Thread(Run) { IsBackground = true, Name = $"owamp-receiver {Port}", Priority = ThreadPriority.AboveNormal };
         _thread.Start();
     }
 
     private void Run()
     {
-        bool protectedLayout = _cipher is not null;
-        int header = TestPacketLayout.SenderHeader(protectedLayout);
         byte[] buffer = new byte[65536];
         SystemClock clock = SystemClock.Instance;
         try
@@ -78,39 +96,7 @@ public sealed partial class OwampReceiver : IDisposable
                 {
                     continue;
                 }
-                ErrorEstimate receiveError = clock.ErrorEstimate;
-                Span<byte> packet = buffer.AsSpan(0, datagram.Length);
-                if (datagram.Length < header)
-                {
-                    Interlocked.Increment(ref _malformed);
-                    Log.ShortPacket(_logger, Sid, datagram.Length, header);
-                    continue;
-                }
-                if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
-                {
-                    Interlocked.Increment(ref _badHmac);
-                    Log.BadHmac(_logger, Sid, datagram.Length);
-                    continue;
-                }
-                SenderPacket.TryRead(packet, protectedLayout, out SenderPacket sent);
-                if (sent.SequenceNumber >= _spec.PacketCount || !sent.ErrorEstimate.IsValid)
-                {
-                    Interlocked.Increment(ref _malformed);
-                    Log.InvalidPacket(_logger, Sid, sent.SequenceNumber, sent.ErrorEstimate.Value);
-                    continue;
-                }
-                var record = new OwampDataRecord(sent.SequenceNumber, sent.ErrorEstimate, receiveError, sent.Timestamp, datagram.ReceiveTime, datagram.Ttl ?? 255);
-                lock (_lock)
-                {
-                    if (_records.Count < _maxRecords)
-                    {
-                        _records.Add(record);
-                    }
-                    else if (Interlocked.Increment(ref _dropped) == 1)
-                    {
-                        Log.RecordLimit(_logger, Sid, _maxRecords);
-                    }
-                }
+                Accept(buffer.AsSpan(0, datagram.Length), datagram.ReceiveTime, datagram.Ttl, clock.ErrorEstimate);
             }
         }
         catch (ObjectDisposedException) when (_stopping)
@@ -123,6 +109,89 @@ public sealed partial class OwampReceiver : IDisposable
     }
 
     /// <summary>Stops receiving and completes the data with the sender's description (RFC 4656 §3.8).</summary>
+    /// <summary>Checks one received test packet and keeps its record: the one code path of the thread and the engine.</summary>
+    private void Accept(Span<byte> packet, NtpTimestamp receiveTime, byte? ttl, ErrorEstimate receiveError)
+    {
+        bool protectedLayout = _cipher is not null;
+        int header = TestPacketLayout.SenderHeader(protectedLayout);
+        if (packet.Length < header)
+        {
+            Interlocked.Increment(ref _malformed);
+            Log.ShortPacket(_logger, Sid, packet.Length, header);
+            return;
+        }
+        if (_cipher is not null && !_cipher.TryUnprotect(packet, TestPacketLayout.SenderHmacOffset))
+        {
+            Interlocked.Increment(ref _badHmac);
+            Log.BadHmac(_logger, Sid, packet.Length);
+            return;
+        }
+        SenderPacket.TryRead(packet, protectedLayout, out SenderPacket sent);
+        if (sent.SequenceNumber >= _spec.PacketCount || !sent.ErrorEstimate.IsValid)
+        {
+            Interlocked.Increment(ref _malformed);
+            Log.InvalidPacket(_logger, Sid, sent.SequenceNumber, sent.ErrorEstimate.Value);
+            return;
+        }
+        var record = new OwampDataRecord(sent.SequenceNumber, sent.ErrorEstimate, receiveError, sent.Timestamp, receiveTime, ttl ?? 255);
+        lock (_lock)
+        {
+            if (_records.Count < _maxRecords)
+            {
+                _records.Add(record);
+            }
+            else if (Interlocked.Increment(ref _dropped) == 1)
+            {
+                Log.RecordLimit(_logger, Sid, _maxRecords);
+            }
+        }
+    }
+
+    // Session engine: the same receiver, driven by an EngineLoop. It has no deadline of its own: the control
+    // connection ends it (Stop-Sessions, Dispose), waiting until the loop has let go of the socket.
+
+    protected internal override UdpTestSocket EngineSocket => _socket;
+
+    protected internal override void OnAdded(EngineLoop loop)
+    {
+    }
+
+    protected internal override void OnReadable(EngineLoop loop)
+    {
+        BatchBuffers buffers = loop.Buffers(_slotSize, 2048);
+        buffers.Received.ReceiveLength = _slotSize;
+        int count = _socket.ReceiveBatch(buffers.Received, 16, wait: false);
+        if (count == 0)
+        {
+            return;
+        }
+        ErrorEstimate receiveError = SystemClock.Instance.ErrorEstimate;
+        for (int i = 0; i < count; i++)
+        {
+            // recvmmsg reports the datagram's full length when it was truncated; the slot holds what fitted.
+            int length = Math.Min(buffers.Received.Length(i), _slotSize);
+            if (length == 0)
+            {
+                continue;
+            }
+            byte ttl = buffers.Received.Ttl(i);
+            Accept(buffers.Received.Slot(i)[..length], buffers.Received.ReceiveTime(i), ttl == 0 ? null : ttl, receiveError);
+        }
+    }
+
+    protected internal override void OnTimer(EngineLoop loop, long nowMs)
+    {
+    }
+
+    protected internal override void OnRemoved(Exception? failure)
+    {
+        if (failure is not null and not ObjectDisposedException)
+        {
+            Log.ReceiverFailed(_logger, failure, Sid);
+        }
+        _offLoop.Set();
+    }
+
     public void Complete(SessionDescription? senderDescription, NtpTimestamp stopTime)
     {
         StopThread();
@@ -175,6 +244,17 @@ public sealed partial class OwampReceiver : IDisposable
     private void StopThread()
     {
         _stopping = true;
+        if (Loop is EngineLoop loop)
+        {
+            // No record may be added after Complete: wait until the loop has taken the socket off (it runs every
+            // command before its next wait, so this is short; the bound only guards against a dead loop).
+            if (!_offLoop.IsSet)
+            {
+                loop.Post(() => loop.Remove(this));
+                _offLoop.Wait(TimeSpan.FromSeconds(10));
+            }
+            return;
+        }
         if (_thread is not null && Thread.CurrentThread != _thread)
         {
             _thread.Join();

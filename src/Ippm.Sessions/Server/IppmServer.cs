@@ -28,6 +28,7 @@ public sealed partial class IppmServer : IAsyncDisposable
     {
         _options = options;
         _logger = loggerFactory.CreateLogger("Ippm.Server");
+        Engine.SessionEngine.SharedLogger ??= loggerFactory.CreateLogger("Ippm.Engine");
         _ports = new TestPortAllocator(options.TestPorts);
         _shares = options.Shares;
         _attackLog = _shares.AttackLog(_logger);

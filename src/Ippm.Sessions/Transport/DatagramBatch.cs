@@ -72,6 +72,18 @@ public sealed unsafe class DatagramBatch : IDisposable
 
     public int Capacity { get; }
 
+    /// <summary>
+    /// Octets a receive accepts per slot (at most <see cref="SlotSize"/>): a larger datagram arrives truncated
+    /// (MSG_TRUNC). Lets a session borrow a larger shared batch and still see its own size limit.
+    /// </summary>
+    public int ReceiveLength
+    {
+        get => _receiveLength == 0 ? SlotSize : _receiveLength;
+        set => _receiveLength = Math.Clamp(value, 1, SlotSize);
+    }
+
+    private int _receiveLength;
+
     public bool Addressed => _names != null;
     public int SlotSize { get; }
 
@@ -103,7 +115,7 @@ public sealed unsafe class DatagramBatch : IDisposable
     {
         for (int i = 0; i < count; i++)
         {
-            _iov[i] = new UdpTestSocket.IoVec { Base = _data + (long)i * SlotSize, Length = (nuint)SlotSize };
+            _iov[i] = new UdpTestSocket.IoVec { Base = _data + (long)i * SlotSize, Length = (nuint)ReceiveLength };
             _headers[i] = new UdpTestSocket.MMsgHdr
             {
                 Header = new UdpTestSocket.MsgHdr { Iov = &_iov[i], IovLength = 1, Control = _control + (long)i * _controlSize, ControlLength = (nuint)_controlSize },

@@ -91,6 +91,9 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
 
     public Socket Socket => _socket;
 
+    /// <summary>The file descriptor, for the session engine's epoll set.</summary>
+    internal int Handle => _fd;
+
     /// <summary>Whether recvmmsg/sendmmsg, kernel timestamps and TTLs are in use (Linux).</summary>
     public bool IsNative => _native;
 
@@ -343,7 +346,13 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     /// Receives up to <paramref name="batch"/>.Capacity datagrams with one recvmmsg(2) call (waiting for the
     /// first at most the poll interval). Returns 0 on timeout. Each slot gets its kernel timestamp and TTL.
     /// </summary>
-    public int ReceiveBatch(DatagramBatch batch, int max = int.MaxValue)
+    public int ReceiveBatch(DatagramBatch batch, int max = int.MaxValue) => ReceiveBatch(batch, max, wait: true);
+
+    /// <summary>
+    /// As <see cref="ReceiveBatch(DatagramBatch, int)"/>; with <paramref name="wait"/> false (MSG_DONTWAIT, Linux only)
+    /// it returns 0 at once when nothing is queued: what an event loop that already knows the socket is readable needs.
+    /// </summary>
+    public int ReceiveBatch(DatagramBatch batch, int max, bool wait)
     {
         int capacity = Math.Min(batch.Capacity, max);
         if (!_native)
@@ -359,7 +368,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         int received;
         while (true)
         {
-            received = recvmmsg(_fd, headers, (uint)capacity, MsgWaitForOne, null);
+            received = recvmmsg(_fd, headers, (uint)capacity, wait ? MsgWaitForOne : MsgDontWait, null);
             if (received >= 0)
             {
                 break;
@@ -396,7 +405,13 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     /// many the kernel took. A datagram it refuses (ECONNREFUSED left by an earlier ICMP error, a full buffer) is
     /// skipped, not retried: the caller counts the difference as failed.
     /// </summary>
-    public int SendBatch(DatagramBatch batch, int count)
+    public int SendBatch(DatagramBatch batch, int count) => SendBatch(batch, count, wait: true);
+
+    /// <summary>
+    /// As <see cref="SendBatch(DatagramBatch, int)"/>; with <paramref name="wait"/> false (MSG_DONTWAIT) a full send
+    /// buffer refuses the datagram rather than blocking the caller's thread (an event loop serving other sessions).
+    /// </summary>
+    public int SendBatch(DatagramBatch batch, int count, bool wait)
     {
         if (count == 0)
         {
@@ -422,7 +437,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         int offset = 0;
         while (offset < count)
         {
-            int sent = sendmmsg(_fd, headers + offset, (uint)(count - offset), 0);
+            int sent = sendmmsg(_fd, headers + offset, (uint)(count - offset), wait ? 0 : MsgDontWait);
             if (sent < 0)
             {
                 int errno = Marshal.GetLastSystemError();
@@ -440,6 +455,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     }
 
     private const int MsgWaitForOne = 0x10000;
+    private const int MsgDontWait = 0x40;
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct MMsgHdr

@@ -1,5 +1,6 @@
 using System.Net;
 using Ippm.Security;
+using Ippm.Sessions.Engine;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
@@ -9,8 +10,8 @@ using Microsoft.Extensions.Logging;
 namespace Ippm.Sessions.Twamp;
 
 /// <summary>
-/// The Session-Reflector of one TWAMP test session (RFC 5357 §4.2). A dedicated thread receives,
-/// timestamps, and answers each packet: Receive Timestamp from the kernel, Timestamp right before the
+/// The Session-Reflector of one TWAMP test session (RFC 5357 §4.2). A loop of the shared <see cref="SessionEngine"/>
+/// (or, where there is none, a dedicated thread) receives, timestamps, and answers each packet: Receive Timestamp from the kernel, Timestamp right before the
 /// send, the reflector's own sequence numbers, Sender TTL from the IP header, replies sized
 /// max(received, reflector header) as perfSONAR does. Malformed and unauthenticated packets are
 /// counted and dropped; they never end the session. With the negotiated features (<see cref="TwampReflectorFeatures"/>)
@@ -18,7 +19,7 @@ namespace Ippm.Sessions.Twamp;
 /// sender's size (RFC 6038 Symmetrical Size), and returns the requested octets of the sender's padding at the
 /// start of its own, padding replies to the requested length (RFC 6038 Reflect Octets).
 /// </summary>
-public sealed partial class TwampReflector : IDisposable
+public sealed partial class TwampReflector : EngineSession, IDisposable
 {
     private const int BatchSize = 64;
 
@@ -26,13 +27,29 @@ public sealed partial class TwampReflector : IDisposable
     private readonly SecurityMode _mode;
     private readonly TestPacketCipher? _cipher;
     private readonly TimeSpan _refWait;
-    private readonly int _expectedPacketLength;
     private readonly ILogger _logger;
     private readonly TwampReflectorFeatures _features;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SessionEngine? _engine;
+    private readonly bool _protectedLayout;
+    private readonly int _requestedReplyPadding;
+    private readonly int _slotSize;
+    private readonly int _batchSize;
+    private readonly int _replySlotSize;
+    private readonly int _wireOverhead;
     private Thread? _thread;
+    private bool _started;
+    private int _ended;
     private long _stopAtTicks = long.MaxValue;
     private volatile bool _disposed;
+
+    // Loop-thread (or reflector-thread) state.
+    private uint _sequence;
+    private double _bucketBits;
+    private long _bucketTicks;
+    private long _lastPacketMs;
+    private long _stopAtMs = long.MaxValue;
+    private int _engineBatch = 4;
 
     private long _reflected;
     private long _sendFailed;
@@ -40,7 +57,11 @@ public sealed partial class TwampReflector : IDisposable
     private long _badHmac;
     private long _oversized;
 
-    /// <summary>Octets of batch buffers one reflector allocates for <paramref name="expectedPacketLength"/>-octet packets.</summary>
+    /// <summary>
+    /// Octets of batch buffers a reflector for <paramref name="expectedPacketLength"/>-octet packets may make the server
+    /// hold: its own on a dedicated thread; on the engine, the size class it makes its loop allocate (shared with every
+    /// session of that class). Charged to the source's memory share.
+    /// </summary>
     public static long BufferBytes(int expectedPacketLength, bool protectedLayout)
     {
         (int slotSize, int batchSize) = BufferShape(expectedPacketLength);
@@ -58,10 +79,22 @@ public sealed partial class TwampReflector : IDisposable
     }
 
     /// <param name="expectedPacketLength">Sender header plus the requested padding: sizes the receive buffers.</param>
-    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features = null)
+    /// <param name="engine">
+    /// The engine to run on; null for <see cref="SessionEngine.Shared"/>. Where there is no engine (not Linux,
+    /// <c>IPPM_SESSION_ENGINE=0</c>) or the socket cannot batch, the reflector runs on a thread of its own.
+    /// </param>
+    public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features = null, SessionEngine? engine = null)
     {
         _features = features ?? new TwampReflectorFeatures(new TwampTestFormat(mode.ProtectsTestPackets(), false, false), 0, 0);
-        _expectedPacketLength = expectedPacketLength;
+        _protectedLayout = mode.ProtectsTestPackets();
+        // RFC 6038 Reflect Octets: replies carry at least the reflected octets, and the requested padding length.
+        _requestedReplyPadding = _features.PaddingToReflect > 0 || _features.ReflectOctets > 0
+            ? Math.Max(_features.PaddingToReflect, _features.ReflectOctets)
+            : -1;
+        (_slotSize, _batchSize) = BufferShape(expectedPacketLength);
+        _replySlotSize = Math.Max(_slotSize, _requestedReplyPadding) + _features.Format.ReflectorHeader;
+        _wireOverhead = (socket.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8;
+        _engine = socket.IsNative ? engine ?? SessionEngine.Shared : null;
         _socket = socket;
         Sid = sid;
         _mode = mode;
@@ -94,14 +127,25 @@ public sealed partial class TwampReflector : IDisposable
 
     private long _overBandwidth;
 
-    /// <summary>Completes when the reflector thread has ended.</summary>
+    /// <summary>Completes when the reflector has ended (socket closed, keys disposed).</summary>
     public Task Completion => _completion.Task;
 
     /// <summary>True once <see cref="Start"/> ran (RFC 5938 bookkeeping: Start-N for a running session is refused).</summary>
-    public bool Started => _thread is not null;
+    public bool Started => _started;
+
+    /// <summary>Whether the reflector runs on an engine loop rather than a thread of its own.</summary>
+    public bool OnEngine => _engine is not null;
 
     public void Start()
     {
+        _started = true;
+        _bucketBits = BandwidthLimit;
+        _bucketTicks = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_engine is not null)
+        {
+            _engine.Add(this);
+            return;
+        }
         _thread = new Thread(Run) { IsBackground = true, Name = $"twamp-reflector {Port}", Priority = ThreadPriority.AboveNormal };
         _thread.Start();
     }
@@ -109,9 +153,16 @@ public sealed partial class TwampReflector : IDisposable
     /// <summary>Keeps reflecting for <paramref name="linger"/> (the session Timeout) after Stop-Sessions, then ends.</summary>
     public void StopAfter(TimeSpan linger)
     {
-        if (_thread is null)
+        if (!_started)
         {
             Dispose();
+            return;
+        }
+        if (Loop is EngineLoop loop)
+        {
+            // The linger counts from now, as on a thread of its own, not from when the loop gets to it.
+            long stopAt = linger <= TimeSpan.Zero ? 0 : loop.NowMs + (long)linger.TotalMilliseconds;
+            loop.Post(() => StopOnLoop(loop, stopAt));
             return;
         }
         Interlocked.Exchange(ref _stopAtTicks, Environment.TickCount64 + (long)linger.TotalMilliseconds);
@@ -119,36 +170,14 @@ public sealed partial class TwampReflector : IDisposable
 
     private void Run()
     {
-        bool protectedLayout = _mode.ProtectsTestPackets();
-        TwampTestFormat format = _features.Format;
-        int senderHeader = format.SenderHeader;
-        int senderHmacOffset = format.SenderHmacOffset;
-        int reflectorHeader = format.ReflectorHeader;
-        int dscpEcnOffset = format.DscpEcnOffset;
-        int clearLength = protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
-        // RFC 6038 Reflect Octets: replies carry at least the reflected octets, and the requested padding length.
-        int requestedReplyPadding = _features.PaddingToReflect > 0 || _features.ReflectOctets > 0
-            ? Math.Max(_features.PaddingToReflect, _features.ReflectOctets)
-            : -1;
-        (int slotSize, int batchSize) = BufferShape(_expectedPacketLength);
-        using var received = new DatagramBatch(batchSize, slotSize);
-        using var replies = new DatagramBatch(batchSize, Math.Max(slotSize, requestedReplyPadding) + reflectorHeader);
-        uint sequence = 0;
+        using var buffers = new BatchBuffers(_batchSize, _slotSize, _replySlotSize);
+        buffers.Received.ReceiveLength = _slotSize;
         long lastPacketTicks = Environment.TickCount64;
-        // Allocated once: index of each well-formed datagram, its HMAC verdict, and accessors for batch crypto.
-        int[] candidate = new int[batchSize];
-        bool[] valid = new bool[batchSize];
-        TestPacketCipher.PacketAccessor receivedPacket = c => received.Datagram(candidate[c]);
-        TestPacketCipher.PacketAccessor replyPacket = j => replies.Datagram(j);
-        SystemClock clock = SystemClock.Instance;
-        double bucketBits = BandwidthLimit;
-        long bucketTicks = System.Diagnostics.Stopwatch.GetTimestamp();
-        int wireOverhead = (_socket.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8;
         try
         {
             while (!_disposed)
             {
-                int count = _socket.ReceiveBatch(received);
+                int count = _socket.ReceiveBatch(buffers.Received, _batchSize);
                 if (count == 0)
                 {
                     long now = Environment.TickCount64;
@@ -168,120 +197,7 @@ public sealed partial class TwampReflector : IDisposable
                 {
                     break;
                 }
-                int ready = 0;
-                long malformed = 0, badHmac = 0, oversized = 0, overBandwidth = 0;
-                if (BandwidthLimit != 0)
-                {
-                    long nowTicks = System.Diagnostics.Stopwatch.GetTimestamp();
-                    bucketBits = Math.Min(BandwidthLimit, bucketBits + ((double)BandwidthLimit * (nowTicks - bucketTicks) / System.Diagnostics.Stopwatch.Frequency));
-                    bucketTicks = nowTicks;
-                }
-                int candidates = 0;
-                for (int i = 0; i < count; i++)
-                {
-                    int length = received.Length(i);
-                    if (received.Truncated(i))
-                    {
-                        // Reflecting the truncated part would answer with a packet the sender never sent.
-                        oversized++;
-                        Log.Oversized(_logger, Sid, slotSize);
-                        continue;
-                    }
-                    if (length < senderHeader)
-                    {
-                        if (length > 0)
-                        {
-                            malformed++;
-                            Log.ShortPacket(_logger, Sid, length, senderHeader);
-                        }
-                        continue;
-                    }
-                    candidate[candidates++] = i;
-                }
-                if (_cipher is not null)
-                {
-                    _cipher.TryUnprotectMany(receivedPacket, candidates, senderHmacOffset, valid);
-                }
-                for (int c = 0; c < candidates; c++)
-                {
-                    int i = candidate[c];
-                    if (_cipher is not null && !valid[c])
-                    {
-                        badHmac++;
-                        Log.BadHmac(_logger, Sid, received.Length(i));
-                        continue;
-                    }
-                    Span<byte> packet = received.Datagram(i);
-                    int length = packet.Length;
-                    // Reply size is max(received, reflector header) and its padding is the sender's padding
-                    // from its first octet (perfSONAR's symmetric sizing); with Symmetrical Size the sender's header
-                    // already equals ours, so the reply has exactly the sender's size (RFC 6038 §4.2). Reflect Octets
-                    // asks for a padding length of its own (RFC 6038 §4.1).
-                    int replyLength = requestedReplyPadding >= 0 && !format.SymmetricalSize
-                        ? reflectorHeader + requestedReplyPadding
-                        : Math.Max(length, reflectorHeader);
-                    replyLength = Math.Min(replyLength, replies.SlotSize);
-                    if (BandwidthLimit != 0)
-                    {
-                        double bits = (replyLength + wireOverhead) * 8.0;
-                        if (bits > bucketBits)
-                        {
-                            overBandwidth++;
-                            continue;
-                        }
-                        bucketBits -= bits;
-                    }
-                    Span<byte> r = replies.Slot(ready)[..replyLength];
-                    r[..clearLength].Clear();
-                    int replyPadding = replyLength - reflectorHeader;
-                    int copied = Math.Min(replyPadding, length - senderHeader);
-                    packet.Slice(senderHeader, copied).CopyTo(r[reflectorHeader..]);
-                    r[(reflectorHeader + copied)..].Clear();
-                    byte ttl = received.Ttl(i);
-                    ReflectorPacket.CopySenderFields(packet, r, protectedLayout, ttl == 0 ? (byte)255 : ttl);
-                    if (dscpEcnOffset >= 0)
-                    {
-                        // RFC 7750 §3: the DSCP and ECN the test packet arrived with, straight from the IP header.
-                        r[dscpEcnOffset] = received.Tos(i) ?? 0;
-                    }
-                    ReflectorPacket.WriteReceiveTimestamp(r, protectedLayout, received.ReceiveTime(i));
-                    ReflectorPacket.WriteSequenceNumber(r, sequence++);
-                    replies.SetLength(ready, replyLength);
-                    ready++;
-                }
-                if (_mode == SecurityMode.Authenticated)
-                {
-                    // Mode A protects block 0 only; the Timestamp (octets 16-23) stays clear and is written last.
-                    _cipher!.ProtectMany(replyPacket, ready, TestPacketLayout.ReflectorHmacOffset);
-                }
-                // The Timestamp is taken once for the batch, right before the replies are protected and sent.
-                NtpTimestamp sendTime = clock.Now();
-                ErrorEstimate error = clock.ErrorEstimate;
-                for (int j = 0; j < ready; j++)
-                {
-                    ReflectorPacket.WriteTimestamp(replies.Datagram(j), protectedLayout, sendTime, error);
-                }
-                if (_mode == SecurityMode.Encrypted)
-                {
-                    _cipher!.ProtectMany(replyPacket, ready, TestPacketLayout.ReflectorHmacOffset);
-                }
-                int sent = _socket.SendBatch(replies, ready);
-                Interlocked.Add(ref _reflected, sent);
-                if (sent < ready)
-                {
-                    Interlocked.Add(ref _sendFailed, ready - sent);
-                    Log.SendFailed(_logger, Sid, $"{ready - sent} of {ready} replies refused by the kernel");
-                }
-                if (overBandwidth > 0)
-                {
-                    Interlocked.Add(ref _overBandwidth, overBandwidth);
-                }
-                if (malformed + badHmac + oversized > 0)
-                {
-                    Interlocked.Add(ref _malformed, malformed);
-                    Interlocked.Add(ref _badHmac, badHmac);
-                    Interlocked.Add(ref _oversized, oversized);
-                }
+                ReflectBatch(buffers, count, wait: true);
             }
         }
         catch (ObjectDisposedException) when (_disposed)
@@ -293,26 +209,262 @@ public sealed partial class TwampReflector : IDisposable
         }
         finally
         {
-            Log.Ended(_logger, Sid, Reflected, SendFailed, Malformed, BadHmac, Oversized);
-            if (OverBandwidth > 0)
+            End();
+        }
+    }
+
+    /// <summary>
+    /// Answers the <paramref name="count"/> datagrams in <paramref name="buffers"/>.Received: the one code path of
+    /// both the dedicated thread and the session engine. Per batch, nothing allocates.
+    /// </summary>
+    private void ReflectBatch(BatchBuffers buffers, int count, bool wait)
+    {
+        DatagramBatch received = buffers.Received;
+        DatagramBatch replies = buffers.Send;
+        int[] candidate = buffers.Indices;
+        Span<bool> valid = buffers.Flags;
+        TwampTestFormat format = _features.Format;
+        int senderHeader = format.SenderHeader;
+        int reflectorHeader = format.ReflectorHeader;
+        int dscpEcnOffset = format.DscpEcnOffset;
+        int clearLength = _protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
+        int ready = 0;
+        long malformed = 0, badHmac = 0, oversized = 0, overBandwidth = 0;
+        if (BandwidthLimit != 0)
+        {
+            long nowTicks = System.Diagnostics.Stopwatch.GetTimestamp();
+            _bucketBits = Math.Min(BandwidthLimit, _bucketBits + ((double)BandwidthLimit * (nowTicks - _bucketTicks) / System.Diagnostics.Stopwatch.Frequency));
+            _bucketTicks = nowTicks;
+        }
+        int candidates = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int length = received.Length(i);
+            if (received.Truncated(i))
             {
-                Log.OverBandwidth(_logger, Sid, OverBandwidth, BandwidthLimit);
+                // Reflecting the truncated part would answer with a packet the sender never sent.
+                oversized++;
+                Log.Oversized(_logger, Sid, _slotSize);
+                continue;
             }
-            Telemetry.ServerMetrics.SessionTotals(twamp: true, Reflected, Malformed, BadHmac);
-            _socket.Dispose();
-            _cipher?.Dispose();
-            _completion.TrySetResult();
+            if (length < senderHeader)
+            {
+                if (length > 0)
+                {
+                    malformed++;
+                    Log.ShortPacket(_logger, Sid, length, senderHeader);
+                }
+                continue;
+            }
+            candidate[candidates++] = i;
+        }
+        if (_cipher is not null)
+        {
+            _cipher.TryUnprotectMany(buffers.ReceivedByIndex, candidates, format.SenderHmacOffset, valid);
+        }
+        for (int c = 0; c < candidates; c++)
+        {
+            int i = candidate[c];
+            if (_cipher is not null && !valid[c])
+            {
+                badHmac++;
+                Log.BadHmac(_logger, Sid, received.Length(i));
+                continue;
+            }
+            Span<byte> packet = received.Datagram(i);
+            int length = packet.Length;
+            // Reply size is max(received, reflector header) and its padding is the sender's padding
+            // from its first octet (perfSONAR's symmetric sizing); with Symmetrical Size the sender's header
+            // already equals ours, so the reply has exactly the sender's size (RFC 6038 §4.2). Reflect Octets
+            // asks for a padding length of its own (RFC 6038 §4.1).
+            int replyLength = _requestedReplyPadding >= 0 && !format.SymmetricalSize
+                ? reflectorHeader + _requestedReplyPadding
+                : Math.Max(length, reflectorHeader);
+            replyLength = Math.Min(replyLength, _replySlotSize);
+            if (BandwidthLimit != 0)
+            {
+                double bits = (replyLength + _wireOverhead) * 8.0;
+                if (bits > _bucketBits)
+                {
+                    overBandwidth++;
+                    continue;
+                }
+                _bucketBits -= bits;
+            }
+            Span<byte> r = replies.Slot(ready)[..replyLength];
+            r[..clearLength].Clear();
+            int replyPadding = replyLength - reflectorHeader;
+            int copied = Math.Min(replyPadding, length - senderHeader);
+            packet.Slice(senderHeader, copied).CopyTo(r[reflectorHeader..]);
+            r[(reflectorHeader + copied)..].Clear();
+            byte ttl = received.Ttl(i);
+            ReflectorPacket.CopySenderFields(packet, r, _protectedLayout, ttl == 0 ? (byte)255 : ttl);
+            if (dscpEcnOffset >= 0)
+            {
+                // RFC 7750 §3: the DSCP and ECN the test packet arrived with, straight from the IP header.
+                r[dscpEcnOffset] = received.Tos(i) ?? 0;
+            }
+            ReflectorPacket.WriteReceiveTimestamp(r, _protectedLayout, received.ReceiveTime(i));
+            ReflectorPacket.WriteSequenceNumber(r, _sequence++);
+            replies.SetLength(ready, replyLength);
+            ready++;
+        }
+        if (_mode == SecurityMode.Authenticated)
+        {
+            // Mode A protects block 0 only; the Timestamp (octets 16-23) stays clear and is written last.
+            _cipher!.ProtectMany(buffers.SendSlot, ready, TestPacketLayout.ReflectorHmacOffset);
+        }
+        // The Timestamp is taken once for the batch, right before the replies are protected and sent.
+        SystemClock clock = SystemClock.Instance;
+        NtpTimestamp sendTime = clock.Now();
+        ErrorEstimate error = clock.ErrorEstimate;
+        for (int j = 0; j < ready; j++)
+        {
+            ReflectorPacket.WriteTimestamp(replies.Datagram(j), _protectedLayout, sendTime, error);
+        }
+        if (_mode == SecurityMode.Encrypted)
+        {
+            _cipher!.ProtectMany(buffers.SendSlot, ready, TestPacketLayout.ReflectorHmacOffset);
+        }
+        int sent = _socket.SendBatch(replies, ready, wait);
+        Interlocked.Add(ref _reflected, sent);
+        if (sent < ready)
+        {
+            Interlocked.Add(ref _sendFailed, ready - sent);
+            Log.SendFailed(_logger, Sid, $"{ready - sent} of {ready} replies refused by the kernel");
+        }
+        if (overBandwidth > 0)
+        {
+            Interlocked.Add(ref _overBandwidth, overBandwidth);
+        }
+        if (malformed + badHmac + oversized > 0)
+        {
+            Interlocked.Add(ref _malformed, malformed);
+            Interlocked.Add(ref _badHmac, badHmac);
+            Interlocked.Add(ref _oversized, oversized);
+        }
+    }
+
+    /// <summary>Logs the totals, releases the socket and the keys, completes <see cref="Completion"/>: once.</summary>
+    private void End()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) != 0)
+        {
+            return;
+        }
+        Log.Ended(_logger, Sid, Reflected, SendFailed, Malformed, BadHmac, Oversized);
+        if (OverBandwidth > 0)
+        {
+            Log.OverBandwidth(_logger, Sid, OverBandwidth, BandwidthLimit);
+        }
+        Telemetry.ServerMetrics.SessionTotals(twamp: true, Reflected, Malformed, BadHmac);
+        _socket.Dispose();
+        _cipher?.Dispose();
+        _completion.TrySetResult();
+    }
+
+    // Session engine: the same reflector, driven by an EngineLoop instead of a thread of its own.
+
+    protected internal override UdpTestSocket EngineSocket => _socket;
+
+    protected internal override void OnAdded(EngineLoop loop)
+    {
+        _lastPacketMs = loop.NowMs;
+        ArmDeadline(loop);
+    }
+
+    protected internal override void OnReadable(EngineLoop loop)
+    {
+        BatchBuffers buffers = loop.Buffers(_slotSize, _replySlotSize);
+        buffers.Received.ReceiveLength = _slotSize;
+        int count = _socket.ReceiveBatch(buffers.Received, _engineBatch, wait: false);
+        if (count == 0)
+        {
+            return;
+        }
+        // recvmmsg prepares every slot it is offered: a slow session (one datagram a wake-up) is offered a few, a busy
+        // one up to the whole batch; a full read doubles the offer, a read of a quarter or less halves it.
+        if (count == _engineBatch)
+        {
+            _engineBatch = Math.Min(_engineBatch * 2, _batchSize);
+        }
+        else if (count * 4 <= _engineBatch)
+        {
+            _engineBatch = Math.Max(_engineBatch / 2, Math.Min(4, _batchSize));
+        }
+        long now = loop.NowMs;
+        _lastPacketMs = now;
+        if (now >= _stopAtMs)
+        {
+            loop.Remove(this);
+            return;
+        }
+        ReflectBatch(buffers, count, wait: false);
+    }
+
+    protected internal override void OnTimer(EngineLoop loop, long nowMs)
+    {
+        if (nowMs >= _stopAtMs)
+        {
+            loop.Remove(this);
+            return;
+        }
+        if (nowMs - _lastPacketMs >= (long)_refWait.TotalMilliseconds)
+        {
+            Log.RefWaitExpired(_logger, Sid, _refWait.TotalSeconds);
+            loop.Remove(this);
+            return;
+        }
+        ArmDeadline(loop);
+    }
+
+    /// <summary>
+    /// One deadline per session, the earlier of REFWAIT after the last packet and the end of the linger. Packets do
+    /// not re-arm it: when it fires early (packets came meanwhile), <see cref="OnTimer"/> arms the new one.
+    /// </summary>
+    private void ArmDeadline(EngineLoop loop)
+    {
+        long refWaitDue = _lastPacketMs + (long)_refWait.TotalMilliseconds;
+        loop.Schedule(this, Math.Min(refWaitDue, _stopAtMs));
+    }
+
+    protected internal override void OnRemoved(Exception? failure)
+    {
+        if (failure is not null and not ObjectDisposedException)
+        {
+            Log.ReflectorFailed(_logger, failure, Sid);
+        }
+        End();
+    }
+
+    private void StopOnLoop(EngineLoop loop, long stopAt)
+    {
+        if (stopAt <= loop.NowMs)
+        {
+            loop.Remove(this);
+            return;
+        }
+        if (stopAt < _stopAtMs)
+        {
+            _stopAtMs = stopAt;
+            if (Slot >= 0)
+            {
+                ArmDeadline(loop);
+            }
         }
     }
 
     public void Dispose()
     {
         _disposed = true;
+        if (Loop is EngineLoop loop)
+        {
+            loop.Post(() => loop.Remove(this));
+            return;
+        }
         if (_thread is null)
         {
-            _socket.Dispose();
-            _cipher?.Dispose();
-            _completion.TrySetResult();
+            End();
         }
     }
 

@@ -1,0 +1,358 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace Ippm.Sessions.Engine;
+
+/// <summary>
+/// One I/O thread serving many test sockets: epoll (level-triggered) says which sockets are readable, each ready
+/// session reads at most one batch per round, and deadlines (REFWAIT, the linger after Stop-Sessions) sit in a heap
+/// that sets the epoll_wait timeout, so an idle session costs no wake-up at all. Other threads reach the loop only
+/// through <see cref="Post"/> (a queue and an eventfd), so sessions are added, stopped and removed on the loop thread
+/// and a socket is never closed while the loop may still read it.
+/// </summary>
+public sealed unsafe partial class EngineLoop : IDisposable
+{
+    private const int MaxEvents = 256;
+    private const ulong WakeToken = ulong.MaxValue;
+
+    /// <summary>Longest epoll_wait with the system clock; a fake clock is looked at every few milliseconds.</summary>
+    private const int MaxWaitMs = 60_000;
+    private const int FakeClockWaitMs = 5;
+
+    private readonly int _epoll;
+    private readonly int _wake;
+    private readonly Thread _thread;
+    private readonly ConcurrentQueue<Action> _commands = new();
+    private readonly PriorityQueue<EngineSession, long> _timers = new();
+    private readonly Stack<int> _freeSlots = new();
+    private readonly Dictionary<(int Receive, int Send), BatchBuffers> _buffers = [];
+    private readonly TimeProvider _time;
+    private readonly long _origin;
+    private readonly bool _systemClock;
+    private readonly ILogger _logger;
+    private readonly byte* _events;
+    private EngineSession?[] _slots = new EngineSession?[64];
+    private uint[] _generations = new uint[64];
+    private int _slotCount;
+    private int _sessionCount;
+    private int _wakePending;
+    private long _rounds;
+    private long _timerNow;
+    private volatile bool _stopping;
+    private bool _disposed;
+
+    internal EngineLoop(int index, TimeProvider time, ILogger logger)
+    {
+        Index = index;
+        _time = time;
+        _origin = time.GetTimestamp();
+        _systemClock = ReferenceEquals(time, TimeProvider.System);
+        _logger = logger;
+        _epoll = EpollNative.epoll_create1(EpollNative.EpollCloexec);
+        if (_epoll < 0)
+        {
+            throw new InvalidOperationException($"epoll_create1 failed: errno {Marshal.GetLastSystemError()}");
+        }
+        _wake = EpollNative.eventfd(0, EpollNative.EfdNonblock | EpollNative.EfdCloexec);
+        if (_wake < 0 || EpollNative.Control(_epoll, EpollNative.EpollCtlAdd, _wake, EpollNative.EpollIn, WakeToken) < 0)
+        {
+            int errno = Marshal.GetLastSystemError();
+            EpollNative.close(_epoll);
+            throw new InvalidOperationException($"eventfd failed: errno {errno}");
+        }
+        _events = (byte*)NativeMemory.AllocZeroed((nuint)(MaxEvents * EpollNative.EventSize));
+        _thread = new Thread(Run) { IsBackground = true, Name = $"ippm-engine {index}", Priority = ThreadPriority.AboveNormal };
+        _thread.Start();
+    }
+
+    public int Index { get; }
+
+    /// <summary>Sessions placed on this loop and not yet removed (read from any thread).</summary>
+    public int SessionCount => Volatile.Read(ref _sessionCount);
+
+    /// <summary>epoll_wait returns so far: how often the loop woke (idle cost).</summary>
+    public long Rounds => Interlocked.Read(ref _rounds);
+
+    /// <summary>The managed thread id of the loop (tests compare it with where callbacks run).</summary>
+    public int ManagedThreadId => _thread.ManagedThreadId;
+
+    /// <summary>The loop's clock in milliseconds since it started, from its <see cref="TimeProvider"/>.</summary>
+    public long NowMs => (long)_time.GetElapsedTime(_origin).TotalMilliseconds;
+
+    public bool OnLoopThread => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
+
+    /// <summary>Runs <paramref name="action"/> on the loop thread, soon (commands run before the next wait).</summary>
+    public void Post(Action action)
+    {
+        _commands.Enqueue(action);
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            ulong one = 1;
+            EpollNative.write(_wake, &one, sizeof(ulong));
+        }
+    }
+
+    internal void Add(EngineSession session)
+    {
+        Interlocked.Increment(ref _sessionCount);
+        Post(() => Register(session));
+    }
+
+    private void Register(EngineSession session)
+    {
+        if (_stopping)
+        {
+            Interlocked.Decrement(ref _sessionCount);
+            session.OnRemoved(new ObjectDisposedException(nameof(EngineLoop)));
+            return;
+        }
+        int slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : _slotCount++;
+        if (slot >= _slots.Length)
+        {
+            Array.Resize(ref _slots, _slots.Length * 2);
+            Array.Resize(ref _generations, _generations.Length * 2);
+        }
+        uint generation = ++_generations[slot];
+        _slots[slot] = session;
+        session.Slot = slot;
+        session.Generation = generation;
+        int fd = session.EngineSocket.Handle;
+        if (EpollNative.Control(_epoll, EpollNative.EpollCtlAdd, fd, EpollNative.EpollIn, ((ulong)generation << 32) | (uint)slot) < 0)
+        {
+            int errno = Marshal.GetLastSystemError();
+            Release(session);
+            Interlocked.Decrement(ref _sessionCount);
+            session.OnRemoved(new InvalidOperationException($"epoll_ctl ADD failed: errno {errno}"));
+            return;
+        }
+        Invoke(session, static (s, loop) => s.OnAdded(loop));
+    }
+
+    /// <summary>
+    /// Takes <paramref name="session"/> off the loop (loop thread only): the socket leaves the epoll set first, then
+    /// the session releases it in <see cref="EngineSession.OnRemoved"/>. Events already returned for it are ignored.
+    /// </summary>
+    public void Remove(EngineSession session, Exception? failure = null)
+    {
+        if (session.Slot < 0 || !ReferenceEquals(_slots[session.Slot], session))
+        {
+            return;
+        }
+        EpollNative.Control(_epoll, EpollNative.EpollCtlDel, session.EngineSocket.Handle, 0, 0);
+        Release(session);
+        Interlocked.Decrement(ref _sessionCount);
+        try
+        {
+            session.OnRemoved(failure);
+        }
+        catch (Exception e)
+        {
+            Log.SessionFailed(_logger, e, Index);
+        }
+    }
+
+    private void Release(EngineSession session)
+    {
+        _slots[session.Slot] = null;
+        _generations[session.Slot]++;
+        _freeSlots.Push(session.Slot);
+        session.Slot = -1;
+        session.TimerDue = long.MaxValue;
+    }
+
+    /// <summary>
+    /// Arms the session's one deadline at <paramref name="dueMs"/> (loop clock), replacing any earlier one
+    /// (loop thread only). Superseded heap entries are skipped when they surface.
+    /// </summary>
+    public void Schedule(EngineSession session, long dueMs)
+    {
+        if (session.Slot < 0)
+        {
+            return;
+        }
+        session.TimerDue = dueMs;
+        _timers.Enqueue(session, dueMs);
+    }
+
+    /// <summary>The loop's buffers for datagrams up to <paramref name="receiveSlot"/> and replies up to <paramref name="sendSlot"/> octets (loop thread only).</summary>
+    public BatchBuffers Buffers(int receiveSlot, int sendSlot)
+    {
+        int receive = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(receiveSlot, 2048));
+        int send = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(sendSlot, 2048));
+        if (!_buffers.TryGetValue((receive, send), out BatchBuffers? buffers))
+        {
+            buffers = new BatchBuffers(BatchCapacity(receive), receive, send);
+            _buffers[(receive, send)] = buffers;
+        }
+        return buffers;
+    }
+
+    /// <summary>Up to 64 datagrams a batch, fewer for large slots so a size class stays near 256 KiB.</summary>
+    public static int BatchCapacity(int slotSize) => Math.Clamp((256 << 10) / slotSize, 1, 64);
+
+    private void Run()
+    {
+        try
+        {
+            while (!_stopping)
+            {
+                RunCommands();
+                int timeout = WaitTimeout();
+                int ready = EpollNative.epoll_wait(_epoll, _events, MaxEvents, timeout);
+                Interlocked.Increment(ref _rounds);
+                if (ready < 0)
+                {
+                    int errno = Marshal.GetLastSystemError();
+                    if (errno == EpollNative.EIntr)
+                    {
+                        continue;
+                    }
+                    Log.WaitFailed(_logger, Index, errno);
+                    Thread.Sleep(10);
+                    continue;
+                }
+                for (int i = 0; i < ready; i++)
+                {
+                    (_, ulong data) = EpollNative.Event(_events, i);
+                    if (data == WakeToken)
+                    {
+                        // Drain first, then re-arm (a full fence, before RunCommands reads the queue): a Post that
+                        // comes after the re-arm writes the eventfd again; one before it is already in the queue.
+                        // The other order could swallow a Post's write and leave the flag set, and the loop asleep.
+                        ulong drained;
+                        EpollNative.read(_wake, &drained, sizeof(ulong));
+                        Interlocked.Exchange(ref _wakePending, 0);
+                        continue;
+                    }
+                    int slot = (int)(uint)data;
+                    uint generation = (uint)(data >> 32);
+                    if (slot < _slotCount && _generations[slot] == generation && _slots[slot] is EngineSession session)
+                    {
+                        Invoke(session, static (s, loop) => s.OnReadable(loop));
+                    }
+                }
+                RunTimers();
+            }
+        }
+        catch (Exception e)
+        {
+            Log.LoopFailed(_logger, e, Index);
+        }
+        finally
+        {
+            RunCommands();
+            for (int slot = 0; slot < _slotCount; slot++)
+            {
+                if (_slots[slot] is EngineSession session)
+                {
+                    Remove(session, new ObjectDisposedException(nameof(EngineLoop)));
+                }
+            }
+        }
+    }
+
+    private int WaitTimeout()
+    {
+        if (!_commands.IsEmpty)
+        {
+            return 0;
+        }
+        int cap = _systemClock ? MaxWaitMs : FakeClockWaitMs;
+        while (_timers.TryPeek(out EngineSession? session, out long due))
+        {
+            if (session.TimerDue != due || session.Slot < 0)
+            {
+                _timers.Dequeue(); // superseded or removed
+                continue;
+            }
+            long wait = due - NowMs;
+            return (int)Math.Clamp(wait < 0 ? 0 : wait + 1, 0, cap);
+        }
+        return _systemClock ? -1 : cap;
+    }
+
+    private void RunTimers()
+    {
+        if (_timers.Count == 0)
+        {
+            return;
+        }
+        long now = NowMs;
+        while (_timers.TryPeek(out EngineSession? session, out long due) && due <= now)
+        {
+            _timers.Dequeue();
+            if (session.TimerDue != due || session.Slot < 0)
+            {
+                continue;
+            }
+            session.TimerDue = long.MaxValue;
+            _timerNow = now;
+            Invoke(session, static (s, loop) => s.OnTimer(loop, loop._timerNow));
+        }
+    }
+
+    private void RunCommands()
+    {
+        while (_commands.TryDequeue(out Action? command))
+        {
+            try
+            {
+                command();
+            }
+            catch (Exception e)
+            {
+                Log.SessionFailed(_logger, e, Index);
+            }
+        }
+    }
+
+    /// <summary>A session that throws is removed with the exception; the loop and every other session go on.</summary>
+    private void Invoke(EngineSession session, Action<EngineSession, EngineLoop> callback)
+    {
+        try
+        {
+            callback(session, this);
+        }
+        catch (Exception e)
+        {
+            Remove(session, e);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        _stopping = true;
+        Post(static () => { });
+        if (!OnLoopThread)
+        {
+            _thread.Join();
+        }
+        foreach (BatchBuffers buffers in _buffers.Values)
+        {
+            buffers.Dispose();
+        }
+        _buffers.Clear();
+        EpollNative.close(_wake);
+        EpollNative.close(_epoll);
+        NativeMemory.Free(_events);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 390, Level = LogLevel.Error, Message = "Session engine loop {Loop}: a session callback failed")]
+        public static partial void SessionFailed(ILogger logger, Exception exception, int loop);
+
+        [LoggerMessage(EventId = 391, Level = LogLevel.Error, Message = "Session engine loop {Loop}: epoll_wait failed, errno {Errno}")]
+        public static partial void WaitFailed(ILogger logger, int loop, int errno);
+
+        [LoggerMessage(EventId = 392, Level = LogLevel.Critical, Message = "Session engine loop {Loop} failed; its sessions end")]
+        public static partial void LoopFailed(ILogger logger, Exception exception, int loop);
+    }
+}
