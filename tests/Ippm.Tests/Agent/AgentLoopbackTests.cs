@@ -217,7 +217,9 @@ public sealed class AgentLoopbackTests
             }
         }
         ILookup<string, JsonElement> byTest = h.Lines().ToLookup(l => l.GetProperty("test").GetString()!);
-        Assert.All(byTest["hostile-garbage"], l => Assert.Equal("protocol_error", l.GetProperty("outcome").GetString()));
+        // The last attempt of each may be cut by the stop (interrupted); all others say what the target did.
+        Assert.All(byTest["hostile-garbage"].SkipLast(1), l => Assert.Equal("protocol_error", l.GetProperty("outcome").GetString()));
+        Assert.True(byTest["hostile-garbage"].Count() >= 3);
         Assert.Contains("Accept=255", byTest["hostile-garbage"].First().GetProperty("error").GetString());
         JsonElement[] silentLines = byTest["hostile-silent"].ToArray();
         Assert.All(silentLines.SkipLast(1), l => Assert.Equal("timeout", l.GetProperty("outcome").GetString()));
@@ -255,8 +257,9 @@ public sealed class AgentLoopbackTests
         await agent.StopAsync();
         List<JsonElement> lines = h.Lines();
         Assert.Equal(removedLines, lines.Count(l => l.GetProperty("test").GetString() == "reload-removed"));
-        Assert.DoesNotContain(lines, l => l.GetProperty("test").GetString() == "reload-kept" && AgentHarness.Time(l, "end_time") < AgentHarness.Time(lines.Last(), "start_time").AddSeconds(-0.5)
-            && l.GetProperty("outcome").GetString() == "interrupted");
-        Assert.Contains(lines, l => l.GetProperty("test").GetString() == "reload-changed" && l.GetProperty("request").GetProperty("dscp").GetInt32() == 10);
+        // The kept test was never interrupted by the reload: at most its very last session, by the final stop.
+        JsonElement[] keptLines = lines.Where(l => l.GetProperty("test").GetString() == "reload-kept").ToArray();
+        Assert.DoesNotContain(keptLines.SkipLast(1), l => l.GetProperty("outcome").GetString() == "interrupted");
+        Assert.Contains(lines, l => l.GetProperty("test").GetString() == "reload-changed" && l.TryGetProperty("request", out JsonElement r) && r.GetProperty("dscp").GetInt32() == 10);
     }
 }
