@@ -149,6 +149,34 @@ public sealed class AgentProcessTests
         }
     }
 
+    [Fact]
+    public async Task Agent_PushesItsPerTestSeriesOverOtlp()
+    {
+        using var h = new AgentHarness();
+        await using var server = new TestServer();
+        int collectorPort = IppmProcess.FreeTcpPort();
+        await using var collector = Service.OtlpExportTests.FakeCollector.Start(collectorPort);
+        File.WriteAllText(h.ConfigPath, $"archive = {h.ArchivePath}\n" + Test("otlp-twamp", server.TwampEndPoint.Port, count: 7, every: "1h"));
+        using var agent = new ServerProcess("agent", "--config", h.ConfigPath, "--otlp-endpoint", $"http://127.0.0.1:{collectorPort}", "--otlp-interval", "0.5");
+        await agent.WaitForLogAsync("ready (pid", s_bound);
+        Service.OtlpExportTests.OtlpPost? seen = null;
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(30) && seen is null)
+        {
+            Service.OtlpExportTests.OtlpPost post = await collector.Posts.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            // The session's figures and its outcome are added one after the other: wait for a push with both.
+            if (post.Sum("ippm.agent.packets.sent") is { Value: 7 } && post.Sum("ippm.agent.sessions") is { Value: 1 })
+            {
+                seen = post;
+            }
+        }
+        Assert.True(seen is not null, "no OTLP export carried ippm.agent.packets.sent = 7 and one session;\n" + agent.Log);
+        Assert.Equal("Ippm.Agent", seen.Scope);
+        Service.OtlpExportTests.OtlpPoint point = Assert.Single(seen.Sum("ippm.agent.packets.sent")!.Points);
+        Assert.Equal(("otlp-twamp", "twamp", "open", "round_trip"), (point.Attributes["test"], point.Attributes["protocol"], point.Attributes["mode"], point.Attributes["direction"]));
+        Assert.Equal(1, seen.Sum("ippm.agent.sessions")!.Points.Single(p => p.Attributes["outcome"] == "ok").Value);
+    }
+
     private static int Count(AgentHarness h, string test) =>
         File.Exists(h.ArchivePath) ? h.Lines().Count(l => l.GetProperty("test").GetString() == test) : 0;
 
