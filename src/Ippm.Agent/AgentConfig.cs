@@ -39,6 +39,15 @@ public sealed record AgentTest
     /// <summary>The passphrase read from the key file; owned by the agent's test runner, which zeroes it when the test stops.</summary>
     public byte[]? Secret { get; init; }
 
+    /// <summary>RFC 7717: the IKEv2 pre-shared key (from <c>ike-psk-file</c>) an SA is made with before each session; zeroed when the test stops.</summary>
+    public byte[]? IkePsk { get; init; }
+
+    /// <summary>Who the IKE responder must be (<c>ike-remote-id</c>; default the target's host, as twping --ike).</summary>
+    public string? IkeRemoteId { get; init; }
+
+    public string? IkeLocalId { get; init; }
+    public int IkePort { get; init; } = 500;
+
     public int Count { get; init; } = 100;
     public SendSchedule Interval { get; init; } = new(0.1, Exponential: true);
     public int? Padding { get; init; }

@@ -23,7 +23,7 @@ public static class AgentConfigFile
 
     private static readonly string[] s_testKeys =
         ["target", "protocol", "direction", "mode", "user", "key-file", "count", "duration", "interval", "padding", "dscp", "timeout",
-         "connect-timeout", "every", "back-to-back"];
+         "connect-timeout", "every", "back-to-back", "ike-psk-file", "ike-remote-id", "ike-local-id", "ike-port"];
 
     /// <exception cref="PolicyFormatException">The file is wrong; the message starts with file:line.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
@@ -118,6 +118,7 @@ public static class AgentConfigFile
             foreach (AgentTest t in tests)
             {
                 CryptographicOperations.ZeroMemory(t.Secret);
+                CryptographicOperations.ZeroMemory(t.IkePsk);
             }
             throw;
         }
@@ -191,9 +192,62 @@ public static class AgentConfigFile
                 throw new PolicyFormatException(file, keyFile.Line, e.Message);
             }
         }
-        else if (mode != SecurityMode.Open)
+        byte[]? ikePsk = null;
+        if (keys.TryGetValue("ike-psk-file", out Setting? pskFile))
         {
-            throw new PolicyFormatException(file, keys["mode"].Line, $"mode '{keys["mode"].Value}' needs 'key-file = FILE.pfs' (and 'user =' when the file has several identities)");
+            if (secret is not null)
+            {
+                CryptographicOperations.ZeroMemory(secret);
+                throw new PolicyFormatException(file, pskFile.Line, "give 'key-file' (a passphrase) or 'ike-psk-file' (RFC 7717, keys from an IKEv2 SA), not both");
+            }
+            if (mode == SecurityMode.Open)
+            {
+                throw new PolicyFormatException(file, pskFile.Line, "'ike-psk-file' keys a protected mode: set 'mode = authenticated', 'encrypted' or 'mixed'");
+            }
+            string path = Resolve(file, pskFile.Value);
+            try
+            {
+                byte[] raw = File.ReadAllBytes(path);
+                int pskLength = raw.Length;
+                while (pskLength > 0 && raw[pskLength - 1] is (byte)'\n' or (byte)'\r')
+                {
+                    pskLength--;
+                }
+                ikePsk = raw.AsSpan(0, pskLength).ToArray();
+                CryptographicOperations.ZeroMemory(raw);
+                keyDigest = Convert.ToHexString(SHA256.HashData(ikePsk));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new PolicyFormatException(file, pskFile.Line, $"cannot read IKE pre-shared key file {path}: {e.Message}");
+            }
+            if (ikePsk.Length == 0)
+            {
+                throw new PolicyFormatException(file, pskFile.Line, $"IKE pre-shared key file {path} is empty");
+            }
+            foreach (string idKey in new[] { "ike-remote-id", "ike-local-id" })
+            {
+                if (keys.TryGetValue(idKey, out Setting? id))
+                {
+                    try
+                    {
+                        _ = idKey == "ike-remote-id" ? (object)Ippm.Ikev2.Identity.IkeIdentityPattern.Parse(id.Value) : Ippm.Ikev2.Exchanges.IkeIdentity.Parse(id.Value);
+                    }
+                    catch (Exception e) when (e is FormatException or CryptographicException or ArgumentException)
+                    {
+                        CryptographicOperations.ZeroMemory(ikePsk);
+                        throw new PolicyFormatException(file, id.Line, $"{idKey} '{id.Value}': {e.Message}");
+                    }
+                }
+            }
+        }
+        else if (keys.Keys.FirstOrDefault(k => k.StartsWith("ike-", StringComparison.Ordinal)) is string stray)
+        {
+            throw new PolicyFormatException(file, keys[stray].Line, $"'{stray}' needs 'ike-psk-file' (RFC 7717 keys from an IKEv2 SA)");
+        }
+        else if (mode != SecurityMode.Open && secret is null)
+        {
+            throw new PolicyFormatException(file, keys["mode"].Line, $"mode '{keys["mode"].Value}' needs 'key-file = FILE.pfs' (and 'user =' when the file has several identities) or 'ike-psk-file'");
         }
 
         SendSchedule interval = new(0.1, Exponential: true);
@@ -239,6 +293,10 @@ public static class AgentConfigFile
             Mode = mode,
             Identity = identity,
             Secret = secret,
+            IkePsk = ikePsk,
+            IkeRemoteId = keys.TryGetValue("ike-remote-id", out Setting? remoteId) ? remoteId.Value : null,
+            IkeLocalId = keys.TryGetValue("ike-local-id", out Setting? localId) ? localId.Value : null,
+            IkePort = reader.Integer(keys, "ike-port", 1, 65535) ?? 500,
             Count = count ?? 100,
             Interval = interval,
             Padding = reader.Integer(keys, "padding", 0, 65000),

@@ -104,6 +104,7 @@ public sealed partial class MeasurementAgent : IAsyncDisposable
                 {
                     // The running copy keeps its own key; this one is not needed.
                     CryptographicOperations.ZeroMemory(test.Secret);
+                    CryptographicOperations.ZeroMemory(test.IkePsk);
                     kept++;
                 }
                 else

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Ippm.Ikev2.Exchanges;
 using Ippm.Sessions.Control;
 using Ippm.Sessions.Owamp;
 using Ippm.Sessions.Twamp;
@@ -54,6 +55,7 @@ internal sealed partial class TestRunner
         }
         _stop.Dispose();
         CryptographicOperations.ZeroMemory(Test.Secret);
+        CryptographicOperations.ZeroMemory(Test.IkePsk);
     }
 
     private async Task RunAsync(CancellationToken stop)
@@ -109,9 +111,10 @@ internal sealed partial class TestRunner
         try
         {
             IPEndPoint server = await ResolveAsync(stop).ConfigureAwait(false);
+            await using IkeKeying? ike = Test.IkePsk is null ? null : await IkeKeying.EstablishAsync(Test, server.Address, _logger, stop).ConfigureAwait(false);
             if (Test.Protocol == TestProtocol.Twamp)
             {
-                TwampSessionResult result = await TwampMeasurement.RunAsync(TwampOptions(server), stop).ConfigureAwait(false);
+                TwampSessionResult result = await TwampMeasurement.RunAsync(TwampOptions(server) with { Ike = ike?.Secret }, stop).ConfigureAwait(false);
                 TwampReport r = TwampReport.Create(Test.Target, result);
                 report = r.WriteJson;
                 packets = _archive.WritesPackets ? SessionRecord.TwampPackets(Test, result) : null;
@@ -120,7 +123,7 @@ internal sealed partial class TestRunner
             }
             else
             {
-                OwampResult result = await OwampMeasurement.RunAsync(OwampOptions(server), stop, _logger).ConfigureAwait(false);
+                OwampResult result = await OwampMeasurement.RunAsync(OwampOptions(server) with { Ike = ike?.Secret }, stop, _logger).ConfigureAwait(false);
                 OwampReport r = OwampReport.Create(Test.Target, result);
                 report = r.WriteJson;
                 packets = _archive.WritesPackets ? SessionRecord.OwampPackets(Test, result) : null;
@@ -135,6 +138,18 @@ internal sealed partial class TestRunner
         catch (OperationCanceledException)
         {
             (outcome, error) = (SessionOutcome.Timeout, $"{Test.Target} accepted the connection but did not answer in time");
+        }
+        catch (IkePeerIdentityMismatchException e)
+        {
+            (outcome, error) = (SessionOutcome.Refused, $"IKEv2 with {Test.Host}:{Test.IkePort}: wrong peer: the responder authenticated as '{e.Actual}', but '{e.Expected}' was expected; no O/TWAMP key was derived");
+        }
+        catch (IkeRefusedException e)
+        {
+            (outcome, error) = (SessionOutcome.Refused, $"IKEv2 with {Test.Host}:{Test.IkePort} refused: {e.Message}");
+        }
+        catch (IkeTimeoutException e)
+        {
+            (outcome, error) = (SessionOutcome.Unreachable, $"IKEv2 responder {Test.Host}:{Test.IkePort} did not answer: {e.Message}");
         }
         catch (SocketException e)
         {

@@ -85,6 +85,8 @@ public sealed class AgentConfigTests : IDisposable
         { "archive = a.jsonl\n[test t]\ntarget = 127.0.0.1\nprotocol = owamp\nevery = 10\nback-to-back = yes\n", 5, "not both" },
         { "[test t]\ntarget = 127.0.0.1\nprotocol = twamp\n", 1, "'archive'" },
         { "archive = a.jsonl\n[probe t]\n", 2, "expected '[test NAME]'" },
+        { "archive = a.jsonl\n[test t]\ntarget = 127.0.0.1\nprotocol = twamp\nmode = authenticated\nike-psk-file = /nonexistent/psk\n", 6, "cannot read IKE pre-shared key file" },
+        { "archive = a.jsonl\n[test t]\ntarget = 127.0.0.1\nprotocol = twamp\nike-remote-id = fqdn:x.test\n", 5, "needs 'ike-psk-file'" },
     };
 
     [Theory]
@@ -95,6 +97,21 @@ public sealed class AgentConfigTests : IDisposable
         Assert.Equal(line, e.Line);
         Assert.StartsWith($"agent.conf:{line}: ", e.Message);
         Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
+    public void Parse_IkeWithOpenModeOrWithAPassphrase_IsRefused()
+    {
+        string psk = Path.Combine(_dir, "x.psk");
+        File.WriteAllText(psk, "k\n");
+        string key = KeyFile();
+        var open = Assert.Throws<PolicyFormatException>(() => AgentConfigFile.Parse($"archive = a\n[test t]\ntarget = 127.0.0.1\nprotocol = twamp\nike-psk-file = {psk}\n", "f"));
+        Assert.Equal((5, true), (open.Line, open.Message.Contains("keys a protected mode", StringComparison.Ordinal)));
+        var both = Assert.Throws<PolicyFormatException>(() => AgentConfigFile.Parse($"archive = a\n[test t]\ntarget = 127.0.0.1\nprotocol = twamp\nmode = encrypted\nkey-file = {key}\nike-psk-file = {psk}\n", "f"));
+        Assert.Equal((7, true), (both.Line, both.Message.Contains("not both", StringComparison.Ordinal)));
+        AgentTest ike = AgentConfigFile.Parse($"archive = a\n[test t]\ntarget = 127.0.0.1\nprotocol = owamp\nmode = encrypted\nike-psk-file = {psk}\nike-remote-id = fqdn:server.test\nike-port = 4500\n", "f").Tests[0];
+        Assert.Equal("k"u8.ToArray(), ike.IkePsk);
+        Assert.Equal(("fqdn:server.test", 4500), (ike.IkeRemoteId, ike.IkePort));
     }
 
     [Fact]
