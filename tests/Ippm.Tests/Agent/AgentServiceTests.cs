@@ -107,9 +107,12 @@ public sealed partial class AgentServiceTests
         {
             string keyFile = Path.Combine(dir, "alice.pfs");
             File.WriteAllText(keyFile, global::Ippm.Security.KeyFile.FormatLine("alice", "x"u8));
-            string text = example.Groups[1].Value.Replace("/etc/ippm/alice.pfs", keyFile, StringComparison.Ordinal);
+            string psk = Path.Combine(dir, "edge.psk");
+            File.WriteAllText(psk, "a pre-shared key\n");
+            string text = example.Groups[1].Value.Replace("/etc/ippm/alice.pfs", keyFile, StringComparison.Ordinal).Replace("/etc/ippm/edge.psk", psk, StringComparison.Ordinal);
             AgentConfig config = AgentConfigFile.Parse(text, "README.md");
             Assert.Equal(["lab-twamp", "lab-owamp", "dc-edge"], config.Tests.Select(t => t.Name));
+            Assert.Equal("fqdn:edge.example.net", config.Tests[2].IkeRemoteId);
         }
         finally
         {
