@@ -15,6 +15,8 @@ dotnet publish "$root/src/Ippm.Cli" -c Release -r linux-x64 --self-contained tru
 pkg="$work/ippm_${version}_amd64"
 install -D -m 0755 "$work/publish/ippm" "$pkg/usr/bin/ippm"
 install -D -m 0644 "$root/packaging/systemd/ippm-server.service" "$pkg/lib/systemd/system/ippm-server.service"
+install -D -m 0644 "$root/packaging/systemd/ippm-agent.service" "$pkg/lib/systemd/system/ippm-agent.service"
+install -D -m 0644 "$root/packaging/agent.conf" "$pkg/etc/ippm/agent.conf"
 install -D -m 0644 "$root/packaging/server.conf" "$pkg/etc/ippm/server.conf"
 install -D -m 0644 "$root/packaging/server.limits" "$pkg/etc/ippm/server.limits"
 install -d "$pkg/usr/share/man/man8" "$pkg/usr/share/doc/ippm"
@@ -28,7 +30,7 @@ Copyright: the ippm authors
 License: see the ippm repository
 COPYRIGHT
 install -d "$pkg/DEBIAN"
-printf '/etc/ippm/server.conf\n/etc/ippm/server.limits\n' > "$pkg/DEBIAN/conffiles"
+printf '/etc/ippm/server.conf\n/etc/ippm/server.limits\n/etc/ippm/agent.conf\n' > "$pkg/DEBIAN/conffiles"
 size=$(du -sk "$pkg" | cut -f1)
 cat > "$pkg/DEBIAN/control" <<CONTROL
 Package: ippm
@@ -43,7 +45,8 @@ Homepage: https://localhost/ippm
 Description: OWAMP/TWAMP measurement server and clients (RFC 4656, 5357, 7717)
  ippm replaces owampd, twampd, owping and twping: one executable, wire-compatible
  with perfSONAR, reading perfSONAR's limits and configuration files, with a
- systemd unit (ippm-server.service), Prometheus metrics and IKEv2-derived keys.
+ systemd units (ippm-server.service, ippm-agent.service for continuous
+ measurement), Prometheus metrics and IKEv2-derived keys.
 CONTROL
 mkdir -p "$out"
 dpkg-deb --root-owner-group --build "$pkg" "$out/ippm_${version}_amd64.deb"

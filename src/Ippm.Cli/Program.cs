@@ -8,6 +8,7 @@ var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 46
     StampCommand.Create(),
     OwpingCommand.Create(),
     ServerCommand.Create(),
+    AgentCommand.Create(),
     BenchCommand.Create(),
     IkeCommand.Create(),
     KeysCommand.Create(),

@@ -24,14 +24,17 @@ public sealed class MetricsEndpoint : IDisposable
 
     public string Url { get; }
 
-    public static MetricsEndpoint Start(IPEndPoint listen)
+    public static MetricsEndpoint Start(IPEndPoint listen) => Start(listen, ServerMetrics.MeterName);
+
+    /// <summary>The same endpoint for other meters (<c>ippm agent</c>: <c>Ippm.Agent</c> and the runtime's <c>System.Runtime</c>).</summary>
+    public static MetricsEndpoint Start(IPEndPoint listen, params string[] meterNames)
     {
         string host = listen.Address.Equals(IPAddress.Any) || listen.Address.Equals(IPAddress.IPv6Any) ? "+"
             : listen.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{listen.Address}]" : listen.Address.ToString();
         string prefix = $"http://{host}:{listen.Port}/";
         MeterProvider provider = Sdk.CreateMeterProviderBuilder()
             .ConfigureResource(r => r.AddService("ippm"))
-            .AddMeter(ServerMetrics.MeterName)
+            .AddMeter(meterNames)
             .AddPrometheusHttpListener(o =>
             {
                 o.Host = host;

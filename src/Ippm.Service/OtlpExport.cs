@@ -73,13 +73,16 @@ public sealed class OtlpExport : IDisposable
 
     public Uri Url { get; }
 
-    public static OtlpExport Start(OtlpSettings settings)
+    public static OtlpExport Start(OtlpSettings settings) => Start(settings, ServerMetrics.MeterName);
+
+    /// <summary>The same export for another meter (<c>ippm agent</c>'s <c>Ippm.Agent</c>).</summary>
+    public static OtlpExport Start(OtlpSettings settings, string meterName)
     {
         Uri url = settings.ExportUrl;
         int intervalMs = (int)Math.Clamp(settings.Interval.TotalMilliseconds, 100, int.MaxValue);
         MeterProvider provider = Sdk.CreateMeterProviderBuilder()
             .ConfigureResource(r => r.AddService("ippm"))
-            .AddMeter(ServerMetrics.MeterName)
+            .AddMeter(meterName)
             .AddOtlpExporter((exporter, reader) =>
             {
                 exporter.Endpoint = url;

@@ -91,7 +91,7 @@ public sealed class OtlpExportTests : IDisposable
     }
 
     /// <summary>A loopback OTLP/HTTP receiver: answers every POST with 200 and an empty ExportMetricsServiceResponse.</summary>
-    private sealed class FakeCollector : IAsyncDisposable
+    internal sealed class FakeCollector : IAsyncDisposable
     {
         private readonly HttpListener _listener = new();
         private readonly Channel<OtlpPost> _posts = Channel.CreateBounded<OtlpPost>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
