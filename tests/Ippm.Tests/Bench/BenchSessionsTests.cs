@@ -1,0 +1,128 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Ippm.Sessions.Bench;
+using Ippm.Tests.Cli;
+using Ippm.Tests.Loopback;
+using Ippm.Wire;
+
+namespace Ippm.Tests.Bench;
+
+/// <summary>
+/// <c>ippm bench sessions</c> end to end: real TWAMP-Control and test packets from several source addresses. The
+/// figures are checked for presence and plausibility, and the counts against the server's own log (an oracle the
+/// harness does not compute); speed is never asserted.
+/// </summary>
+public sealed partial class BenchSessionsTests
+{
+    [Fact]
+    public async Task Executable_FortySessionsFromEightSources_AllFiguresPresentAndPlausible()
+    {
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(180),
+            "bench", "sessions", "--sessions", "40", "--rate", "10", "--seconds", "2", "--idle-seconds", "1",
+            "--sources", "127.0.0.2-127.0.0.9", "--sessions-per-connection", "4", "--json");
+
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement root = json.RootElement;
+        Assert.Equal("open", root.GetProperty("mode").GetString());
+        Assert.Equal(8, root.GetProperty("sources").GetInt32());
+        JsonElement round = Assert.Single(root.GetProperty("rounds").EnumerateArray().ToList());
+        Assert.Equal(40, round.GetProperty("sessions").GetInt32());
+        Assert.Equal(10, round.GetProperty("connections").GetInt32());
+        Assert.Empty(round.GetProperty("refusals").EnumerateObject());
+        // 40 sessions × 10 packets/s × 2 s, all scheduled packets sent.
+        long sent = round.GetProperty("sent").GetInt64();
+        long received = round.GetProperty("received").GetInt64();
+        Assert.Equal(800, sent + round.GetProperty("send_failed").GetInt64());
+        // Loopback: every packet comes back, allowing 1 % for a machine busy enough to overflow a socket buffer.
+        Assert.InRange(received, sent * 99 / 100, sent);
+        Assert.Equal(sent - received, round.GetProperty("lost").GetInt64());
+        Assert.True(round.GetProperty("server_cpu_us_per_packet").GetDouble() > 0);
+        Assert.True(round.GetProperty("client_cpu_us_per_packet").GetDouble() > 0);
+        Assert.Equal(JsonValueKind.Number, round.GetProperty("machine_cpu_us_per_packet").ValueKind);
+        Assert.True(round.GetProperty("idle_cpu_percent_of_core").GetDouble() >= 0);
+        foreach (string phase in new[] { "before", "idle", "driven", "after" })
+        {
+            Assert.True(round.GetProperty("rss_kib").GetProperty(phase).GetInt64() > 10_000, phase);
+            Assert.True(round.GetProperty("threads").GetProperty(phase).GetInt32() > 0, phase);
+        }
+        // Forty sessions' sockets and buffers cost the server something.
+        Assert.True(round.GetProperty("kib_per_idle_session").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task InProcess_SessionsComeFromEverySource_ServerLogAgreesWithTheCounts()
+    {
+        await using var server = new TestServer();
+        IPAddress[] sources = Enumerable.Range(2, 5).Select(i => IPAddress.Parse($"127.0.0.{i}")).ToArray();
+        IReadOnlyList<SessionsRound> rounds = await SessionsLoad.RunAsync(new SessionsLoadOptions
+        {
+            Server = server.TwampEndPoint,
+            Sessions = 30,
+            Rate = 10,
+            Duration = TimeSpan.FromSeconds(2),
+            IdleDuration = TimeSpan.FromSeconds(0.5),
+            Sources = sources,
+            Mode = SecurityMode.Authenticated,
+            Identity = TestServer.Identity,
+            Secret = TestServer.Passphrase,
+            MaxSessionsPerConnection = 3,
+            ServerPid = null, // in process: /proc figures would mix in the test host's own threads
+            Rounds = 2,
+        }, null, CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal(2, rounds.Count);
+        foreach (SessionsRound round in rounds)
+        {
+            Assert.Equal(30, round.SessionsSetUp);
+            Assert.Equal(10, round.Connections);
+            Assert.Equal(600, round.Sent + round.SendFailed);
+            Assert.InRange(round.Received, round.Sent * 99 / 100, round.Sent);
+            Assert.Null(round.ServerCpuMicrosecondsPerPacket);
+        }
+        // Every reflector of both rounds has ended and logged what it reflected: that sum is the server's own count.
+        for (int i = 0; i < 100 && ReflectorEnds(server).Count < 60; i++)
+        {
+            await Task.Delay(100);
+        }
+        List<long> ends = ReflectorEnds(server);
+        Assert.Equal(60, ends.Count);
+        long reflected = ends.Sum();
+        Assert.InRange(reflected, rounds.Sum(r => r.Received), rounds.Sum(r => r.Sent));
+        // Accepted sessions name their peer's test address: each source holds 6 sessions per round (2 connections of 3).
+        var peers = server.LoggerFactory.Entries.Where(e => e.EventId == 204)
+            .Select(e => PeerTestAddress().Match(e.Message).Groups[1].Value).GroupBy(a => a).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(sources.Select(s => s.ToString()).Order(), peers.Keys.Order());
+        Assert.All(peers.Values, count => Assert.Equal(12, count));
+    }
+
+    private static List<long> ReflectorEnds(TestServer server) => server.LoggerFactory.Entries
+        .Where(e => e.EventId == 303)
+        .Select(e => long.Parse(ReflectedCount().Match(e.Message).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+        .ToList();
+
+    [GeneratedRegex(@"reflector ended: (\d+) reflected")]
+    private static partial Regex ReflectedCount();
+
+    [GeneratedRegex(@"peer \[?([0-9.]+)\]?:\d+")]
+    private static partial Regex PeerTestAddress();
+
+    [Theory]
+    [InlineData("127.0.0.2-127.0.0.33", 32, "127.0.0.33")]
+    [InlineData("10.0.0.255-10.0.1.1", 3, "10.0.1.1")]
+    [InlineData("127.0.0.2, ::1", 2, "::1")]
+    public void Sources_RangesAndLists(string text, int count, string last)
+    {
+        Assert.Null(Ippm.Cli.BenchSessionsCommand.TryParseSources(text, out List<IPAddress> addresses));
+        Assert.Equal(count, addresses.Count);
+        Assert.Equal(IPAddress.Parse(last), addresses[^1]);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.9-127.0.0.2")]
+    [InlineData("10.0.0.0-10.0.8.0")]
+    [InlineData("127.0.0.2-::1")]
+    [InlineData("nonsense")]
+    public void Sources_Nonsense_Refused(string text) => Assert.NotNull(Ippm.Cli.BenchSessionsCommand.TryParseSources(text, out _));
+}
