@@ -51,6 +51,25 @@ public sealed partial class BenchSessionsTests
         Assert.True(round.GetProperty("kib_per_idle_session").GetDouble() > 0);
     }
 
+    /// <summary>
+    /// The default limits leave room for a mesh whose peers open one control connection per session (perfSONAR's
+    /// twping): 256 connections (twice the old server-wide limit) from two addresses, 128 each (the per-source share).
+    /// </summary>
+    [Fact]
+    public async Task DefaultServer_OneSessionPerConnection_128ConnectionsFromEachOfTwoSources_AllAccepted()
+    {
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(240),
+            "bench", "sessions", "--sessions", "256", "--rate", "1", "--seconds", "1", "--idle-seconds", "0.5",
+            "--sources", "127.0.0.2-127.0.0.3", "--sessions-per-connection", "1", "--json");
+
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement round = json.RootElement.GetProperty("rounds")[0];
+        Assert.Empty(round.GetProperty("refusals").EnumerateObject());
+        Assert.Equal(256, round.GetProperty("sessions").GetInt32());
+        Assert.Equal(256, round.GetProperty("connections").GetInt32());
+    }
+
     [Fact]
     public async Task InProcess_SessionsComeFromEverySource_ServerLogAgreesWithTheCounts()
     {
