@@ -177,6 +177,8 @@ internal static class BenchSessionsCommand
     private static Dictionary<string, object?> Report(SessionsLoadOptions options, string server, IReadOnlyList<SessionsRound> rounds)
     {
         var rows = new List<Dictionary<string, object?>>();
+        // The server's resident memory before the first round: what "memory came back" is measured against.
+        long? baseline = rounds.Count > 0 && rounds[0].Before is { } first ? first.ResidentKiB : null;
         foreach (SessionsRound r in rounds)
         {
             rows.Add(new Dictionary<string, object?>
@@ -199,6 +201,7 @@ internal static class BenchSessionsCommand
                 ["idle_cpu_percent_of_core"] = Round(r.IdleCpuPercentOfCore, 2),
                 ["rss_kib"] = Phases(r, s => s.ResidentKiB),
                 ["kib_per_idle_session"] = Round(r.KiBPerIdleSession, 1),
+                ["rss_after_over_baseline_kib"] = baseline is long b && r.After is { } after ? after.ResidentKiB - b : null,
                 ["threads"] = Phases(r, s => s.Threads),
             });
         }

@@ -47,6 +47,8 @@ public sealed partial class BenchSessionsTests
             Assert.True(round.GetProperty("rss_kib").GetProperty(phase).GetInt64() > 10_000, phase);
             Assert.True(round.GetProperty("threads").GetProperty(phase).GetInt32() > 0, phase);
         }
+        Assert.Equal(round.GetProperty("rss_kib").GetProperty("after").GetInt64() - round.GetProperty("rss_kib").GetProperty("before").GetInt64(),
+            round.GetProperty("rss_after_over_baseline_kib").GetInt64());
         // Forty sessions' sockets and buffers cost the server something.
         Assert.True(round.GetProperty("kib_per_idle_session").GetDouble() > 0);
     }
