@@ -128,6 +128,14 @@ internal static class BenchSessionsCommand
             {
                 return TwpingCommand.Fail($"sessions benchmark failed: {e.Message}", ExitCodes.Refused);
             }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return TwpingCommand.Fail("sessions benchmark interrupted.", ExitCodes.Cancelled);
+            }
+            catch (OperationCanceledException)
+            {
+                return TwpingCommand.Fail("sessions benchmark did not finish within its time bound.", ExitCodes.Unreachable);
+            }
             finally
             {
                 child?.Dispose();

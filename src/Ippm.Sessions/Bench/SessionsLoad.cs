@@ -36,7 +36,7 @@ public sealed record SessionsLoadOptions
 
     public byte[]? Secret { get; init; }
 
-    /// <summary>Sessions asked for on one control connection; lowered when the server refuses more (Accept=3).</summary>
+    /// <summary>Sessions asked for on one control connection; lowered when the server refuses more (Accept=4).</summary>
     public int MaxSessionsPerConnection { get; init; } = 16;
 
     /// <summary>The server's process, for its CPU time, memory and threads (/proc); null: loss figures only.</summary>

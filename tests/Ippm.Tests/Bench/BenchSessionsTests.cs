@@ -72,6 +72,41 @@ public sealed partial class BenchSessionsTests
         Assert.Equal(256, round.GetProperty("connections").GetInt32());
     }
 
+    /// <summary>--server with --server-pid: another server process measured from outside, here an ippm server with a limit of 5 sessions per connection.</summary>
+    [Fact]
+    public async Task Executable_OtherServerWithPid_LearnsItsSessionsPerConnection_MeasuresItsProcess()
+    {
+        int port = IppmProcess.FreeTcpPort();
+        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--max-sessions", "5", "--log-level", "Warning");
+        for (int i = 0; i < 200 && !server.HasExited; i++)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                break;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(180),
+            "bench", "sessions", "--server", $"127.0.0.1:{port}", "--server-pid", server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--sessions", "20", "--rate", "5", "--seconds", "1", "--idle-seconds", "0.5", "--json");
+
+        Assert.True(exit == 0, stderr);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement round = json.RootElement.GetProperty("rounds")[0];
+        // The first connection was refused its sixth session (Accept=4, permanent resource limitation) and the rest were planned at five each.
+        Assert.Equal(20, round.GetProperty("sessions").GetInt32());
+        Assert.Equal(5, round.GetProperty("sessions_per_connection").GetInt32());
+        Assert.Equal(4, round.GetProperty("connections").GetInt32());
+        Assert.Equal(1, round.GetProperty("refusals").GetProperty("Accept=4").GetInt32());
+        Assert.True(round.GetProperty("server_cpu_us_per_packet").GetDouble() > 0);
+        Assert.True(round.GetProperty("threads").GetProperty("idle").GetInt32() > 0);
+    }
+
     [Fact]
     public async Task InProcess_SessionsComeFromEverySource_ServerLogAgreesWithTheCounts()
     {
