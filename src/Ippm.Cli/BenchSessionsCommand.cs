@@ -59,11 +59,11 @@ internal static class BenchSessionsCommand
             var securityMode = (SecurityMode)bits;
             byte[] passphrase = RandomNumberGenerator.GetBytes(16);
             LocalServer? child = null;
+            byte[]? secret = null;
             try
             {
                 IPEndPoint target;
                 string? identityName = parse.GetValue(identity);
-                byte[]? secret = null;
                 int? pid = parse.GetValue(serverPid);
                 if (parse.GetValue(server) is string remote)
                 {
@@ -140,6 +140,10 @@ internal static class BenchSessionsCommand
             {
                 child?.Dispose();
                 CryptographicOperations.ZeroMemory(passphrase);
+                if (secret is not null)
+                {
+                    CryptographicOperations.ZeroMemory(secret);
+                }
             }
         });
         return command;
