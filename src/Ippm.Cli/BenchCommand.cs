@@ -28,6 +28,7 @@ internal static class BenchCommand
         var bench = new Command("bench", "Measure reflector and sender speed (figures, not pass/fail).");
         bench.Subcommands.Add(CreateReflector());
         bench.Subcommands.Add(CreateSender());
+        bench.Subcommands.Add(BenchSessionsCommand.Create());
         return bench;
     }
 

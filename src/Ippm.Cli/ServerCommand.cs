@@ -25,7 +25,7 @@ internal static class ServerCommand
         var modes = new Option<string>("--modes") { Description = "Modes to offer: comma list of open, authenticated, encrypted, mixed.", DefaultValueFactory = _ => "open,authenticated,encrypted,mixed" };
         var testPorts = new Option<string?>("--test-ports") { Description = "UDP port range LOW-HIGH for test sessions (default 61000-65535: dynamic ports only)." };
         var pbkdf2 = new Option<uint>("--pbkdf2-count") { Description = "PBKDF2 iteration Count sent in Server-Greeting (at least 1024).", DefaultValueFactory = _ => 2048 };
-        var maxConnections = new Option<int>("--max-connections") { Description = "Simultaneous control connections.", DefaultValueFactory = _ => 128 };
+        var maxConnections = new Option<int>("--max-connections") { Description = "Simultaneous control connections.", DefaultValueFactory = _ => 2048 };
         var maxSessions = new Option<int>("--max-sessions") { Description = "Test sessions per control connection.", DefaultValueFactory = _ => 16 };
         var servWait = new Option<double>("--servwait") { Description = "SERVWAIT: seconds an idle control connection is kept.", DefaultValueFactory = _ => 900 };
         var refWait = new Option<double>("--refwait") { Description = "REFWAIT: seconds a started reflector waits for a packet.", DefaultValueFactory = _ => 900 };

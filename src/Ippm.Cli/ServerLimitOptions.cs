@@ -7,7 +7,7 @@ namespace Ippm.Cli;
 /// <summary><c>ippm server</c> flags for the per-source shares and attack limits (README, "Limits and fairness").</summary>
 internal sealed class ServerLimitOptions
 {
-    private readonly Option<int?> _connectionsPerSource = new("--max-connections-per-source") { Description = "Control connections one source address may hold (default: max-connections / 8, at least 4)." };
+    private readonly Option<int?> _connectionsPerSource = new("--max-connections-per-source") { Description = "Control connections one source address may hold (default: max-connections / 16, at least 4)." };
     private readonly Option<int> _sessionsPerSource = new("--max-sessions-per-source") { Description = "Test sessions one source address may hold over all its connections.", DefaultValueFactory = _ => 128 };
     private readonly Option<string> _memoryPerSource = new("--max-memory-per-source") { Description = "Reflector buffer memory one source address may hold, K/M/G suffixes.", DefaultValueFactory = _ => "64M" };
     private readonly Option<long?> _packetsPerSource = new("--max-scheduled-packets-per-source") { Description = "OWAMP packets one source address (or authenticated identity) may schedule at once (default: max-scheduled-packets / 4)." };

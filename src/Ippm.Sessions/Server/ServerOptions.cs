@@ -51,8 +51,12 @@ public sealed partial class ServerOptions
     /// <summary>REFWAIT (RFC 5357 §4.2): a started reflector with no test packet for this long stops.</summary>
     public TimeSpan RefWait { get; set; } = TimeSpan.FromSeconds(900);
 
-    /// <summary>Simultaneous control connections; more are refused at once.</summary>
-    public int MaxConnections { get; set; } = 128;
+    /// <summary>
+    /// Simultaneous control connections; more are refused at once. Room for a measurement mesh whose peers (perfSONAR's
+    /// twping and powstream) open one connection per session: 2 000 sessions from 32 hosts (README, "Limits and fairness").
+    /// A connection costs a socket and a few KiB, no thread.
+    /// </summary>
+    public int MaxConnections { get; set; } = 2048;
 
     /// <summary>Sessions one control connection may request.</summary>
     public int MaxSessionsPerConnection { get; set; } = 16;
@@ -103,10 +107,14 @@ public sealed partial class ServerOptions
 
     // Limits and fairness: per-source shares of the server-wide limits (README, "Limits and fairness").
 
-    /// <summary>Control connections one source address may hold; null: an eighth of <see cref="MaxConnections"/>, at least 4.</summary>
+    /// <summary>
+    /// Control connections one source address may hold; null: a sixteenth of <see cref="MaxConnections"/>, at least 4
+    /// (128 by default: as many as <see cref="MaxSessionsPerSource"/>, so a peer opening one connection per session is
+    /// held by its session share, and sixteen addresses are needed to fill the server).
+    /// </summary>
     public int? MaxConnectionsPerSource { get; set; }
 
-    internal int EffectiveMaxConnectionsPerSource => MaxConnectionsPerSource ?? Math.Max(4, MaxConnections / 8);
+    internal int EffectiveMaxConnectionsPerSource => MaxConnectionsPerSource ?? Math.Max(4, MaxConnections / 16);
 
     /// <summary>Test sessions (TWAMP reflectors, OWAMP sessions) one source address may hold over all its connections.</summary>
     public int MaxSessionsPerSource { get; set; } = 128;

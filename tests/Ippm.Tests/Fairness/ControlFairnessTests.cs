@@ -38,7 +38,7 @@ public sealed class ControlFairnessTests
     [Fact]
     public async Task IdleConnectionsFromOneSource_BeyondItsShare_RefusedWithModesZero_PreAuthDeadline_LegitServed()
     {
-        // 32 connections server-wide: one source gets 32 / 8 = 4.
+        // 32 connections server-wide: one source gets max(4, 32 / 16) = 4.
         await using var server = new TestServer(o =>
         {
             o.MaxConnections = 32;
