@@ -11,6 +11,7 @@ var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 46
     BenchCommand.Create(),
     IkeCommand.Create(),
     KeysCommand.Create(),
+    PlotCommand.Create(),
 };
 ParseResult parse = root.Parse(args);
 CliErrors.Json = parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Option && t.Value == "--json");
