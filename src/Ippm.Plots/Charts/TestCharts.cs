@@ -137,7 +137,6 @@ internal static class TestCharts
         string what = test.Directions.Contains(Direction.RoundTrip) ? "RTT" : "one-way delay";
         int packets = test.PacketDelays.Values.Sum(d => d.Length);
         plot.Title($"{test.Heading}\nper-packet {what}: histogram and CDF ({packets} packets, {test.PacketFile})");
-        plot.XLabel($"{what} (ms)");
         plot.YLabel("packets per bin");
         plot.Axes.Right.Label.Text = "packets at or below (%)";
         int colour = 0;
@@ -145,6 +144,7 @@ internal static class TestCharts
         double high = test.PacketDelays.Values.Max(d => d.Max());
         const int Bins = 40;
         double width = high > low ? (high - low) / Bins : Math.Max(Math.Abs(low) * 0.01, 0.001);
+        plot.XLabel($"{what} (ms), bins of {width.ToString("0.####", CultureInfo.InvariantCulture)} ms");
         foreach ((Direction direction, double[] delays) in test.PacketDelays.OrderBy(p => p.Key))
         {
             string prefix = test.PacketDelays.Count > 1 ? direction.Short() + " " : "";
@@ -157,7 +157,7 @@ internal static class TestCharts
             double[] centres = Enumerable.Range(0, Bins).Select(i => low + ((i + 0.5) * width)).ToArray();
             var bars = plot.Add.Bars(centres, counts);
             bars.Color = color.WithAlpha(test.PacketDelays.Count > 1 ? 0.55 : 0.8);
-            bars.LegendText = $"{prefix}packets per bin ({width.ToString("0.###", CultureInfo.InvariantCulture)} ms)";
+            bars.LegendText = $"{prefix}packets per bin";
             foreach (var bar in bars.Bars)
             {
                 bar.Size = width * 0.95;
