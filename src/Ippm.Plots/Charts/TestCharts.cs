@@ -196,7 +196,16 @@ internal static class TestCharts
             AddSeries(plot, xs, reordered, second ? s_reordered.WithAlpha(0.5) : s_reordered, "reordered %" + suffix, 2, xs.Length > 60 ? 0 : 6, second ? MarkerShape.FilledSquare : MarkerShape.FilledCircle);
             highest = Math.Max(highest, loss.Concat(reordered).DefaultIfEmpty(0).Max());
         }
-        plot.Axes.SetLimitsY(0, Math.Max(1, highest) * 1.15);
+        double top = Math.Max(1, highest) * 1.15;
+        // A little below zero, so a clean path's lines are seen on the zero line rather than hidden by the axis.
+        plot.Axes.SetLimitsY(-top * 0.04, top);
+        if (highest == 0 && test.Sessions.Any(s => s.Directions.Count > 0))
+        {
+            var text = plot.Add.Text("no packet lost or reordered", (from + to) / 2, top / 2);
+            text.LabelFontSize = 15;
+            text.LabelFontColor = Color.FromHex("#2ca02c");
+            text.LabelAlignment = Alignment.MiddleCenter;
+        }
         MarkFailed(plot, test);
         return plot;
     }
@@ -306,7 +315,7 @@ internal static class TestCharts
     {
         DateTimeOffset first = test.Sessions.Min(s => s.Start);
         DateTimeOffset last = test.Sessions.Max(s => s.End);
-        TimeSpan margin = TimeSpan.FromTicks(Math.Max((last - first).Ticks / 40, TimeSpan.FromSeconds(5).Ticks));
+        TimeSpan margin = TimeSpan.FromTicks(Math.Max((last - first).Ticks / 40, TimeSpan.FromSeconds(1).Ticks));
         return (X(first - margin), X(last + margin));
     }
 
