@@ -101,5 +101,10 @@ internal static class PlotCommand
         {
             return CliErrors.Fail(e.Message, ExitCodes.Usage);
         }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException { InnerException: DllNotFoundException })
+        {
+            // The single-file build keeps SkiaSharp's native libraries beside the executable (the .deb: /usr/lib/ippm).
+            return CliErrors.Fail($"cannot load the drawing library: {(e.InnerException ?? e).Message.Split('\n')[0]} (libSkiaSharp.so and libHarfBuzzSharp.so belong beside the ippm executable)", ExitCodes.Usage);
+        }
     }
 }
