@@ -13,7 +13,12 @@ dotnet publish "$root/src/Ippm.Cli" -c Release -r linux-x64 --self-contained tru
   -p:PublishSingleFile=true -p:DebugType=none -p:Version="$version" -o "$work/publish"
 
 pkg="$work/ippm_${version}_amd64"
-install -D -m 0755 "$work/publish/ippm" "$pkg/usr/bin/ippm"
+# ippm plot's native drawing libraries (libSkiaSharp.so, libHarfBuzzSharp.so) are not inside the single file, and .NET
+# loads them from the executable's own directory: the binary lives beside them and /usr/bin/ippm is a link to it.
+install -D -m 0755 "$work/publish/ippm" "$pkg/usr/lib/ippm/ippm"
+for lib in "$work/publish/"*.so; do install -m 0644 "$lib" "$pkg/usr/lib/ippm/"; done
+install -d "$pkg/usr/bin"
+ln -s ../lib/ippm/ippm "$pkg/usr/bin/ippm"
 install -D -m 0644 "$root/packaging/systemd/ippm-server.service" "$pkg/lib/systemd/system/ippm-server.service"
 install -D -m 0644 "$root/packaging/systemd/ippm-agent.service" "$pkg/lib/systemd/system/ippm-agent.service"
 install -D -m 0644 "$root/packaging/agent.conf" "$pkg/etc/ippm/agent.conf"

@@ -13,6 +13,7 @@ var root = new RootCommand("ippm: OWAMP/TWAMP IP performance measurement (RFC 46
     IkeCommand.Create(),
     KeysCommand.Create(),
     StatsCommand.Create(),
+    PlotCommand.Create(),
 };
 ParseResult parse = root.Parse(args);
 CliErrors.Json = parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Option && t.Value == "--json");
