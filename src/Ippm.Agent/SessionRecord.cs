@@ -81,6 +81,9 @@ public static class SessionRecord
                     return;
                 }
                 w.WriteBoolean("lost", false);
+                w.WriteString("send_time", Ntp(s.T1));
+                w.WriteNumber("round_trip_ms", Math.Round(
+                    (NtpTimestamp.DifferenceSeconds(s.T4, s.T1) - NtpTimestamp.DifferenceSeconds(s.T3, s.T2)) * 1000, 6));
                 w.WriteString("t1", Ntp(s.T1));
                 w.WriteString("t2", Ntp(s.T2));
                 w.WriteString("t3", Ntp(s.T3));
@@ -115,6 +118,10 @@ public static class SessionRecord
                     w.WriteBoolean("lost", r.IsLost);
                     w.WriteString("send_time", Ntp(r.SendTime));
                     w.WriteString("receive_time", r.IsLost ? null : Ntp(r.ReceiveTime));
+                    if (!r.IsLost)
+                    {
+                        w.WriteNumber("delay_ms", Math.Round(NtpTimestamp.DifferenceSeconds(r.ReceiveTime, r.SendTime) * 1000, 6));
+                    }
                     Error(w, "send_error_ms", r.SendError);
                     Error(w, "receive_error_ms", r.ReceiveError);
                     Ttl(w, "ttl", r.IsLost ? null : r.Ttl);

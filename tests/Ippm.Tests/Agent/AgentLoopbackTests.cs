@@ -140,6 +140,26 @@ public sealed class AgentLoopbackTests
             string sid = l.GetProperty("inbound").GetProperty("sid").GetString()!;
             Assert.Equal(10, packets.Count(p => p.GetProperty("sid").GetString() == sid && p.GetProperty("direction").GetString() == "inbound" && p.TryGetProperty("ttl", out _)));
         }
+
+        // ippm plot reads the same file: every line parses, and its delays are the timestamps' differences.
+        var skipped = new List<Ippm.Plots.Archive.ArchiveFormatException>();
+        List<Ippm.Plots.Archive.PacketDelay> delays = Ippm.Plots.Archive.PacketRecords.Read(h.PacketsPath, skipBad: false, skipped);
+        Assert.Empty(skipped);
+        Assert.Equal(packets.Count, delays.Count);
+        for (int i = 0; i < packets.Count; i++)
+        {
+            JsonElement p = packets[i];
+            if (p.GetProperty("lost").GetBoolean())
+            {
+                Assert.Null(delays[i].DelayMs);
+                continue;
+            }
+            double expected = p.TryGetProperty("t1", out JsonElement t1)
+                ? ((p.GetProperty("t4").GetDateTimeOffset() - t1.GetDateTimeOffset()) - (p.GetProperty("t3").GetDateTimeOffset() - p.GetProperty("t2").GetDateTimeOffset())).TotalMilliseconds
+                : (p.GetProperty("receive_time").GetDateTimeOffset() - p.GetProperty("send_time").GetDateTimeOffset()).TotalMilliseconds;
+            // The ISO strings carry 100 ns; the member is computed from the NTP values.
+            Assert.InRange(delays[i].DelayMs!.Value, expected - 0.0005, expected + 0.0005);
+        }
     }
 
     [Fact]
