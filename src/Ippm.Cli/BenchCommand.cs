@@ -372,7 +372,10 @@ internal static class BenchCommand
         }
     }
 
-    /// <summary>An <c>ippm server</c> in its own process, pinned to core 0, with a throwaway key.</summary>
+    /// <summary>
+    /// An <c>ippm server</c> with default flags in its own process (so its CPU time is its own), on a free loopback
+    /// port, with a throwaway key for -A A/E; pinned to core 0 when asked (the reflector bench, whose load runs on core 1).
+    /// </summary>
     internal sealed class ServerChild : IDisposable
     {
         private readonly Process _process;
@@ -387,7 +390,12 @@ internal static class BenchCommand
 
         public IPEndPoint EndPoint { get; }
 
-        public static async Task<ServerChild> StartAsync(byte[] passphrase, CancellationToken cancellationToken)
+        public int Pid => _process.Id;
+
+        public static async Task<ServerChild> StartAsync(byte[] passphrase, CancellationToken cancellationToken) =>
+            await StartAsync(passphrase, pinToCore0: true, cancellationToken).ConfigureAwait(false);
+
+        public static async Task<ServerChild> StartAsync(byte[] passphrase, bool pinToCore0, CancellationToken cancellationToken)
         {
             // Created exclusively (never through a file or link someone else put there) and 0600 before the
             // key is written: no moment where another user could read it.
@@ -414,25 +422,40 @@ internal static class BenchCommand
                 info.ArgumentList.Add(arg);
             }
             info.RedirectStandardError = true;
-            var process = Process.Start(info) ?? throw new IOException("cannot start the ippm server");
+            info.RedirectStandardOutput = true;
+            Process process;
+            try
+            {
+                process = Process.Start(info) ?? throw new IOException("cannot start the ippm server");
+            }
+            catch
+            {
+                File.Delete(keyFile);
+                throw;
+            }
             process.ErrorDataReceived += (_, _) => { };
+            process.OutputDataReceived += (_, _) => { };
             process.BeginErrorReadLine();
-            PinToCore(process, 0);
-            var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-            for (int attempt = 0; attempt < 100; attempt++)
+            process.BeginOutputReadLine();
+            var server = new ServerChild(process, keyFile, new IPEndPoint(IPAddress.Loopback, port));
+            if (pinToCore0)
+            {
+                PinToCore(process, 0);
+            }
+            for (int attempt = 0; attempt < 150 && !process.HasExited; attempt++)
             {
                 try
                 {
                     using var tcp = new TcpClient();
-                    await tcp.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
-                    return new ServerChild(process, keyFile, endPoint);
+                    await tcp.ConnectAsync(server.EndPoint, cancellationToken).ConfigureAwait(false);
+                    return server;
                 }
                 catch (SocketException)
                 {
                     await Task.Delay(100, cancellationToken).ConfigureAwait(false);
                 }
             }
-            process.Kill();
+            server.Dispose();
             throw new IOException("the ippm server did not start listening");
         }
 
@@ -464,10 +487,17 @@ internal static class BenchCommand
 
         public void Dispose()
         {
-            if (!_process.HasExited)
+            try
             {
-                _process.Kill();
-                _process.WaitForExit(5000);
+                if (!_process.HasExited)
+                {
+                    _process.Kill();
+                    _process.WaitForExit(5000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Already gone.
             }
             _process.Dispose();
             File.Delete(_keyFile);

@@ -58,7 +58,7 @@ internal static class BenchSessionsCommand
             }
             var securityMode = (SecurityMode)bits;
             byte[] passphrase = RandomNumberGenerator.GetBytes(16);
-            LocalServer? child = null;
+            BenchCommand.ServerChild? child = null;
             byte[]? secret = null;
             try
             {
@@ -79,7 +79,7 @@ internal static class BenchSessionsCommand
                     {
                         return TwpingCommand.Fail("--server-pid goes with --server.", ExitCodes.Usage);
                     }
-                    child = await LocalServer.StartAsync(passphrase, cancellationToken).ConfigureAwait(false);
+                    child = await BenchCommand.ServerChild.StartAsync(passphrase, pinToCore0: false, cancellationToken).ConfigureAwait(false);
                     target = child.EndPoint;
                     pid = child.Pid;
                     identityName = "bench";
@@ -261,101 +261,6 @@ internal static class BenchSessionsCommand
                 continue;
             }
             Console.Out.WriteLine($"{key,-28} {JsonSerializer.Serialize(value, BenchSessionsJsonContext.Default.Object)}");
-        }
-    }
-
-    /// <summary>
-    /// An <c>ippm server</c> with default flags in its own process (so its CPU time is its own), on a free loopback
-    /// port, with a throwaway key for -A A/E.
-    /// </summary>
-    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    private sealed class LocalServer : IDisposable
-    {
-        private readonly Process _process;
-        private readonly string _keyFile;
-
-        private LocalServer(Process process, string keyFile, IPEndPoint endPoint)
-        {
-            _process = process;
-            _keyFile = keyFile;
-            EndPoint = endPoint;
-        }
-
-        public IPEndPoint EndPoint { get; }
-
-        public int Pid => _process.Id;
-
-        public static async Task<LocalServer> StartAsync(byte[] passphrase, CancellationToken cancellationToken)
-        {
-            // Created exclusively and 0600 before the key is written.
-            string keyFile = Path.Combine(Path.GetTempPath(), $"ippm-bench-sessions-{Environment.ProcessId}-{Path.GetRandomFileName()}.pfs");
-            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite };
-            var stream = new FileStream(keyFile, create);
-            await using (stream.ConfigureAwait(false))
-            {
-                await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(KeyFile.FormatLine("bench", passphrase) + "\n"), cancellationToken).ConfigureAwait(false);
-            }
-            int port;
-            using (var probe = new TcpListener(IPAddress.Loopback, 0))
-            {
-                probe.Start();
-                port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            }
-            ProcessStartInfo info = BenchCommand.ServerChild.SelfStartInfo();
-            foreach (string arg in new[] { "server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keyFile, "--log-level", "Warning" })
-            {
-                info.ArgumentList.Add(arg);
-            }
-            info.RedirectStandardError = true;
-            info.RedirectStandardOutput = true;
-            Process process;
-            try
-            {
-                process = Process.Start(info) ?? throw new IOException("cannot start the ippm server");
-            }
-            catch
-            {
-                File.Delete(keyFile);
-                throw;
-            }
-            process.ErrorDataReceived += (_, _) => { };
-            process.OutputDataReceived += (_, _) => { };
-            process.BeginErrorReadLine();
-            process.BeginOutputReadLine();
-            var server = new LocalServer(process, keyFile, new IPEndPoint(IPAddress.Loopback, port));
-            for (int attempt = 0; attempt < 150 && !process.HasExited; attempt++)
-            {
-                try
-                {
-                    using var tcp = new TcpClient();
-                    await tcp.ConnectAsync(server.EndPoint, cancellationToken).ConfigureAwait(false);
-                    return server;
-                }
-                catch (SocketException)
-                {
-                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-                }
-            }
-            server.Dispose();
-            throw new IOException("the ippm server did not start listening");
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    _process.Kill();
-                    _process.WaitForExit(5000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-                // Already gone.
-            }
-            _process.Dispose();
-            File.Delete(_keyFile);
         }
     }
 }
