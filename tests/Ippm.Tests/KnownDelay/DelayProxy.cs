@@ -63,10 +63,12 @@ internal sealed class DelayProxy : IDisposable
                     {
                         NtpTimestamp arrived = batch.ReceiveTime(i);
                         long release = DateTime.UtcNow.Ticks + hold.Ticks;
-                        if (learnClient)
+                        ReadOnlySpan<byte> peer = batch.Address(i);
+                        ReadOnlySpan<byte> address = StampKeyStore.AddressOf(peer);
+                        if (learnClient && address.Length is 4 or 16)
                         {
-                            ReadOnlySpan<byte> peer = batch.Address(i);
-                            _client = new IPEndPoint(new IPAddress(StampKeyStore.AddressOf(peer)), StampKeyStore.PortOf(peer));
+                            // (A datagram without a source address, seen once under load, teaches nothing.)
+                            _client = new IPEndPoint(new IPAddress(address), StampKeyStore.PortOf(peer));
                         }
                         queue.TryAdd((batch.Datagram(i).ToArray(), arrived, release));
                     }
