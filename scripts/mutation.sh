@@ -90,7 +90,7 @@ if want reports; then
     "**/Owamp/OwampReport.cs$(span $owamp '^    public static OwampReport Create\(' '^    public void WriteJson\(')" \
     "**/SessionFiles/PerfsonarOwpFile.cs"
 fi
-filter="FullyQualifiedName~Ippm.Tests.Wire|FullyQualifiedName~Ippm.Tests.Security|FullyQualifiedName~Ippm.Tests.Owamp|FullyQualifiedName~Ippm.Tests.Vectors"
+filter="FullyQualifiedName~Ippm.Tests.Wire|FullyQualifiedName~Ippm.Tests.Security|FullyQualifiedName~Ippm.Tests.Owamp|FullyQualifiedName~Ippm.Tests.Vectors|FullyQualifiedName~Ippm.Tests.Stamp|FullyQualifiedName~Ippm.Tests.TwampExtensions.ExtensionWireTests"
 if want wire; then
   run wire 70 tests/Ippm.Tests Ippm.Wire.csproj -- --test-case-filter "$filter"
 fi

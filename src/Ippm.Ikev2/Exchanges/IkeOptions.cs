@@ -42,6 +42,9 @@ public sealed record RetransmitPolicy(TimeSpan Initial, int Tries)
     /// <summary>Total time from the first send until giving up; null: the sum of the waits.</summary>
     public TimeSpan? Budget { get; init; }
 
+    /// <summary>The clock the waits and the budget are measured on (a fake one in tests).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>16 s: sends at 0, 0.5, 1.5, 3.5, 7.5 and 15.5 s, giving up at 16 s.</summary>
     public static RetransmitPolicy Default { get; } = WithinBudget(TimeSpan.FromSeconds(16));
 

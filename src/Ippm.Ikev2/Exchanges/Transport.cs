@@ -37,13 +37,14 @@ internal static class Transport
     {
         byte[] buffer = new byte[MaxDatagram];
         uint messageId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(request.AsSpan(IkeHeader.MessageIdOffset));
-        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        TimeProvider time = policy.Time;
+        long started = time.GetTimestamp();
         int sent = 0;
         for (int attempt = 1; attempt <= policy.Tries; attempt++)
         {
             // Send k leaves Initial × (2^(k-1) − 1) after the first (0, 1, 3, 7, … × Initial): the schedule is anchored
             // at the first send, so a late wake-up on a busy machine does not push every later resend back.
-            TimeSpan elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            TimeSpan elapsed = time.GetElapsedTime(started);
             TimeSpan windowEnd = policy.Initial * ((1L << Math.Min(attempt, 30)) - 1);
             TimeSpan wait = windowEnd - elapsed;
             if (wait < policy.Initial / 2)
@@ -65,8 +66,8 @@ internal static class Transport
             }
             await socket.SendAsync(Frame(request, socket.RemoteEndPoint), SocketFlags.None, ct).ConfigureAwait(false);
             sent++;
-            using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            window.CancelAfter(wait);
+            using var windowTimer = new CancellationTokenSource(wait, time);
+            using var window = CancellationTokenSource.CreateLinkedTokenSource(ct, windowTimer.Token);
             try
             {
                 while (true)
@@ -81,7 +82,7 @@ internal static class Transport
                     catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
                     {
                         // ICMP port unreachable from an earlier send: nobody listens (yet); keep waiting for the timeout.
-                        await Task.Delay(wait / 4, window.Token).ConfigureAwait(false);
+                        await Task.Delay(wait / 4, time, window.Token).ConfigureAwait(false);
                         continue;
                     }
                     byte[] datagram = Unframe(buffer.AsSpan(0, length));
@@ -102,7 +103,7 @@ internal static class Transport
                 // This send's window is over: resend.
             }
         }
-        double seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+        double seconds = time.GetElapsedTime(started).TotalSeconds;
         throw new IkeTimeoutException($"no answer from {socket.RemoteEndPoint} after {sent} tries in {seconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} s.");
     }
 }

@@ -14,19 +14,24 @@ public sealed partial class AttackLog : IDisposable
     private readonly Dictionary<string, Window> _windows = [];
     private readonly ILogger _logger;
     private readonly TimeSpan _window;
-    private readonly Timer _timer;
+    private readonly TimeProvider _time;
+    private readonly ITimer _timer;
 
-    public AttackLog(ILogger logger, TimeSpan window)
+    /// <param name="time">The clock windows are measured on (a manual one in tests); default: the system's.</param>
+    public AttackLog(ILogger logger, TimeSpan window, TimeProvider? time = null)
     {
         _logger = logger;
         _window = window;
-        _timer = new Timer(_ => FlushClosedWindows(), null, window, window);
+        _time = time ?? TimeProvider.System;
+        _timer = _time.CreateTimer(_ => FlushClosedWindows(), null, window, window);
     }
 
     public AttackLog(ILogger logger)
         : this(logger, TimeSpan.FromSeconds(10))
     {
     }
+
+    private long NowMilliseconds() => (long)_time.GetElapsedTime(0).TotalMilliseconds;
 
     /// <summary>Total events of <paramref name="kind"/> since start, logged or not.</summary>
     public long Total(string kind)
@@ -43,7 +48,7 @@ public sealed partial class AttackLog : IDisposable
     /// </summary>
     public void Event(string kind, LogLevel level, string detail)
     {
-        long now = Environment.TickCount64;
+        long now = NowMilliseconds();
         long suppressed = 0;
         double seconds = 0;
         bool logDetail;
@@ -90,7 +95,7 @@ public sealed partial class AttackLog : IDisposable
 
     private void FlushWindows(bool onlyClosed)
     {
-        long now = Environment.TickCount64;
+        long now = NowMilliseconds();
         List<(string Kind, long Count, double Seconds, LogLevel Level, string Latest)> pending = [];
         lock (_gate)
         {

@@ -66,7 +66,7 @@ public sealed partial class StampReflector : IDisposable
     private Thread? _thread;
     private volatile bool _disposed;
 
-    private long _reflected, _short, _oversized, _badHmac, _tlvIntegrityFailures, _unrecognizedTlvs, _malformedTlvs, _sessionsFull;
+    private long _reflected, _sendFailed, _short, _oversized, _badHmac, _tlvIntegrityFailures, _unrecognizedTlvs, _malformedTlvs, _sessionsFull;
 
     public StampReflector(StampReflectorOptions options, ILogger logger)
     {
@@ -86,6 +86,9 @@ public sealed partial class StampReflector : IDisposable
     public IPEndPoint LocalEndPoint => _socket.LocalEndPoint;
 
     public long Reflected => Interlocked.Read(ref _reflected);
+
+    /// <summary>Replies the kernel refused to send (counted here, not as reflected).</summary>
+    public long SendFailed => Interlocked.Read(ref _sendFailed);
 
     /// <summary>Datagrams shorter than the base packet of their mode (and than 14 octets with <see cref="StampReflectorOptions.AnswerShortPackets"/>).</summary>
     public long Short => Interlocked.Read(ref _short);
@@ -340,8 +343,20 @@ public sealed partial class StampReflector : IDisposable
                     keys[j] = null;
                     sessions[j] = null;
                 }
-                _socket.SendBatch(replies, ready);
-                Interlocked.Add(ref _reflected, ready);
+                int sent = _socket.SendBatch(replies, ready);
+                Interlocked.Add(ref _reflected, sent);
+                if (sent < ready)
+                {
+                    // Warned once (a peer may provoke this per batch), then at Debug; the totals are in the end line.
+                    if (Interlocked.Add(ref _sendFailed, ready - sent) == ready - sent)
+                    {
+                        Log.SendFailed(_logger, ready - sent, ready);
+                    }
+                    else
+                    {
+                        Log.SendFailedAgain(_logger, ready - sent, ready);
+                    }
+                }
             }
         }
         catch (ObjectDisposedException) when (_disposed)
@@ -353,7 +368,7 @@ public sealed partial class StampReflector : IDisposable
         }
         finally
         {
-            Log.Ended(_logger, Reflected, Short, Oversized, BadHmac, TlvIntegrityFailures);
+            Log.Ended(_logger, Reflected, SendFailed, Short, Oversized, BadHmac, TlvIntegrityFailures);
             _socket.Dispose();
             _completion.TrySetResult();
         }
@@ -418,7 +433,13 @@ public sealed partial class StampReflector : IDisposable
         [LoggerMessage(EventId = 1403, Level = LogLevel.Error, Message = "STAMP reflector failed")]
         public static partial void Failed(ILogger logger, Exception exception);
 
-        [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "STAMP reflector ended: {Reflected} reflected, {Short} short, {Oversized} oversized, {BadHmac} bad HMAC, {TlvIntegrity} TLV integrity failures")]
-        public static partial void Ended(ILogger logger, long reflected, long @short, long oversized, long badHmac, long tlvIntegrity);
+        [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "STAMP reflector ended: {Reflected} reflected, {SendFailed} not sent, {Short} short, {Oversized} oversized, {BadHmac} bad HMAC, {TlvIntegrity} TLV integrity failures")]
+        public static partial void Ended(ILogger logger, long reflected, long sendFailed, long @short, long oversized, long badHmac, long tlvIntegrity);
+
+        [LoggerMessage(EventId = 1406, Level = LogLevel.Warning, Message = "STAMP: the kernel refused {Failed} of {Count} replies (counted as not sent; further refusals are logged at Debug)")]
+        public static partial void SendFailed(ILogger logger, int failed, int count);
+
+        [LoggerMessage(EventId = 1407, Level = LogLevel.Debug, Message = "STAMP: the kernel refused {Failed} of {Count} replies")]
+        public static partial void SendFailedAgain(ILogger logger, int failed, int count);
     }
 }

@@ -63,7 +63,7 @@ public sealed class CliEndToEndTests : IDisposable
 
         foreach ((string letter, string mode) in new[] { ("O", "open"), ("A", "authenticated"), ("E", "encrypted") })
         {
-            var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "owping", "-A", letter, "-u", "alice", "-k", keys, "-c", "50", "-i", "0.01", "-L", "1", "--json", $"127.0.0.1:{port}");
+            var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "owping", "-A", letter, "-u", "alice", "-k", keys, "-c", "50", "-i", "0.01", "-L", "3", "--json", $"127.0.0.1:{port}");
             Assert.True(exit == 0, $"owping -A {letter} exited {exit}: {stderr}");
             using JsonDocument json = JsonDocument.Parse(stdout);
             Assert.Equal(mode, json.RootElement.GetProperty("mode").GetString());

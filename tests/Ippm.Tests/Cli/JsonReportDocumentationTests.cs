@@ -128,7 +128,9 @@ public sealed partial class JsonReportDocumentationTests
         Assert.Equal("127.0.0.1", t.RootElement.GetProperty("peer").GetProperty("address").GetString());
         Assert.Equal(JsonValueKind.Null, t.RootElement.GetProperty("peer_identity").ValueKind);
 
+        DateTimeOffset before = DateTimeOffset.UtcNow;
         var owping = await IppmProcess.RunAsync(Timeout, "owping", "-c", "6", "-i", "0.02f,0f", "-L", "1", "--json");
+        DateTimeOffset after = DateTimeOffset.UtcNow;
         Assert.True(owping.ExitCode == 0, owping.Stderr);
         using JsonDocument o = JsonDocument.Parse(owping.Stdout);
         Assert.Equal("0.02f,0f", o.RootElement.GetProperty("request").GetProperty("schedule").GetString());
@@ -139,10 +141,9 @@ public sealed partial class JsonReportDocumentationTests
             JsonElement d = o.RootElement.GetProperty(direction);
             DateTimeOffset first = d.GetProperty("first_send").GetDateTimeOffset();
             DateTimeOffset last = d.GetProperty("last_send").GetDateTimeOffset();
-            // Six packets in pairs 20 ms apart: scheduled 40 ms or more from first to last (the first may leave a
-            // little late), and less than the run.
-            Assert.True(last - first >= TimeSpan.FromMilliseconds(20), $"{direction}: {first:O} .. {last:O}");
-            Assert.True(last - first < TimeSpan.FromSeconds(5));
+            // Six packets in pairs 20 ms apart, sent during this run: a late sender catches up in a burst, so the
+            // spacing is the machine's; the order and the run's own bounds are not.
+            Assert.True(before <= first && first <= last && last <= after, $"{direction}: {first:O} .. {last:O} outside the run {before:O} .. {after:O}");
             Assert.True(d.GetProperty("local_port").GetInt32() > 0);
             Assert.True(d.GetProperty("peer_port").GetInt32() > 0);
         }

@@ -114,7 +114,10 @@ public sealed class SignalTests
         Assert.Contains("Stop-Sessions received: Accept=0, 1 session(s)", twping.Stderr, StringComparison.Ordinal);
         using JsonDocument json = JsonDocument.Parse(twping.Stdout);
         Assert.Equal("server", json.RootElement.GetProperty("interrupted_by").GetString());
-        Assert.InRange(json.RootElement.GetProperty("sent").GetInt32(), 1, 99_999);
+        // Interrupted: fewer than asked. How many left before the signal is the machine's business: nothing in the
+        // server's log or twping's shows the first test packet, so a process the machine is slow to run may have
+        // sent none yet when the signal comes (it happened under load); what must hold is that none was lost.
+        Assert.InRange(json.RootElement.GetProperty("sent").GetInt32(), 0, 99_999);
         // The server kept reflecting until twping had stopped and closed: its shutdown is not loss.
         Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt32());
         Assert.Contains("Stop-Sessions sent: Accept=0, 1 session(s)", twping.Stderr, StringComparison.Ordinal);

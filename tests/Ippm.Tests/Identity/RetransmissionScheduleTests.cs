@@ -1,7 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Ippm.Ikev2.Exchanges;
+using Ippm.Tests.Fakes;
+using Ippm.Tests.Loopback;
 
 namespace Ippm.Tests.Identity;
 
@@ -24,49 +25,42 @@ public sealed class RetransmissionScheduleTests
     }
 
     [Fact]
-    public async Task SilentResponder_GivesUpWhenTheBudgetIsSpent_AfterTheDocumentedResends()
+    public async Task SilentResponder_ResendsTheSameOctetsOnTheDocumentedSchedule_AndGivesUpWhenTheBudgetIsSpent()
     {
+        // The schedule runs on a manual clock: the test sees each send arrive on a real socket and each wait the
+        // initiator starts, then moves time by exactly that wait. What is asserted is the schedule itself (sends at
+        // 0, 0.5 and 1.5 s, giving up at 2 s), exactly, however busy the machine is.
         using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var arrivals = new List<TimeSpan>();
-        long started = Stopwatch.GetTimestamp();
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        Task listening = Task.Run(async () =>
-        {
-            byte[] buffer = new byte[4096];
-            try
-            {
-                while (true)
-                {
-                    await silent.ReceiveAsync(buffer, stop.Token);
-                    lock (arrivals)
-                    {
-                        arrivals.Add(Stopwatch.GetElapsedTime(started));
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        });
-
-        long before = Stopwatch.GetTimestamp();
-        var e = await Assert.ThrowsAsync<IkeTimeoutException>(() => IkeInitiator.ConnectAsync(
+        var time = new ManualTimeProvider();
+        Task<IkeInitiatorSession> connecting = IkeInitiator.ConnectAsync(
             (IPEndPoint)silent.LocalEndPoint!,
-            new IkeInitiatorOptions { Credentials = new IkeCredentials { PreSharedKey = "x"u8.ToArray() }, Retransmit = RetransmitPolicy.WithinBudget(TimeSpan.FromSeconds(2)) }));
-        TimeSpan elapsed = Stopwatch.GetElapsedTime(before);
-        await Task.Delay(200);
-        await stop.CancelAsync();
-        await listening;
+            new IkeInitiatorOptions
+            {
+                Credentials = new IkeCredentials { PreSharedKey = "x"u8.ToArray() },
+                Retransmit = RetransmitPolicy.WithinBudget(TimeSpan.FromSeconds(2)) with { Time = time },
+            });
 
-        Assert.InRange(elapsed, TimeSpan.FromSeconds(1.95), TimeSpan.FromSeconds(3.5));
-        Assert.Contains("after 3 tries", e.Message, StringComparison.Ordinal);
-        lock (arrivals)
+        var sentAt = new List<TimeSpan>();
+        var waits = new List<TimeSpan>();
+        var datagrams = new List<byte[]>();
+        byte[] buffer = new byte[4096];
+        for (int send = 0; send < 3; send++)
         {
-            Assert.Equal(3, arrivals.Count);
-            // Gaps of 0.5 s then 1 s (lower bounds are exact: the timer never fires early; upper bounds allow a busy machine).
-            Assert.InRange(arrivals[1] - arrivals[0], TimeSpan.FromSeconds(0.45), TimeSpan.FromSeconds(1.2));
-            Assert.InRange(arrivals[2] - arrivals[1], TimeSpan.FromSeconds(0.95), TimeSpan.FromSeconds(1.7));
+            int length = await silent.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
+            datagrams.Add(buffer[..length]);
+            sentAt.Add(time.Elapsed);
+            TimeSpan wait = await time.NextTimerAsync();
+            waits.Add(wait);
+            time.Advance(wait);
         }
+        var e = await Assert.ThrowsAsync<IkeTimeoutException>(() => connecting.DefaultTimeout());
+
+        Assert.Equal([TimeSpan.Zero, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1.5)], sentAt);
+        // 0.5 s, 1 s, then what is left of the budget (the doubled 2 s wait is cut to 0.5 s).
+        Assert.Equal([TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(0.5)], waits);
+        Assert.All(datagrams, d => Assert.Equal(datagrams[0], d));
+        Assert.Contains("after 3 tries in 2.0 s", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, silent.Available);
     }
 }

@@ -2,7 +2,9 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Ippm.Sessions.Stamp;
 using Ippm.Sessions.Time;
+using Ippm.Sessions.Transport;
 using Ippm.Wire;
 
 namespace Ippm.Tests.KnownDelay;
@@ -13,14 +15,17 @@ namespace Ippm.Tests.KnownDelay;
 /// <see cref="ServerFacing"/> leave <see cref="ClientFacing"/> for the client no sooner than <c>backward</c> later.
 /// Every hold is stamped on ippm's own clock (arrival, departure, and the sequence number the caller reads from
 /// the packet), so a test can check timestamps against what the proxy actually did, not only what it was told.
+/// Arrival is the kernel's receive timestamp (SO_TIMESTAMPNS, through ippm's transport), not the moment the proxy's
+/// thread woke up: on a busy machine the proxy's own lateness is part of the hold it reports, never mistaken
+/// for time ippm added.
 /// The server's address is read at every send, so it may be learnt after the proxy is up. Bounded: at most <see cref="MaxDatagrams"/> per direction, then it drops.
 /// </summary>
 internal sealed class DelayProxy : IDisposable
 {
     public const int MaxDatagrams = 10_000;
 
-    private readonly Socket _clientFacing = Bind();
-    private readonly Socket _serverFacing = Bind();
+    private readonly UdpTestSocket _clientFacing = Bind();
+    private readonly UdpTestSocket _serverFacing = Bind();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Thread> _threads = [];
     private volatile EndPoint? _client;
@@ -31,8 +36,8 @@ internal sealed class DelayProxy : IDisposable
         Start(_serverFacing, _clientFacing, () => _client, backward, backwardSeq, Backward, learnClient: false);
     }
 
-    public IPEndPoint ClientFacing => (IPEndPoint)_clientFacing.LocalEndPoint!;
-    public IPEndPoint ServerFacing => (IPEndPoint)_serverFacing.LocalEndPoint!;
+    public IPEndPoint ClientFacing => _clientFacing.LocalEndPoint;
+    public IPEndPoint ServerFacing => _serverFacing.LocalEndPoint;
 
     /// <summary>Holds done toward the server: sequence number → (arrived at proxy, left proxy).</summary>
     public ConcurrentDictionary<uint, (NtpTimestamp In, NtpTimestamp Out)> Forward { get; } = new();
@@ -40,33 +45,33 @@ internal sealed class DelayProxy : IDisposable
     /// <summary>Holds done toward the client.</summary>
     public ConcurrentDictionary<uint, (NtpTimestamp In, NtpTimestamp Out)> Backward { get; } = new();
 
-    private static Socket Bind()
-    {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return s;
-    }
+    private static UdpTestSocket Bind() => new(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(50));
 
-    private void Start(Socket from, Socket to, Func<EndPoint?> destination, TimeSpan hold, Func<byte[], uint> seqOf,
+    private void Start(UdpTestSocket from, UdpTestSocket to, Func<EndPoint?> destination, TimeSpan hold, Func<byte[], uint> seqOf,
         ConcurrentDictionary<uint, (NtpTimestamp, NtpTimestamp)> log, bool learnClient)
     {
         var queue = new BlockingCollection<(byte[] Data, NtpTimestamp In, long ReleaseTicks)>(MaxDatagrams);
         var receive = new Thread(() =>
         {
-            byte[] buffer = new byte[65536];
-            EndPoint any = new IPEndPoint(IPAddress.Any, 0);
+            using var batch = new DatagramBatch(16, 9216, addressed: true);
             try
             {
                 while (!_stop.IsCancellationRequested)
                 {
-                    int n = from.ReceiveFrom(buffer, ref any);
-                    NtpTimestamp arrived = SystemClock.Instance.Now();
-                    long release = DateTime.UtcNow.Ticks + hold.Ticks;
-                    if (learnClient)
+                    int n = from.ReceiveBatch(batch);
+                    for (int i = 0; i < n; i++)
                     {
-                        _client = any;
+                        NtpTimestamp arrived = batch.ReceiveTime(i);
+                        long release = DateTime.UtcNow.Ticks + hold.Ticks;
+                        ReadOnlySpan<byte> peer = batch.Address(i);
+                        ReadOnlySpan<byte> address = StampKeyStore.AddressOf(peer);
+                        if (learnClient && address.Length is 4 or 16)
+                        {
+                            // (A datagram without a source address, seen once under load, teaches nothing.)
+                            _client = new IPEndPoint(new IPAddress(address), StampKeyStore.PortOf(peer));
+                        }
+                        queue.TryAdd((batch.Datagram(i).ToArray(), arrived, release));
                     }
-                    queue.TryAdd((buffer[..n], arrived, release));
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -101,7 +106,7 @@ internal sealed class DelayProxy : IDisposable
                         NtpTimestamp left = SystemClock.Instance.Now();
                         // Logged before the send: the receiver may read the log as soon as the datagram arrives.
                         log.TryAdd(seqOf(data), (arrived, left));
-                        to.SendTo(data, to1);
+                        to.Socket.SendTo(data, to1);
                     }
                 }
             }

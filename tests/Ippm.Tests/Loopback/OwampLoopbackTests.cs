@@ -24,7 +24,8 @@ public sealed class OwampLoopbackTests
         Secret = TestServer.Passphrase,
         Count = count,
         Schedule = Fast,
-        Timeout = TimeSpan.FromSeconds(1),
+        // A sender later than Timeout skips packets (RFC 4656 §4.1.1); a loaded machine has started one over 1 s late.
+        Timeout = TimeSpan.FromSeconds(3),
         StartDelay = TimeSpan.FromSeconds(0.6),
     };
 
@@ -73,25 +74,31 @@ public sealed class OwampLoopbackTests
     public async Task Measure_SentPacketsFollowTheSharedSchedule()
     {
         await using var server = new TestServer();
-        ScheduleSlot[] slots = [new(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.01)), new(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.002))];
+        ScheduleSlot[] slots = [new(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(0.02)), new(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.002))];
+        const int count = 100;
 
-        OwampResult result = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open) with { Schedule = slots, Outbound = false }, CancellationToken.None).DefaultTimeout();
+        OwampResult result = await OwampMeasurement.RunAsync(Options(server.OwampEndPoint, SecurityMode.Open, count) with { Schedule = slots, Outbound = false }, CancellationToken.None).DefaultTimeout();
 
-        // The server sent on the schedule both ends derive from the SID: no packet leaves before its scheduled
-        // time and the typical packet leaves within a few milliseconds of it. The start time is estimated from
-        // the packet that was least late (min of send time - scheduled offset), so one late packet (a loaded CI
-        // machine) cannot shift the reference for all the others; the upper bound is generous for the same
-        // reason, and the median lateness is what shows the schedule is followed.
+        // The server sent on the schedule both ends derive from the SID. A busy machine makes packets late, never
+        // early, so the send times are checked against the schedule without a bound on how late a packet may be:
+        // the start is estimated from the least late packet (min of send time - scheduled offset), making every
+        // packet's lateness >= 0 by construction, and what shows the schedule is followed is that lateness does not
+        // grow: in every run of 20 consecutive packets (about 0.2 s of schedule) one packet left on time, within
+        // 0.1 s of the least late packet. A sender on another schedule, on the right one at another rate, or sending
+        // as fast as it can drifts by more than that within two runs; a correct sender fails only if none of 20
+        // packets over 0.2 s could leave within 0.1 s of its time.
         OwampDirectionData inbound = result.Inbound!;
-        ulong[] offsets = Ippm.Security.Schedules.SessionSchedule.Offsets(inbound.Sid, slots, 40);
-        Assert.NotEmpty(inbound.Records);
-        double startEstimate = inbound.Records.Min(r => NtpTimestamp.DifferenceSeconds(r.SendTime, default) - offsets[r.SequenceNumber] / 4_294_967_296.0);
-        double[] lateness = [.. inbound.Records
-            .Select(r => NtpTimestamp.DifferenceSeconds(r.SendTime, default) - (startEstimate + offsets[r.SequenceNumber] / 4_294_967_296.0))
-            .Order()];
-        Assert.All(lateness, late => Assert.InRange(late, -0.0005, 0.2));
-        double median = lateness.Length % 2 == 1 ? lateness[lateness.Length / 2] : (lateness[(lateness.Length / 2) - 1] + lateness[lateness.Length / 2]) / 2;
-        Assert.True(median < 0.005, $"median lateness {median * 1000:F2} ms, expected under 5 ms");
+        ulong[] offsets = Ippm.Security.Schedules.SessionSchedule.Offsets(inbound.Sid, slots, count);
+        OwampDataRecord[] received = [.. inbound.Records.Where(r => !r.IsLost)];
+        double startEstimate = received.Min(r => NtpTimestamp.DifferenceSeconds(r.SendTime, default) - offsets[r.SequenceNumber] / 4_294_967_296.0);
+        var lateness = received.ToDictionary(
+            r => r.SequenceNumber,
+            r => NtpTimestamp.DifferenceSeconds(r.SendTime, default) - (startEstimate + offsets[r.SequenceNumber] / 4_294_967_296.0));
+        for (uint first = 0; first < count; first += 20)
+        {
+            double[] run = [.. Enumerable.Range((int)first, 20).Where(seq => lateness.ContainsKey((uint)seq)).Select(seq => lateness[(uint)seq])];
+            Assert.True(run.Length > 0 && run.Min() < 0.1, $"packets {first}..{first + 19}: least lateness {(run.Length > 0 ? run.Min() * 1000 : double.NaN):F1} ms; all: {string.Join(' ', lateness.OrderBy(p => p.Key).Select(p => $"{p.Value * 1000:F1}"))}");
+        }
     }
 
     [Fact]

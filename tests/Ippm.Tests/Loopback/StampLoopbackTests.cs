@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -154,6 +155,7 @@ public sealed class StampLoopbackTests
         Assert.Equal(30, result.Replies.Count);
         Assert.Equal(44, result.SenderPacketLength);
         Assert.Equal(0, result.Malformed);
+        await TaskTimeouts.UntilAsync(() => reflector.Reflected >= 30); // counted after the send: the reply can arrive first
         Assert.Equal(30, reflector.Reflected);
     }
 
@@ -197,12 +199,17 @@ public sealed class StampLoopbackTests
                 await socket.SendToAsync(reply, r.RemoteEndPoint, cts.Token);
             }
         });
-        StampSenderOptions options = new() { Count = 5, Schedule = new SendSchedule(0.1, false), Timeout = TimeSpan.FromSeconds(2) };
+        // A Timeout long enough that a busy machine's late replies still count (the session ends at the last reply).
+        StampSenderOptions options = new() { Count = 5, Schedule = new SendSchedule(0.1, false), Timeout = TimeSpan.FromSeconds(20) };
+        var session = System.Diagnostics.Stopwatch.StartNew();
         StampSessionResult result = await StampMeasurement.RunAsync((IPEndPoint)socket.LocalEndPoint!, options, CancellationToken.None).DefaultTimeout();
+        TimeSpan sessionLength = session.Elapsed;
         await cts.CancelAsync();
         TwampReport report = TwampReport.Create("slow", result.Session);
         Assert.Equal(5, report.RoundTrip.Count);
-        Assert.InRange(report.RoundTrip.Min, 0.040, 1.0);
+        // At least the hold; at most the whole session as the test saw it (the bound of a sane figure on any machine).
+        Assert.InRange(report.RoundTrip.Min, 0.040, sessionLength.TotalSeconds);
+        Assert.InRange(report.RoundTrip.Max, 0.040, sessionLength.TotalSeconds);
         try
         {
             await slow;
@@ -226,25 +233,42 @@ public sealed class StampLoopbackTests
         // A good sender measures while the bad input arrives.
         Task<StampSessionResult> good = StampMeasurement.RunAsync(target, AllTlvs(false, 100), CancellationToken.None);
 
+        // Whether a datagram is answered is decided by order, not by a receive timeout a busy machine can outlast:
+        // the reflector serves its socket in arrival order, so after each datagram the test sends a probe that is
+        // always answered; the first reply is the datagram's own, or the probe's when the datagram got none.
         using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         raw.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        raw.ReceiveTimeout = 300;
+        raw.ReceiveTimeout = (int)TaskTimeouts.Default.TotalMilliseconds; // a safety bound only
         using var authenticatedPeer = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         authenticatedPeer.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
-        authenticatedPeer.ReceiveTimeout = 300;
+        authenticatedPeer.ReceiveTimeout = raw.ReceiveTimeout;
+        using var auth = new StampAuthenticator(s_key);
 
         byte[] buffer = new byte[2048];
+        byte[] probeReply = new byte[2048];
+        uint probeSequence = 0xF0000000;
+        bool IsProbeReply(ReadOnlySpan<byte> reply, bool authenticated, uint sequence) =>
+            StampReflectorPacket.TryRead(reply, authenticated, out StampReflectorPacket r) == OperationStatus.Done && r.SenderSequenceNumber == sequence;
         int? Exchange(Socket s, byte[] datagram)
         {
-            s.SendTo(datagram, target);
-            try
+            bool authenticated = s == authenticatedPeer;
+            uint sequence = ++probeSequence;
+            byte[] probe = new byte[authenticated ? 112 : 44];
+            new StampSenderPacket(sequence, NtpTimestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), new ErrorEstimate(0x0001), 7).Write(probe, authenticated);
+            if (authenticated)
             {
-                return s.Receive(buffer);
+                auth.Sign(probe);
             }
-            catch (SocketException)
+            s.SendTo(datagram, target);
+            s.SendTo(probe, target);
+            int length = s.Receive(buffer);
+            if (IsProbeReply(buffer.AsSpan(0, length), authenticated, sequence))
             {
                 return null;
             }
+            int probeLength = s.Receive(probeReply);
+            Assert.True(IsProbeReply(probeReply.AsSpan(0, probeLength), authenticated, sequence), "one reply per datagram");
+            return length;
         }
 
         // Never more out than in: every size from 0 to 120 octets, unauthenticated.
@@ -258,6 +282,7 @@ public sealed class StampLoopbackTests
         Assert.Null(Exchange(raw, new byte[601]));
         // Garbage after a base packet: reflected, the garbage flagged as TLVs, same size.
         byte[] garbage = RandomNumberGenerator.GetBytes(44 + 37);
+        garbage[0] = 0; // not a probe's sequence number
         garbage[44] = 0;
         garbage[45] = 250;
         garbage[46] = 0xFF; // length past the packet
@@ -270,12 +295,9 @@ public sealed class StampLoopbackTests
         // The same peer with the right key is answered, in authenticated mode.
         byte[] signed = new byte[112];
         new StampSenderPacket(1, NtpTimestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), new ErrorEstimate(0x0001), 7).Write(signed, true);
-        using (var auth = new StampAuthenticator(s_key))
-        {
-            auth.Sign(signed);
-            Assert.Equal(112, Exchange(authenticatedPeer, signed));
-            Assert.True(auth.Verify(buffer.AsSpan(0, 112)));
-        }
+        auth.Sign(signed);
+        Assert.Equal(112, Exchange(authenticatedPeer, signed));
+        Assert.True(auth.Verify(buffer.AsSpan(0, 112)));
 
         StampSessionResult result = await good.DefaultTimeout();
         Assert.Equal(0, TwampReport.Create("good", result.Session).Sequence.Lost);
@@ -294,7 +316,7 @@ public sealed class StampLoopbackTests
         using StampReflector reflector = Start(IPAddress.Loopback, false, out _, answerShort: true);
         using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         raw.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        raw.ReceiveTimeout = 2000;
+        raw.ReceiveTimeout = (int)TaskTimeouts.Default.TotalMilliseconds; // the reply is expected: a safety bound only
         byte[] twampLight = new byte[14];
         twampLight[3] = 9;
         await raw.SendToAsync(twampLight, reflector.LocalEndPoint);

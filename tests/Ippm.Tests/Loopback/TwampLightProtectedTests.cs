@@ -67,6 +67,7 @@ public sealed class TwampLightProtectedTests
             Assert.Equal(48 + padding, result.SenderPacketLength);          // RFC 5357 §4.1.2 protected sender header 48
             Assert.Equal(48 + padding, result.MinReplyLength);              // reply has the request's size
             Assert.Equal(48 + padding, result.MaxReplyLength);
+            await TaskTimeouts.UntilAsync(() => reflector.Reflected >= 40); // counted after the send: the reply can arrive first
             Assert.Equal(40, reflector.Reflected);
             Assert.Equal(0, reflector.BadHmac + reflector.Short);
             // Stateful reflector: its own sequence numbers 0..39; T2 <= T3 on the reflector's clock.
@@ -103,6 +104,7 @@ public sealed class TwampLightProtectedTests
             Assert.Empty((await wrong).Replies);
             Assert.Equal(40, (await stamp).Session.Replies.Count);
             Assert.Equal(SecurityMode.Authenticated, (await stamp).Session.Mode);
+            await TaskTimeouts.UntilAsync(() => reflector.BadHmac >= 40 && reflector.Reflected >= 80);
             Assert.Equal(40, reflector.BadHmac);
             Assert.Equal(80, reflector.Reflected);
         }
@@ -123,12 +125,14 @@ public sealed class TwampLightProtectedTests
                 Key = s_key,
             }, CancellationToken.None).DefaultTimeout();
             Assert.Empty(stamp.Session.Replies);
+            await TaskTimeouts.UntilAsync(() => reflector.BadHmac >= 10); // the sender stops waiting after its Timeout, not when the reflector has looked
             Assert.Equal(10, reflector.BadHmac);
             // Padding below 64 would need a larger reply: counted as short, as for STAMP (RFC 8762 §4.6 default off).
             using var lightKeys = new TwampLightKeys(SecurityMode.Authenticated, s_key);
             TwampSessionResult small = await StampMeasurement.RunTwampLightAsync(reflector.LocalEndPoint, lightKeys, 5,
                 new SendSchedule(0.005, false), 0, 0, TimeSpan.FromSeconds(0.5), CancellationToken.None).DefaultTimeout();
             Assert.Empty(small.Replies);
+            await TaskTimeouts.UntilAsync(() => reflector.Short >= 5);
             Assert.Equal(5, reflector.Short);
             Assert.Equal(0, reflector.Reflected);
         }
@@ -201,6 +205,7 @@ public sealed class TwampLightProtectedTests
             Assert.Equal(0, plain.AsSpan(4, 12).IndexOfAnyExcept((byte)0) + 1);         // MBZ
             Assert.Equal(padding[..16], reply[112..128]);                                  // the sender's padding, as far as it fits
         }
+        await TaskTimeouts.UntilAsync(() => reflector.Reflected >= 1);
         Assert.Equal(1, reflector.Reflected);
     }
 }

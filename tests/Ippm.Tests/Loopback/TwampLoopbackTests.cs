@@ -404,12 +404,5 @@ public sealed class TwampLoopbackTests
         Assert.All(results, r => Assert.Equal(20, r.Replies.Select(s => s.SenderSequence).Distinct().Count()));
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (int i = 0; i < 100 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True(condition());
-    }
+    private static Task WaitForAsync(Func<bool> condition) => TaskTimeouts.UntilAsync(condition);
 }
