@@ -108,7 +108,6 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
         }
     }
 
-    /// <summary>Stops receiving and completes the data with the sender's description (RFC 4656 §3.8).</summary>
     /// <summary>Checks one received test packet and keeps its record: the one code path of the thread and the engine.</summary>
     private void Accept(Span<byte> packet, NtpTimestamp receiveTime, byte? ttl, ErrorEstimate receiveError)
     {
@@ -156,14 +155,17 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
     {
     }
 
-    protected internal override void OnReadable(EngineLoop loop)
+    protected internal override void OnReadable(EngineLoop loop) => ReadBatch(loop);
+
+    /// <summary>Reads one batch of what the socket holds; the number of datagrams read.</summary>
+    private int ReadBatch(EngineLoop loop)
     {
         BatchBuffers buffers = loop.Buffers(_slotSize, 2048);
         buffers.Received.ReceiveLength = _slotSize;
         int count = _socket.ReceiveBatch(buffers.Received, 16, wait: false);
         if (count == 0)
         {
-            return;
+            return 0;
         }
         ErrorEstimate receiveError = SystemClock.Instance.ErrorEstimate;
         for (int i = 0; i < count; i++)
@@ -177,6 +179,7 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
             byte ttl = buffers.Received.Ttl(i);
             Accept(buffers.Received.Slot(i)[..length], buffers.Received.ReceiveTime(i), ttl == 0 ? null : ttl, receiveError);
         }
+        return count;
     }
 
     protected internal override void OnTimer(EngineLoop loop, long nowMs)
@@ -192,6 +195,7 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
         _offLoop.Set();
     }
 
+    /// <summary>Stops receiving and completes the data with the sender's description (RFC 4656 §3.8).</summary>
     public void Complete(SessionDescription? senderDescription, NtpTimestamp stopTime)
     {
         StopThread();
@@ -250,7 +254,21 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
             // command before its next wait, so this is short; the bound only guards against a dead loop).
             if (!_offLoop.IsSet)
             {
-                loop.Post(() => loop.Remove(this));
+                // Packets that arrived before Stop-Sessions but were not yet read count: drain what the socket
+                // already holds (bounded: a flood cannot keep the loop here), then let go of it.
+                loop.Post(() =>
+                {
+                    try
+                    {
+                        for (int batch = 0; batch < 64 && !_offLoop.IsSet && ReadBatch(loop) > 0; batch++)
+                        {
+                        }
+                    }
+                    finally
+                    {
+                        loop.Remove(this);
+                    }
+                });
                 _offLoop.Wait(TimeSpan.FromSeconds(10));
             }
             return;

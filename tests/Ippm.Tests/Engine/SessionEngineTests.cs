@@ -368,6 +368,47 @@ public sealed class SessionEngineTests(ITestOutputHelper output)
         receivers.ForEach(r => r.Dispose());
     }
 
+    [Fact]
+    public async Task OwampReceiver_Complete_CountsPacketsQueuedInTheSocketBeforeStop()
+    {
+        using var engine = new SessionEngine(1, TimeProvider.System);
+        using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        sender.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var request = new SessionRequest
+        {
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 40,
+            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - (10UL << 32)), Timeout = NtpTimestamp.FromSeconds(0.2),
+        };
+        var socket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(100));
+        socket.Connect((IPEndPoint)sender.LocalEndPoint!);
+        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], SessionIdGenerator.Create(IPAddress.Loopback));
+        using var receiver = new OwampReceiver(socket, spec, null, NullLogger.Instance, engine);
+        receiver.Start();
+
+        // Hold the loop (commands run in order, so the receiver is registered by then) so that nothing is read, send every packet (loopback queues them in the socket at once),
+        // then stop: the packets arrived before Stop-Sessions and must be counted as received, not lost.
+        using var holding = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        engine.Loops[0].Post(() =>
+        {
+            holding.Set();
+            release.Wait(TimeSpan.FromSeconds(10));
+        });
+        Assert.True(holding.Wait(TimeSpan.FromSeconds(10)));
+        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
+        for (uint seq = 0; seq < 40; seq++)
+        {
+            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+            sender.SendTo(packet, new IPEndPoint(IPAddress.Loopback, receiver.Port));
+        }
+        Task complete = Task.Run(() => receiver.Complete(new SessionDescription(receiver.Sid, 40, []), SystemClock.Instance.Now()));
+        await Task.Delay(50); // Complete posts its command behind the held one
+        release.Set();
+        await complete.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => (uint)i), receiver.Records().Select(r => r.SequenceNumber).Order());
+        Assert.All(receiver.Records(), r => Assert.False(r.IsLost));
+    }
+
     private static async Task WaitForRoundsAsync(EngineLoop loop, int rounds)
     {
         long target = loop.Rounds + rounds;
