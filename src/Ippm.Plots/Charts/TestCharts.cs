@@ -142,9 +142,20 @@ internal static class TestCharts
         int colour = 0;
         double low = test.PacketDelays.Values.Min(d => d.Min());
         double high = test.PacketDelays.Values.Max(d => d.Max());
+        // A few slow packets would squeeze every other packet into one bar: the bars then stop at the 99th
+        // percentile (nearest rank) and the label says how many packets lie beyond; the CDF keeps them all.
+        double[] all = test.PacketDelays.Values.SelectMany(d => d).Order().ToArray();
+        double p99 = all[Math.Max(0, (int)Math.Ceiling(0.99 * all.Length) - 1)];
+        int beyond = 0;
+        if (p99 > low && high - low > 3 * (p99 - low))
+        {
+            high = p99;
+            beyond = all.Count(d => d > high);
+        }
         const int Bins = 40;
         double width = high > low ? (high - low) / Bins : Math.Max(Math.Abs(low) * 0.01, 0.001);
-        plot.XLabel($"{what} (ms), bins of {width.ToString("0.####", CultureInfo.InvariantCulture)} ms");
+        string tail = beyond == 0 ? "" : $"; {beyond} packets above {high.ToString("0.###", CultureInfo.InvariantCulture)} ms (p99) not shown";
+        plot.XLabel($"{what} (ms), bins of {width.ToString("0.####", CultureInfo.InvariantCulture)} ms{tail}");
         foreach ((Direction direction, double[] delays) in test.PacketDelays.OrderBy(p => p.Key))
         {
             string prefix = test.PacketDelays.Count > 1 ? direction.Short() + " " : "";
@@ -152,7 +163,10 @@ internal static class TestCharts
             var counts = new double[Bins];
             foreach (double delay in delays)
             {
-                counts[Math.Clamp((int)((delay - low) / width), 0, Bins - 1)]++;
+                if (delay <= high)
+                {
+                    counts[Math.Clamp((int)((delay - low) / width), 0, Bins - 1)]++;
+                }
             }
             double[] centres = Enumerable.Range(0, Bins).Select(i => low + ((i + 0.5) * width)).ToArray();
             var bars = plot.Add.Bars(centres, counts);
@@ -171,6 +185,10 @@ internal static class TestCharts
         }
         plot.Axes.SetLimitsY(0, 102, plot.Axes.Right);
         plot.Axes.Margins(bottom: 0);
+        if (beyond > 0)
+        {
+            plot.Axes.SetLimitsX(low - width, high + width);
+        }
         plot.Axes.Bottom.TickGenerator = new NumericAutomatic { LabelFormatter = Milliseconds };
         return plot;
     }

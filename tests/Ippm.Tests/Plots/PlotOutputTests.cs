@@ -184,6 +184,23 @@ public sealed partial class PlotOutputTests
         Assert.Equal(["4", "3", "1", "300", "10", "3.333", "2", "0", "1.000", "50.000", "95.000", "100.000"], FiguresRow(page, "RTT"));
     }
 
+    [Fact]
+    public void PerPacketHistogram_StopsAtTheP99_WhenAFewSlowPacketsWouldSqueezeTheRest()
+    {
+        using var dir = new TempDirectory();
+        string archive = PlotArchives.Write(dir.Path, "lab.jsonl", PlotArchives.Synthetic());
+        // 200 packets of 1.00–1.99 ms and two of 500 ms: the bars end at the p99 (nearest rank: 1.99 ms).
+        IEnumerable<string> lines = Enumerable.Range(0, 200).Select(i => $"{{\"test\":\"synthetic-twamp\",\"round_trip_ms\":{1 + (i * 0.005):0.000}}}")
+            .Concat(["{\"test\":\"synthetic-twamp\",\"round_trip_ms\":500}", "{\"test\":\"synthetic-twamp\",\"round_trip_ms\":500}"]);
+        File.WriteAllLines(dir.File("lab.packets.jsonl"), lines);
+
+        PlotReport.Write(new PlotRequest([archive], ["synthetic-twamp"], null, null), dir.File("t.svg"), TimeProvider.System);
+
+        XNamespace ns = "http://www.w3.org/2000/svg";
+        string[] texts = XDocument.Load(dir.File("t.svg")).Descendants(ns + "text").Select(t => t.Value.Trim()).ToArray();
+        Assert.Contains(texts, t => t.StartsWith("RTT (ms), bins of ", StringComparison.Ordinal) && t.EndsWith("; 2 packets above 1.995 ms (p99) not shown", StringComparison.Ordinal));
+    }
+
     private static void AssertPng(byte[] bytes, int width, int height)
     {
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A], bytes[..8]);
