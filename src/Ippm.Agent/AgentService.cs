@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Ippm.Policy;
 using Ippm.Service;
 using Microsoft.Extensions.Logging;
@@ -28,36 +27,15 @@ public sealed partial class AgentService
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            try
+        await ServiceSignals.RunUntilStoppedAsync(
+            () =>
             {
-                stop.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Already stopped.
-            }
-        }
-        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using PosixSignalRegistration hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
-        {
-            context.Cancel = true;
-            _ = Task.Run(ReloadAsync, CancellationToken.None);
-        });
-        _agent.Start();
-        _systemd.Ready($"measuring {_agent.Tests.Count} tests");
-        Log.Ready(_logger, Environment.ProcessId);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+                _agent.Start();
+                _systemd.Ready($"measuring {_agent.Tests.Count} tests");
+                Log.Ready(_logger, Environment.ProcessId);
+            },
+            ReloadAsync,
+            cancellationToken).ConfigureAwait(false);
         _systemd.Stopping();
         Log.Stopping(_logger);
         await _agent.StopAsync().ConfigureAwait(false);

@@ -58,7 +58,7 @@ internal static class BenchSessionsCommand
             }
             var securityMode = (SecurityMode)bits;
             byte[] passphrase = RandomNumberGenerator.GetBytes(16);
-            BenchCommand.ServerChild? child = null;
+            BenchServerChild? child = null;
             byte[]? secret = null;
             try
             {
@@ -79,7 +79,7 @@ internal static class BenchSessionsCommand
                     {
                         return TwpingCommand.Fail("--server-pid goes with --server.", ExitCodes.Usage);
                     }
-                    child = await BenchCommand.ServerChild.StartAsync(passphrase, pinToCore0: false, cancellationToken).ConfigureAwait(false);
+                    child = await BenchServerChild.StartAsync(passphrase, pinToCore0: false, cancellationToken).ConfigureAwait(false);
                     target = child.EndPoint;
                     pid = child.Pid;
                     identityName = "bench";

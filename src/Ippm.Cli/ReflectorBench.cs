@@ -91,9 +91,9 @@ internal sealed class ReflectorSession : IAsyncDisposable
     private readonly SecurityMode _mode;
     private readonly int _packetLength;
     private readonly int _window;
-    private readonly BenchCommand.ServerChild? _child;
+    private readonly BenchServerChild? _child;
 
-    private ReflectorSession(TwampControlClient client, UdpTestSocket socket, TestPacketCipher? sendCipher, TestPacketCipher? receiveCipher, SecurityMode mode, int packetLength, int window, BenchCommand.ServerChild? child)
+    private ReflectorSession(TwampControlClient client, UdpTestSocket socket, TestPacketCipher? sendCipher, TestPacketCipher? receiveCipher, SecurityMode mode, int packetLength, int window, BenchServerChild? child)
     {
         _client = client;
         _socket = socket;
@@ -107,7 +107,7 @@ internal sealed class ReflectorSession : IAsyncDisposable
 
     /// <summary>Sets up and starts the session, then warms it up (0.5 s of load: JIT, caches).</summary>
     public static async Task<ReflectorSession> OpenAsync(
-        IPEndPoint target, SecurityMode mode, string? identity, byte[]? secret, int packetLength, int window, BenchCommand.ServerChild? child, CancellationToken cancellationToken)
+        IPEndPoint target, SecurityMode mode, string? identity, byte[]? secret, int packetLength, int window, BenchServerChild? child, CancellationToken cancellationToken)
     {
         TwampControlClient client = await TwampControlClient.ConnectAsync(
             target, (uint)mode, identity, secret, Ippm.Sessions.Control.ControlHandshake.DefaultMaxCount, cancellationToken).ConfigureAwait(false);

@@ -62,7 +62,7 @@ internal static class StampBench
             else
             {
                 int port = BenchCommand.FreeUdpPort();
-                ProcessStartInfo info = BenchCommand.ServerChild.SelfStartInfo();
+                ProcessStartInfo info = BenchServerChild.SelfStartInfo();
                 foreach (string arg in new[] { "server", "--stamp-listen", $"127.0.0.1:{port}", "--stamp-stateless", "--log-level", "Warning" })
                 {
                     info.ArgumentList.Add(arg);

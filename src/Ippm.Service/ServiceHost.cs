@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Ippm.Sessions.Server;
 using Ippm.Sessions.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -32,35 +31,18 @@ public sealed partial class ServiceHost
     /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled or SIGTERM/SIGINT arrives (graceful stop).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            try
+        await ServiceSignals.RunUntilStoppedAsync(
+            () =>
             {
-                stop.Cancel();
-            }
-            catch (ObjectDisposedException)
+                _systemd.Ready("serving");
+                Log.Ready(_logger, Environment.ProcessId);
+            },
+            () =>
             {
-                // Already stopped.
-            }
-        }
-        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using PosixSignalRegistration hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
-        {
-            context.Cancel = true;
-            _ = Task.Run(Reload, CancellationToken.None);
-        });
-        _systemd.Ready("serving");
-        Log.Ready(_logger, Environment.ProcessId);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+                Reload();
+                return Task.CompletedTask;
+            },
+            cancellationToken).ConfigureAwait(false);
         _systemd.Stopping();
         Log.Stopping(_logger);
     }
