@@ -55,6 +55,11 @@ internal static class ServerCommand
         command.Add(otlpEndpoint);
         command.Add(otlpProtocol);
         command.Add(otlpInterval);
+        var coalesce = new Option<int?>("--coalesce-us")
+        {
+            Description = "Session engine: after a wake-up that served only a few of many test sessions, wait this many microseconds before the next one so several are served together (0: off; adds at most this to the reflector's hold time, which replies report). Default 250, or IPPM_ENGINE_COALESCE_US.",
+        };
+        command.Add(coalesce);
         IkeOptionSet ike = IkeOptionSet.ForServer();
         ike.AddTo(command);
         var shares = new ServerLimitOptions();
@@ -226,6 +231,14 @@ internal static class ServerCommand
                 return TwpingCommand.Fail(buildError, ExitCodes.Usage);
             }
             ServerOptions options = built!;
+            if (parse.GetValue(coalesce) is int coalesceUs)
+            {
+                if (coalesceUs is < 0 or > 100_000)
+                {
+                    return TwpingCommand.Fail($"--coalesce-us {coalesceUs}: give 0 (off) to 100000 microseconds.", ExitCodes.Usage);
+                }
+                Sessions.Engine.SessionEngine.SharedCoalesceMicroseconds = coalesceUs;
+            }
             bool viaIke = parse.GetValue(ike.Listen) is not null;
             if (listen is not null)
             {

@@ -21,6 +21,12 @@ public sealed unsafe partial class EngineLoop : IDisposable
     private const int MaxWaitMs = 60_000;
     private const int FakeClockWaitMs = 5;
 
+    /// <summary>Sessions a loop must carry before it coalesces wake-ups: a few sessions batch by themselves.</summary>
+    public const int CoalesceMinSessions = 16;
+
+    /// <summary>Ready sessions in one round from which the next wait is not delayed: the round was batched enough.</summary>
+    public const int CoalesceReadyTarget = 16;
+
     private readonly int _epoll;
     private readonly int _wake;
     private readonly Thread _thread;
@@ -39,6 +45,9 @@ public sealed unsafe partial class EngineLoop : IDisposable
     private int _sessionCount;
     private int _wakePending;
     private long _rounds;
+    private long _coalescedRounds;
+    private long _coalesceNs;
+    private bool _coalesceNext;
     private long _timerNow;
     private volatile bool _stopping;
     private bool _disposed;
@@ -73,7 +82,25 @@ public sealed unsafe partial class EngineLoop : IDisposable
     public int SessionCount => Volatile.Read(ref _sessionCount);
 
     /// <summary>epoll_wait returns so far: how often the loop woke (idle cost).</summary>
-    public long Rounds => Interlocked.Read(ref _rounds);
+    public long Rounds => Volatile.Read(ref _rounds);
+
+    /// <summary>Rounds whose wait was delayed by the coalescing window (see <see cref="CoalesceMicroseconds"/>).</summary>
+    public long CoalescedRounds => Volatile.Read(ref _coalescedRounds);
+
+    /// <summary>
+    /// Wake-up coalescing window in microseconds (0: off; any thread may set it). After a round that served only a
+    /// few ready sessions (fewer than <see cref="CoalesceReadyTarget"/>) while the loop carries many
+    /// (<see cref="CoalesceMinSessions"/> or more), the loop sleeps this long before its next epoll_wait, so the
+    /// packets of several slow sessions are served in one wake-up instead of one wake-up each. A round that served no
+    /// session (idle, a timer, a command) never delays the next wait, so an idle loop still blocks without waking, and
+    /// a loop with a few sessions (one fast session batches by itself) is never delayed. The delay is part of the
+    /// reflector's hold time T3 − T2, which the reply reports and the sender subtracts (RFC 5357 §4.2.1).
+    /// </summary>
+    public int CoalesceMicroseconds
+    {
+        get => (int)(Volatile.Read(ref _coalesceNs) / 1000);
+        set => Volatile.Write(ref _coalesceNs, Math.Clamp(value, 0, 100_000) * 1000L);
+    }
 
     /// <summary>The managed thread id of the loop (tests compare it with where callbacks run).</summary>
     public int ManagedThreadId => _thread.ManagedThreadId;
@@ -198,10 +225,20 @@ public sealed unsafe partial class EngineLoop : IDisposable
         {
             while (!_stopping)
             {
+                if (_coalesceNext)
+                {
+                    _coalesceNext = false;
+                    long window = Volatile.Read(ref _coalesceNs);
+                    if (window > 0 && _commands.IsEmpty)
+                    {
+                        EpollNative.SleepNanoseconds(window);
+                        Volatile.Write(ref _coalescedRounds, _coalescedRounds + 1);
+                    }
+                }
                 RunCommands();
                 int timeout = WaitTimeout();
                 int ready = EpollNative.epoll_wait(_epoll, _events, MaxEvents, timeout);
-                Interlocked.Increment(ref _rounds);
+                Volatile.Write(ref _rounds, _rounds + 1); // the loop is the one writer
                 if (ready < 0)
                 {
                     int errno = Marshal.GetLastSystemError();
@@ -213,6 +250,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
                     Thread.Sleep(10);
                     continue;
                 }
+                int served = 0;
                 for (int i = 0; i < ready; i++)
                 {
                     (_, ulong data) = EpollNative.Event(_events, i);
@@ -231,9 +269,11 @@ public sealed unsafe partial class EngineLoop : IDisposable
                     if (slot < _slotCount && _generations[slot] == generation && _slots[slot] is EngineSession session)
                     {
                         Invoke(session, static (s, loop) => s.OnReadable(loop));
+                        served++;
                     }
                 }
                 RunTimers();
+                _coalesceNext = served > 0 && served < CoalesceReadyTarget && _sessionCount >= CoalesceMinSessions;
             }
         }
         catch (Exception e)

@@ -78,4 +78,24 @@ internal static unsafe partial class EpollNative
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    private const int ClockMonotonic = 1;
+
+    /// <summary>struct timespec (64-bit Linux: two longs).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Timespec
+    {
+        public nint Seconds;
+        public nint Nanoseconds;
+    }
+
+    /// <summary>Sleeps about <paramref name="nanoseconds"/> (clock_nanosleep on CLOCK_MONOTONIC; an interrupted sleep just ends early).</summary>
+    public static void SleepNanoseconds(long nanoseconds)
+    {
+        var request = new Timespec { Seconds = (nint)(nanoseconds / 1_000_000_000), Nanoseconds = (nint)(nanoseconds % 1_000_000_000) };
+        clock_nanosleep(ClockMonotonic, 0, &request, null);
+    }
+
+    [LibraryImport("libc")]
+    private static partial int clock_nanosleep(int clock, int flags, void* request, void* remaining);
 }

@@ -13,13 +13,22 @@ public sealed class SessionEngine : IDisposable
     /// <summary>Environment variable that turns the engine off (value <c>0</c>): sessions then run on threads of their own.</summary>
     public const string DisableVariable = "IPPM_SESSION_ENGINE";
 
+    /// <summary>Environment variable with the wake-up coalescing window in microseconds (0: off); the server's <c>--coalesce-us</c> wins.</summary>
+    public const string CoalesceVariable = "IPPM_ENGINE_COALESCE_US";
+
+    /// <summary>The wake-up coalescing window when neither <c>--coalesce-us</c> nor <see cref="CoalesceVariable"/> says otherwise.</summary>
+    public const int DefaultCoalesceMicroseconds = 250;
+
     private static readonly Lazy<SessionEngine?> SharedEngine = new(
-        () => IsSupported ? new SessionEngine(DefaultLoopCount, TimeProvider.System, SharedLogger ?? NullLogger.Instance) : null,
+        () => IsSupported ? new SessionEngine(DefaultLoopCount, TimeProvider.System, SharedLogger ?? NullLogger.Instance, s_sharedCoalesce) : null,
         LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private static int? s_sharedCoalesce;
 
     private readonly EngineLoop[] _loops;
 
-    public SessionEngine(int loopCount, TimeProvider time, ILogger? logger = null)
+    /// <param name="coalesceMicroseconds">The loops' wake-up coalescing window (<see cref="EngineLoop.CoalesceMicroseconds"/>); null: <see cref="ConfiguredCoalesceMicroseconds"/>.</param>
+    public SessionEngine(int loopCount, TimeProvider time, ILogger? logger = null, int? coalesceMicroseconds = null)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -31,6 +40,44 @@ public sealed class SessionEngine : IDisposable
         for (int i = 0; i < loopCount; i++)
         {
             _loops[i] = new EngineLoop(i, time, logger ?? NullLogger.Instance);
+        }
+        CoalesceMicroseconds = coalesceMicroseconds ?? ConfiguredCoalesceMicroseconds;
+    }
+
+    /// <summary><see cref="CoalesceVariable"/> when it holds a number of microseconds (0 or more), else <see cref="DefaultCoalesceMicroseconds"/>.</summary>
+    public static int ConfiguredCoalesceMicroseconds =>
+        int.TryParse(Environment.GetEnvironmentVariable(CoalesceVariable), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int us)
+            ? us
+            : DefaultCoalesceMicroseconds;
+
+    /// <summary>
+    /// The shared engine's coalescing window (the server's <c>--coalesce-us</c>): used when it is created, applied at
+    /// once when it already runs. Null: <see cref="ConfiguredCoalesceMicroseconds"/>.
+    /// </summary>
+    public static int? SharedCoalesceMicroseconds
+    {
+        get => s_sharedCoalesce;
+        set
+        {
+            s_sharedCoalesce = value;
+            if (SharedEngine.IsValueCreated && SharedEngine.Value is SessionEngine shared)
+            {
+                shared.CoalesceMicroseconds = value ?? ConfiguredCoalesceMicroseconds;
+            }
+        }
+    }
+
+    /// <summary>Every loop's wake-up coalescing window in microseconds (0: off); see <see cref="EngineLoop.CoalesceMicroseconds"/>.</summary>
+    public int CoalesceMicroseconds
+    {
+        get => _loops[0].CoalesceMicroseconds;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            foreach (EngineLoop loop in _loops)
+            {
+                loop.CoalesceMicroseconds = value;
+            }
         }
     }
 
