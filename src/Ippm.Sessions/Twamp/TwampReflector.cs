@@ -58,12 +58,24 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     private long _oversized;
 
     /// <summary>
-    /// Octets of batch buffers a reflector for <paramref name="expectedPacketLength"/>-octet packets may make the server
-    /// hold: its own on a dedicated thread; on the engine, the size class it makes its loop allocate (shared with every
-    /// session of that class). Charged to the source's memory share.
+    /// What one reflector costs the server on the session engine, whatever its packet size: the reflector, its socket
+    /// object and keys (resident memory measured at 7–10 KiB per idle session with <c>ippm bench sessions</c>, rounded
+    /// up). Its batch buffers are not its own: the loop holds one set per size class, shared by every session of the
+    /// class, at most a few MiB per loop however many sessions there are.
     /// </summary>
-    public static long BufferBytes(int expectedPacketLength, bool protectedLayout)
+    public const long EngineSessionBytes = 16 << 10;
+
+    /// <summary>
+    /// Octets a reflector for <paramref name="expectedPacketLength"/>-octet packets makes the server hold, charged to the
+    /// source's memory share: <see cref="EngineSessionBytes"/> on the session engine (<paramref name="onEngine"/>); on a
+    /// dedicated thread, its own receive and send batches (about 256–512 KiB).
+    /// </summary>
+    public static long BufferBytes(int expectedPacketLength, bool protectedLayout, bool onEngine)
     {
+        if (onEngine)
+        {
+            return EngineSessionBytes;
+        }
         (int slotSize, int batchSize) = BufferShape(expectedPacketLength);
         return (long)batchSize * (2L * slotSize + TestPacketLayout.ReflectorHeader(protectedLayout));
     }

@@ -321,7 +321,8 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         }
         // Per-source shares: one address cannot take every session or every megabyte of the server.
         int expectedLength = TwampTestFormat.For(handshake.Mode, handshake.ModeBits).SenderHeader + (int)request.PaddingLength;
-        long memory = TwampReflector.BufferBytes(expectedLength, handshake.Mode.ProtectsTestPackets());
+        // The reflector runs on the shared engine wherever there is one (a Linux test socket batches).
+        long memory = TwampReflector.BufferBytes(expectedLength, handshake.Mode.ProtectsTestPackets(), onEngine: Engine.SessionEngine.Shared is not null);
         IPAddress source = Remote.Address;
         if (!Shares.Sessions.TryTake(source, 1))
         {
