@@ -57,7 +57,7 @@ internal static class ServerCommand
         command.Add(otlpInterval);
         var coalesce = new Option<int?>("--coalesce-us")
         {
-            Description = "Session engine: after a wake-up that served only a few of many test sessions, wait this many microseconds before the next one so several are served together (0: off; adds at most this to the reflector's hold time, which replies report). Default 250, or IPPM_ENGINE_COALESCE_US.",
+            Description = "Session engine: after a wake-up that served only a few of many test sessions, wait this many microseconds before the next one so several are served together (0: off; adds at most this to the reflector's hold time, which replies report). Default 0, or IPPM_ENGINE_COALESCE_US.",
         };
         command.Add(coalesce);
         IkeOptionSet ike = IkeOptionSet.ForServer();
