@@ -1,4 +1,5 @@
 using Ippm.Security;
+using Ippm.Sessions.Engine;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
@@ -8,19 +9,18 @@ namespace Ippm.Sessions.Twamp;
 
 /// <summary>
 /// Everything one TWAMP Session-Sender keeps (RFC 5357 §4.1) and the code that writes its packets and reads its
-/// replies: the one code path of <see cref="TwampSessionSender"/>'s two threads and of <see cref="TwampSenderSession"/>
+/// replies: the one code path of <see cref="TwampSessionSender"/>'s two threads and of <see cref="ScheduledSenderSession{TResult}"/>
 /// on a loop of the session engine, so both give the same <see cref="TwampSessionResult"/> for the same packets.
 /// Sending and receiving may run on two threads: what both read (T1 of each sequence number, the count sent) is
 /// written with <see cref="Volatile"/> / <see cref="Interlocked"/>.
 /// </summary>
-internal sealed class TwampSenderState : IDisposable
+internal sealed class TwampSenderState : IScheduledSender
 {
     public const int BatchSize = 64;
 
     private readonly SessionId _sid;
     private readonly SecurityMode _mode;
     private readonly int _count;
-    private readonly SendSchedule _schedule;
     private readonly TimeSpan _timeout;
     private readonly TwampTestFormat _format;
     private readonly int _reflectOctets;
@@ -28,20 +28,21 @@ internal sealed class TwampSenderState : IDisposable
     private readonly byte[] _padding;
     private readonly ulong[] _sendTimes;
     private readonly ErrorEstimate[] _sendErrors;
-    private readonly float[] _lateness;
     private readonly bool[] _seen;
     private readonly List<TwampSample> _replies;
     private readonly TestPacketCipher? _receiveCipher;
     private readonly TestPacketCipher? _sendCipher;
-    private readonly Random _random = new();
+    private readonly SenderTimeline _timeline;
+    private readonly bool[] _engineValid = new bool[BatchSize];
     private readonly double _timeoutSeconds;
     private long _sentCount;
     private int _seqNext;
-    private double _nextOffset;
     private long _late, _malformed, _badHmac, _reflectedIntact;
     private int _uniqueReplies;
     private int _minReply = int.MaxValue, _maxReply;
     private DatagramBatch? _accessorBatch;
+    private DatagramBatch? _outgoingBatch;
+    private TestPacketCipher.PacketAccessor? _outgoingPacket;
     private TestPacketCipher.PacketAccessor? _receivedPacket;
 
     public TwampSenderState(
@@ -51,7 +52,6 @@ internal sealed class TwampSenderState : IDisposable
         _sid = sid;
         _mode = mode;
         _count = count;
-        _schedule = schedule;
         _timeout = timeout;
         _timeoutSeconds = timeout.TotalSeconds;
         _format = format;
@@ -61,7 +61,7 @@ internal sealed class TwampSenderState : IDisposable
         Random.Shared.NextBytes(_padding);
         _sendTimes = new ulong[count];
         _sendErrors = new ErrorEstimate[count];
-        _lateness = new float[count];
+        _timeline = new SenderTimeline(schedule, count);
         _seen = new bool[count];
         _replies = new List<TwampSample>(Math.Min(count, 1 << 20));
         _receiveCipher = createCipher?.Invoke();
@@ -85,7 +85,10 @@ internal sealed class TwampSenderState : IDisposable
     public int SentCount => (int)Interlocked.Read(ref _sentCount);
 
     /// <summary>Seconds from the start of sending to when the next packet is due.</summary>
-    public double NextOffset => _nextOffset;
+    public double NextOffset => _timeline.NextOffset;
+
+    /// <summary>twping waits for the replies to what left, also when sending was stopped.</summary>
+    public bool StopReceivingOnStop => false;
 
     /// <summary>Every packet sent so far has a reply (receiving side).</summary>
     public int UniqueReplies => _uniqueReplies;
@@ -100,24 +103,24 @@ internal sealed class TwampSenderState : IDisposable
         }
     }
 
-    /// <summary>
-    /// Takes the packets already due <paramref name="elapsedSeconds"/> after the start (at most the batch), records how
-    /// late each is against its schedule and draws the next offset (fixed, or exponential as twping does). 0: none due.
-    /// </summary>
-    /// <param name="slackSeconds">
-    /// How early a packet may be taken: the engine's deadlines are whole 100 ns ticks, rounded to the nearest, so it
-    /// passes half a tick (a packet is never counted early: its lateness is at least 0).
-    /// </param>
-    public int TakeDue(double elapsedSeconds, int capacity, double slackSeconds = 0)
+    /// <summary>Packets already due <paramref name="elapsedSeconds"/> after the start (see <see cref="SenderTimeline.TakeDue"/>).</summary>
+    public int TakeDue(double elapsedSeconds, int capacity, double slackSeconds = 0) => _timeline.TakeDue(_seqNext, elapsedSeconds, capacity, slackSeconds);
+
+    public void SendBurst(UdpTestSocket socket, DatagramBatch outgoing, int burst, bool wait)
     {
-        int burst = 0;
-        while (_seqNext + burst < _count && burst < capacity && _nextOffset <= elapsedSeconds + slackSeconds)
+        if (!ReferenceEquals(_outgoingBatch, outgoing))
         {
-            _lateness[_seqNext + burst] = (float)Math.Max(0, elapsedSeconds - _nextOffset);
-            burst++;
-            _nextOffset += _schedule.Exponential ? -_schedule.IntervalSeconds * Math.Log(1.0 - _random.NextDouble()) : _schedule.IntervalSeconds;
+            _outgoingBatch = outgoing;
+            _outgoingPacket = i => outgoing.Datagram(i);
         }
-        return burst;
+        SendBurst(socket, outgoing, _outgoingPacket!, burst, wait);
+    }
+
+    public void ReceiveReady(UdpTestSocket socket, EngineLoop loop)
+    {
+        BatchBuffers buffers = loop.Buffers(ReceiveSlotSize, 2048);
+        buffers.Received.ReceiveLength = ReceiveSlotSize;
+        AcceptReplies(buffers.Received, socket.ReceiveBatch(buffers.Received, BatchSize, wait: false), _engineValid);
     }
 
     /// <summary>
@@ -220,13 +223,12 @@ internal sealed class TwampSenderState : IDisposable
     public TwampSessionResult Result()
     {
         int sent = SentCount;
-        Array.Sort(_lateness, 0, sent);
         return new TwampSessionResult(
             _sid, _mode, sent, _replies, _late, _malformed, _badHmac,
             new NtpTimestamp(sent > 0 ? _sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? _sendTimes[sent - 1] : 0),
             PacketLength, _timeout)
         {
-            ScheduleError = sent == 0 ? (double.NaN, double.NaN) : (_lateness[(sent - 1) / 2], _lateness[(int)Math.Ceiling(0.99 * sent) - 1]),
+            ScheduleError = _timeline.ScheduleError(sent),
             DscpEcnMonitoring = _format.DscpEcn,
             SymmetricalSize = _format.SymmetricalSize,
             ReflectOctets = _reflectOctets,

@@ -103,7 +103,7 @@ public sealed record TwampSessionResult(
 }
 
 /// <summary>
-/// The TWAMP Session-Sender (RFC 5357 §4.1). On Linux it is a <see cref="TwampSenderSession"/> on a loop of the
+/// The TWAMP Session-Sender (RFC 5357 §4.1). On Linux it is a <see cref="Engine.ScheduledSenderSession{TResult}"/> on a loop of the
 /// shared <see cref="Engine.SessionEngine"/>: packets leave on the loop's timer, replies are read on the loop's
 /// epoll readiness. Without the engine (not Linux, <c>IPPM_SESSION_ENGINE=0</c>, a socket that cannot batch) a send
 /// loop on its own thread follows the schedule and a receive loop on another timestamps replies as they arrive.
@@ -131,7 +131,7 @@ public static class TwampSessionSender
         if (chosen is not null)
         {
             var state = new TwampSenderState(sid, mode, createCipher, count, schedule, paddingLength, timeout, f, reflectOctets);
-            return TwampSenderSession.Start(chosen, socket, state, timeout, cancellationToken);
+            return Engine.ScheduledSenderSession<TwampSessionResult>.Start(chosen, socket, state, state.Result, timeout, cancellationToken);
         }
         // The token stops sending only; the thread always runs, so replies in flight are still collected.
         return Task.Factory.StartNew(

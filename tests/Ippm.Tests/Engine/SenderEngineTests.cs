@@ -100,6 +100,13 @@ public sealed class SenderEngineTests(ITestOutputHelper output)
         return reflector;
     }
 
+    private static async Task RunOnLoopAsync(EngineLoop loop)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(() => done.SetResult());
+        await done.Task.DefaultTimeout();
+    }
+
     private static async Task WaitForRoundsAsync(EngineLoop loop, int rounds)
     {
         long target = loop.Rounds + rounds;
@@ -284,7 +291,9 @@ public sealed class SenderEngineTests(ITestOutputHelper output)
         using var sender = new OwampSender(socket, OwampSpec(6, 1, 10, 2), null, engine);
         Assert.True(sender.OnEngine);
         sender.Start();
-        await TaskTimeouts.UntilAsync(() => engine.SessionCount == 1);
+        // The loop maps Start Time onto its clock when it registers the sender: let it do so before the clock moves
+        // (a command posted after Start runs after the registration).
+        await RunOnLoopAsync(engine.Loops[0]);
         clock.Advance(TimeSpan.FromSeconds(10.5));
         await WaitForRoundsAsync(engine.Loops[0], 5);
         Assert.Empty(sink.Sequences);

@@ -1,57 +1,56 @@
-using Ippm.Security;
-using Ippm.Sessions.Engine;
 using Ippm.Sessions.Transport;
 
-namespace Ippm.Sessions.Twamp;
+namespace Ippm.Sessions.Engine;
 
 /// <summary>
-/// A TWAMP Session-Sender on a loop of the session engine: the loop's timer (a sub-millisecond deadline) sends every
-/// packet already due in one sendmmsg, T1 read right before it; the loop's epoll readiness reads the replies (kernel
-/// receive timestamps). After the last packet, or when the caller's token stops sending, it waits for the replies to
-/// what left, at most the session Timeout, as the threaded sender does, and completes with the same result.
+/// A Session-Sender on a loop of the session engine (twping's, STAMP's): the loop's timer (a sub-millisecond
+/// deadline) sends every packet already due in one sendmmsg, T1 read right before it; the loop's epoll readiness
+/// reads the replies (kernel receive timestamps). After the last packet, or when the caller's token stops sending,
+/// it waits for the replies to what left, at most the session Timeout, as the threaded senders do, and completes
+/// with the result the <see cref="IScheduledSender"/> makes.
 /// </summary>
-internal sealed class TwampSenderSession : EngineSession
+internal sealed class ScheduledSenderSession<TResult> : EngineSession
 {
     private const double HalfTickSeconds = 0.5 / TimeSpan.TicksPerSecond;
+    private const int MaxBatch = 64;
 
     private readonly UdpTestSocket _socket;
-    private readonly TwampSenderState _state;
+    private readonly IScheduledSender _sender;
+    private readonly Func<TResult> _result;
     private readonly TimeSpan _timeout;
     private readonly CancellationToken _stopSending;
-    private readonly TaskCompletionSource<TwampSessionResult> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DatagramBatch _outgoing;
-    private readonly TestPacketCipher.PacketAccessor _outgoingPacket;
-    private readonly bool[] _valid = new bool[TwampSenderState.BatchSize];
     private CancellationTokenRegistration _registration;
     private TimeSpan _start;
     private bool _draining;
     private TimeSpan _stopReceivingAt = TimeSpan.MaxValue;
 
-    private TwampSenderSession(UdpTestSocket socket, TwampSenderState state, TimeSpan timeout, CancellationToken stopSending)
+    private ScheduledSenderSession(UdpTestSocket socket, IScheduledSender sender, Func<TResult> result, TimeSpan timeout, CancellationToken stopSending)
     {
         _socket = socket;
-        _state = state;
+        _sender = sender;
+        _result = result;
         _timeout = timeout;
         _stopSending = stopSending;
         // A burst never exceeds the packets of the session: a short session holds a short batch.
-        _outgoing = new DatagramBatch(Math.Clamp(state.Count, 1, TwampSenderState.BatchSize), state.PacketLength);
-        _outgoingPacket = i => _outgoing.Datagram(i);
-        state.PrepareOutgoing(_outgoing);
+        _outgoing = new DatagramBatch(Math.Clamp(sender.Count, 1, MaxBatch), sender.PacketLength);
+        sender.PrepareOutgoing(_outgoing);
     }
 
-    public static Task<TwampSessionResult> Start(SessionEngine engine, UdpTestSocket socket, TwampSenderState state, TimeSpan timeout, CancellationToken stopSending)
+    /// <summary>Places the sender on <paramref name="engine"/>; the task completes when it has left the loop.</summary>
+    public static Task<TResult> Start(SessionEngine engine, UdpTestSocket socket, IScheduledSender sender, Func<TResult> result, TimeSpan timeout, CancellationToken stopSending)
     {
-        var session = new TwampSenderSession(socket, state, timeout, stopSending);
-        // The token stops sending only; replies in flight are still collected. A token cancelled already is seen in
-        // OnAdded (Loop is still null here, so the callback posts nothing).
+        var session = new ScheduledSenderSession<TResult>(socket, sender, result, timeout, stopSending);
+        // A token cancelled already is seen in OnAdded (Loop is still null here, so the callback posts nothing).
         session._registration = stopSending.Register(static s =>
         {
-            var me = (TwampSenderSession)s!;
+            var me = (ScheduledSenderSession<TResult>)s!;
             EngineLoop? loop = me.Loop;
             loop?.Post(() => me.StopSending(loop));
         }, session);
         engine.Add(session);
-        return session._result.Task;
+        return session._completion.Task;
     }
 
     protected internal override UdpTestSocket EngineSocket => _socket;
@@ -94,19 +93,19 @@ internal sealed class TwampSenderSession : EngineSession
         while (true)
         {
             double elapsed = (loop.Now - _start).TotalSeconds;
-            int burst = _state.TakeDue(elapsed, _outgoing.Capacity, HalfTickSeconds);
+            int burst = _sender.TakeDue(elapsed, _outgoing.Capacity, HalfTickSeconds);
             if (burst == 0)
             {
                 break;
             }
-            _state.SendBurst(_socket, _outgoing, _outgoingPacket, burst, wait: false);
+            _sender.SendBurst(_socket, _outgoing, burst, wait: false);
         }
-        if (_state.AllSent)
+        if (_sender.AllSent)
         {
             StopSending(loop);
             return;
         }
-        loop.ScheduleAt(this, _start + TimeSpan.FromTicks((long)Math.Round(_state.NextOffset * TimeSpan.TicksPerSecond)));
+        loop.ScheduleAt(this, _start + TimeSpan.FromTicks((long)Math.Round(_sender.NextOffset * TimeSpan.TicksPerSecond)));
     }
 
     /// <summary>No more packets leave; replies to those that did are awaited for at most the Timeout.</summary>
@@ -118,7 +117,7 @@ internal sealed class TwampSenderSession : EngineSession
         }
         _draining = true;
         _stopReceivingAt = loop.Now + _timeout;
-        if (_state.UniqueReplies >= _state.SentCount)
+        if (_sender.UniqueReplies >= _sender.SentCount || (_sender.StopReceivingOnStop && _stopSending.IsCancellationRequested))
         {
             loop.Remove(this);
             return;
@@ -128,11 +127,8 @@ internal sealed class TwampSenderSession : EngineSession
 
     protected internal override void OnReadable(EngineLoop loop)
     {
-        BatchBuffers buffers = loop.Buffers(_state.ReceiveSlotSize, 2048);
-        buffers.Received.ReceiveLength = _state.ReceiveSlotSize;
-        int received = _socket.ReceiveBatch(buffers.Received, TwampSenderState.BatchSize, wait: false);
-        _state.AcceptReplies(buffers.Received, received, _valid);
-        if (_draining && _state.UniqueReplies >= _state.SentCount)
+        _sender.ReceiveReady(_socket, loop);
+        if (_draining && _sender.UniqueReplies >= _sender.SentCount)
         {
             loop.Remove(this);
         }
@@ -144,12 +140,22 @@ internal sealed class TwampSenderSession : EngineSession
         _outgoing.Dispose();
         if (failure is not null)
         {
-            _state.Dispose();
-            _result.TrySetException(failure);
+            _sender.Dispose();
+            _completion.TrySetException(failure);
             return;
         }
-        TwampSessionResult result = _state.Result();
-        _state.Dispose();
-        _result.TrySetResult(result);
+        TResult result;
+        try
+        {
+            result = _result();
+        }
+        catch (Exception e)
+        {
+            _sender.Dispose();
+            _completion.TrySetException(e);
+            return;
+        }
+        _sender.Dispose();
+        _completion.TrySetResult(result);
     }
 }
