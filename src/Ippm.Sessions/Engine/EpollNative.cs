@@ -93,8 +93,8 @@ internal static unsafe partial class EpollNative
 
     /// <summary>
     /// Asks for timer slack of 1 ns on the calling thread (PR_SET_TIMERSLACK): the default 50 µs would let the kernel
-    /// wake a loop up to 50 µs after a sender's packet was due. Waits longer than 50 ms still get 0.1 % of their length
-    /// (select_estimate_accuracy), a limit the loop accepts.
+    /// wake a loop up to 50 µs after a sender's packet was due. Every wait still gets 0.1 % of its length
+    /// (select_estimate_accuracy): 100 ns on a 100 µs wait, a limit the loop accepts.
     /// </summary>
     public static void PreciseTimers()
     {
