@@ -106,7 +106,10 @@ public sealed unsafe partial class EngineLoop : IDisposable
     public int ManagedThreadId => _thread.ManagedThreadId;
 
     /// <summary>The loop's clock in milliseconds since it started, from its <see cref="TimeProvider"/>.</summary>
-    public long NowMs => (long)_time.GetElapsedTime(_origin).TotalMilliseconds;
+    public long NowMs => (long)Now.TotalMilliseconds;
+
+    /// <summary>The loop's clock since it started (100 ns resolution): what <see cref="ScheduleAt"/> deadlines are on.</summary>
+    public TimeSpan Now => _time.GetElapsedTime(_origin);
 
     public bool OnLoopThread => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
 
@@ -193,14 +196,23 @@ public sealed unsafe partial class EngineLoop : IDisposable
     /// Arms the session's one deadline at <paramref name="dueMs"/> (loop clock), replacing any earlier one
     /// (loop thread only). Superseded heap entries are skipped when they surface.
     /// </summary>
-    public void Schedule(EngineSession session, long dueMs)
+    public void Schedule(EngineSession session, long dueMs) =>
+        ScheduleTicks(session, dueMs >= long.MaxValue / TimeSpan.TicksPerMillisecond ? long.MaxValue : dueMs * TimeSpan.TicksPerMillisecond);
+
+    /// <summary>
+    /// As <see cref="Schedule"/>, to the loop clock's resolution (<see cref="Now"/>): the wait is an epoll_pwait2
+    /// timespec, not whole milliseconds, so a sender's packet can be due between two milliseconds.
+    /// </summary>
+    public void ScheduleAt(EngineSession session, TimeSpan due) => ScheduleTicks(session, due.Ticks);
+
+    private void ScheduleTicks(EngineSession session, long dueTicks)
     {
         if (session.Slot < 0)
         {
             return;
         }
-        session.TimerDue = dueMs;
-        _timers.Enqueue(session, dueMs);
+        session.TimerDue = dueTicks;
+        _timers.Enqueue(session, dueTicks);
     }
 
     /// <summary>The loop's buffers for datagrams up to <paramref name="receiveSlot"/> and replies up to <paramref name="sendSlot"/> octets (loop thread only).</summary>
@@ -221,6 +233,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
 
     private void Run()
     {
+        EpollNative.PreciseTimers();
         try
         {
             while (!_stopping)
@@ -229,6 +242,12 @@ public sealed unsafe partial class EngineLoop : IDisposable
                 {
                     _coalesceNext = false;
                     long window = Volatile.Read(ref _coalesceNs);
+                    long untilDeadline = WaitTimeout();
+                    if (untilDeadline >= 0)
+                    {
+                        // A sender's packet due within the window leaves on time: the window never outlasts a deadline.
+                        window = Math.Min(window, untilDeadline * 100);
+                    }
                     if (window > 0 && _commands.IsEmpty)
                     {
                         EpollNative.SleepNanoseconds(window);
@@ -236,8 +255,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
                     }
                 }
                 RunCommands();
-                int timeout = WaitTimeout();
-                int ready = EpollNative.epoll_wait(_epoll, _events, MaxEvents, timeout);
+                int ready = EpollNative.Wait(_epoll, _events, MaxEvents, WaitTimeout());
                 Volatile.Write(ref _rounds, _rounds + 1); // the loop is the one writer
                 if (ready < 0)
                 {
@@ -293,13 +311,14 @@ public sealed unsafe partial class EngineLoop : IDisposable
         }
     }
 
-    private int WaitTimeout()
+    /// <summary>How long the next wait may last, in ticks of 100 ns; -1: until an event.</summary>
+    private long WaitTimeout()
     {
         if (!_commands.IsEmpty)
         {
             return 0;
         }
-        int cap = _systemClock ? MaxWaitMs : FakeClockWaitMs;
+        long cap = (_systemClock ? MaxWaitMs : FakeClockWaitMs) * TimeSpan.TicksPerMillisecond;
         while (_timers.TryPeek(out EngineSession? session, out long due))
         {
             if (session.TimerDue != due || session.Slot < 0)
@@ -307,8 +326,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
                 _timers.Dequeue(); // superseded or removed
                 continue;
             }
-            long wait = due - NowMs;
-            return (int)Math.Clamp(wait < 0 ? 0 : wait + 1, 0, cap);
+            return Math.Clamp(due - Now.Ticks, 0, cap);
         }
         return _systemClock ? -1 : cap;
     }
@@ -319,7 +337,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
         {
             return;
         }
-        long now = NowMs;
+        long now = Now.Ticks;
         while (_timers.TryPeek(out EngineSession? session, out long due) && due <= now)
         {
             _timers.Dequeue();
@@ -328,7 +346,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
                 continue;
             }
             session.TimerDue = long.MaxValue;
-            _timerNow = now;
+            _timerNow = now / TimeSpan.TicksPerMillisecond;
             Invoke(session, static (s, loop) => s.OnTimer(loop, loop._timerNow));
         }
     }

@@ -64,6 +64,66 @@ internal static unsafe partial class EpollNative
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_ctl(int epoll, int operation, int fd, void* @event);
 
+    /// <summary>
+    /// epoll_wait for at most <paramref name="timeoutTicks"/> (100 ns; -1: no limit): through epoll_pwait2's timespec
+    /// (Linux 5.11+, glibc 2.35+) so a deadline between two milliseconds is kept; where that is missing, epoll_wait
+    /// with the timeout rounded up to whole milliseconds (never early).
+    /// </summary>
+    public static int Wait(int epoll, byte* events, int maxEvents, long timeoutTicks)
+    {
+        if (s_pwait2)
+        {
+            try
+            {
+                Timespec spec = new() { Seconds = timeoutTicks / TimeSpan.TicksPerSecond, Nanoseconds = timeoutTicks % TimeSpan.TicksPerSecond * 100 };
+                int ready = epoll_pwait2(epoll, events, maxEvents, timeoutTicks < 0 ? null : &spec, null);
+                if (ready >= 0 || Marshal.GetLastSystemError() != ENoSys)
+                {
+                    return ready;
+                }
+            }
+            catch (EntryPointNotFoundException)
+            {
+            }
+            s_pwait2 = false;
+        }
+        int ms = timeoutTicks < 0 ? -1 : (int)Math.Min((timeoutTicks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond, int.MaxValue);
+        return epoll_wait(epoll, events, maxEvents, ms);
+    }
+
+    /// <summary>
+    /// Asks for timer slack of 1 ns on the calling thread (PR_SET_TIMERSLACK): the default 50 µs would let the kernel
+    /// wake a loop up to 50 µs after a sender's packet was due. Every wait still gets 0.1 % of its length
+    /// (select_estimate_accuracy): 100 ns on a 100 µs wait, a limit the loop accepts.
+    /// </summary>
+    public static void PreciseTimers()
+    {
+        try
+        {
+            prctl(PrSetTimerSlack, 1, 0, 0, 0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+        }
+    }
+
+    private const int ENoSys = 38;
+    private const int PrSetTimerSlack = 29;
+    private static bool s_pwait2 = true;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_pwait2(int epoll, void* events, int maxEvents, Timespec* timeout, void* sigmask);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int epoll_wait(int epoll, void* events, int maxEvents, int timeout);
 
@@ -82,17 +142,10 @@ internal static unsafe partial class EpollNative
     private const int ClockMonotonic = 1;
 
     /// <summary>struct timespec (64-bit Linux: two longs).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Timespec
-    {
-        public nint Seconds;
-        public nint Nanoseconds;
-    }
-
     /// <summary>Sleeps about <paramref name="nanoseconds"/> (clock_nanosleep on CLOCK_MONOTONIC; an interrupted sleep just ends early).</summary>
     public static void SleepNanoseconds(long nanoseconds)
     {
-        var request = new Timespec { Seconds = (nint)(nanoseconds / 1_000_000_000), Nanoseconds = (nint)(nanoseconds % 1_000_000_000) };
+        var request = new Timespec { Seconds = nanoseconds / 1_000_000_000, Nanoseconds = nanoseconds % 1_000_000_000 };
         clock_nanosleep(ClockMonotonic, 0, &request, null);
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ippm.Security;
+using Ippm.Sessions.Engine;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Wire;
@@ -9,26 +10,49 @@ using Ippm.Wire.Test;
 namespace Ippm.Sessions.Owamp;
 
 /// <summary>
-/// The OWAMP Session-Sender of one test session (RFC 4656 §4.1): sends packet k at Start Time + t_k on a
-/// dedicated thread, skips packets already later than Timeout (RFC 4656 §4.1.1; the receiver would discard
-/// them) and reports Next Seqno and the skip ranges for Stop-Sessions.
+/// The OWAMP Session-Sender of one test session (RFC 4656 §4.1): sends packet k at Start Time + t_k, skips packets
+/// already later than Timeout (RFC 4656 §4.1.1; the receiver would discard them) and reports Next Seqno and the skip
+/// ranges for Stop-Sessions. On a loop of the session engine each packet leaves on the loop's timer (a sub-millisecond
+/// deadline); without the engine (not Linux, <c>IPPM_SESSION_ENGINE=0</c>, a socket that cannot batch) on a dedicated
+/// thread. Both paths send each packet through <see cref="SendPacket"/>.
 /// </summary>
-public sealed class OwampSender : IDisposable
+public sealed class OwampSender : EngineSession, IDisposable
 {
+    /// <summary>Packets one timer callback may send before it lets the loop serve the other sessions.</summary>
+    private const int MaxPerCallback = 64;
+
     private readonly UdpTestSocket _socket;
     private readonly OwampSessionSpec _spec;
     private readonly TestPacketCipher? _cipher;
     private readonly List<SkipRange> _skips = [];
     private readonly TaskCompletionSource<SessionDescription> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SessionEngine? _engine;
+    private readonly ManualResetEventSlim _offLoop = new(false);
+    private readonly byte[] _packet;
+    private readonly bool _protectedLayout;
     private volatile bool _stopping;
     private Thread? _thread;
 
-    public OwampSender(UdpTestSocket socket, OwampSessionSpec spec, TestPacketCipher? cipher)
+    // Loop state (engine path): the schedule on the loop's clock and the next sequence number.
+    private TimeSpan _startOnLoop;
+    private uint _next;
+    private DatagramBatch? _outgoing;
+
+    /// <param name="engine">The engine to send on; null for <see cref="SessionEngine.Shared"/> (a thread where there is none).</param>
+    public OwampSender(UdpTestSocket socket, OwampSessionSpec spec, TestPacketCipher? cipher, SessionEngine? engine = null)
     {
         _socket = socket;
         _spec = spec;
         _cipher = cipher;
+        _engine = socket.IsNative ? engine ?? SessionEngine.Shared : null;
+        _protectedLayout = cipher is not null;
+        int header = TestPacketLayout.SenderHeader(_protectedLayout);
+        _packet = new byte[header + spec.PaddingLength];
+        Random.Shared.NextBytes(_packet.AsSpan(header));
     }
+
+    /// <summary>Whether the sender runs on an engine loop rather than a thread of its own.</summary>
+    public bool OnEngine => _engine is not null;
 
     public OwampSessionSpec Spec => _spec;
     public SessionId Sid => _spec.Sid;
@@ -39,6 +63,11 @@ public sealed class OwampSender : IDisposable
 
     public void Start()
     {
+        if (_engine is not null)
+        {
+            _engine.Add(this);
+            return;
+        }
         _thread = new Thread(Run) { IsBackground = true, Name = $"owamp-sender {Port}", Priority = ThreadPriority.AboveNormal };
         _thread.Start();
     }
@@ -47,7 +76,11 @@ public sealed class OwampSender : IDisposable
     public SessionDescription Stop()
     {
         _stopping = true;
-        if (_thread is null)
+        if (Loop is EngineLoop loop)
+        {
+            LeaveLoop(loop);
+        }
+        else if (_thread is null)
         {
             _done.TrySetResult(new SessionDescription(Sid, 0, []));
         }
@@ -58,12 +91,18 @@ public sealed class OwampSender : IDisposable
         return _done.Task.Result;
     }
 
+    /// <summary>Asks the loop to take the sender off and waits until it has (the bound only guards against a dead loop).</summary>
+    private void LeaveLoop(EngineLoop loop)
+    {
+        if (!_offLoop.IsSet)
+        {
+            loop.Post(() => loop.Remove(this));
+            _offLoop.Wait(TimeSpan.FromSeconds(10));
+        }
+    }
+
     private void Run()
     {
-        bool protectedLayout = _cipher is not null;
-        int header = TestPacketLayout.SenderHeader(protectedLayout);
-        byte[] packet = new byte[header + _spec.PaddingLength];
-        Random.Shared.NextBytes(packet.AsSpan(header));
         SystemClock clock = SystemClock.Instance;
         // Map the NTP schedule onto the monotonic clock once, so the wall clock is read only for timestamps.
         NtpTimestamp now = clock.Now();
@@ -87,18 +126,7 @@ public sealed class OwampSender : IDisposable
                     AddSkip(seq);
                     continue;
                 }
-                packet.AsSpan(0, protectedLayout ? TestPacketLayout.SenderHmacOffset : header).Clear();
-                SenderPacket.WriteSequenceNumber(packet, seq);
-                SenderPacket.WriteTimestamp(packet, protectedLayout, clock.Now(), clock.ErrorEstimate);
-                _cipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
-                try
-                {
-                    _socket.Send(packet);
-                }
-                catch (System.Net.Sockets.SocketException)
-                {
-                    // Reported ICMP errors do not stop the schedule; the packet counts as sent (and lost).
-                }
+                SendPacket(seq, null);
             }
         }
         catch (ObjectDisposedException) when (_stopping)
@@ -108,6 +136,92 @@ public sealed class OwampSender : IDisposable
         {
             _done.TrySetResult(new SessionDescription(Sid, next, [.. _skips]));
         }
+    }
+
+    /// <summary>
+    /// Writes packet <paramref name="seq"/> with its timestamp read right before it is protected and sent. A packet the
+    /// kernel refuses (an ICMP error reported, a full buffer on the loop) does not stop the schedule; it counts as sent
+    /// (and lost).
+    /// </summary>
+    private void SendPacket(uint seq, DatagramBatch? outgoing)
+    {
+        byte[] packet = _packet;
+        SystemClock clock = SystemClock.Instance;
+        packet.AsSpan(0, _protectedLayout ? TestPacketLayout.SenderHmacOffset : TestPacketLayout.SenderHeader(_protectedLayout)).Clear();
+        SenderPacket.WriteSequenceNumber(packet, seq);
+        SenderPacket.WriteTimestamp(packet, _protectedLayout, clock.Now(), clock.ErrorEstimate);
+        _cipher?.Protect(packet, TestPacketLayout.SenderHmacOffset);
+        if (outgoing is not null)
+        {
+            // The loop never blocks: MSG_DONTWAIT through the batch path.
+            packet.CopyTo(outgoing.Slot(0));
+            outgoing.SetLength(0, packet.Length);
+            _socket.SendBatch(outgoing, 1, wait: false);
+            return;
+        }
+        try
+        {
+            _socket.Send(packet);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+        }
+    }
+
+    // Session engine: the same sender, driven by an EngineLoop's timer.
+
+    protected internal override UdpTestSocket EngineSocket => _socket;
+
+    protected internal override void OnAdded(EngineLoop loop)
+    {
+        // Map the NTP schedule onto the loop's clock once, so the wall clock is read only for timestamps.
+        NtpTimestamp now = SystemClock.Instance.Now();
+        _startOnLoop = loop.Now + TimeSpan.FromSeconds(NtpTimestamp.DifferenceSeconds(_spec.StartTime, now));
+        _outgoing = new DatagramBatch(1, _packet.Length);
+        SendDue(loop);
+    }
+
+    protected internal override void OnTimer(EngineLoop loop, long nowMs) => SendDue(loop);
+
+    /// <summary>Sends (or skips) every packet already due, at most <see cref="MaxPerCallback"/>, then arms the next deadline.</summary>
+    private void SendDue(EngineLoop loop)
+    {
+        double timeoutSeconds = _spec.Timeout.TotalSeconds;
+        for (int sent = 0; _next < _spec.PacketCount && !_stopping; sent++)
+        {
+            TimeSpan target = _startOnLoop + TimeSpan.FromTicks((long)Math.Round(_spec.Offsets[_next] / 4_294_967_296.0 * TimeSpan.TicksPerSecond));
+            TimeSpan now = loop.Now;
+            if (target > now || sent == MaxPerCallback)
+            {
+                loop.ScheduleAt(this, target > now ? target : now);
+                return;
+            }
+            uint seq = _next++;
+            if ((now - target).TotalSeconds > timeoutSeconds)
+            {
+                AddSkip(seq);
+                continue;
+            }
+            SendPacket(seq, _outgoing);
+        }
+        loop.Remove(this);
+    }
+
+    /// <summary>Nothing is expected on a sender's socket; whatever arrives is read and dropped so epoll stops reporting it.</summary>
+    protected internal override void OnReadable(EngineLoop loop)
+    {
+        BatchBuffers buffers = loop.Buffers(2048, 2048);
+        buffers.Received.ReceiveLength = 2048;
+        _socket.ReceiveBatch(buffers.Received, 16, wait: false);
+    }
+
+    protected internal override void OnRemoved(Exception? failure)
+    {
+        _outgoing?.Dispose();
+        _outgoing = null;
+        // Next Seqno: the first sequence number not sent or skipped (RFC 4656 §3.8).
+        _done.TrySetResult(new SessionDescription(Sid, _next, [.. _skips]));
+        _offLoop.Set();
     }
 
     private void AddSkip(uint seq)
@@ -147,6 +261,10 @@ public sealed class OwampSender : IDisposable
     public void Dispose()
     {
         _stopping = true;
+        if (Loop is EngineLoop loop)
+        {
+            LeaveLoop(loop);
+        }
         _thread?.Join();
         _socket.Dispose();
         _cipher?.Dispose();

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Ippm.Security;
+using Ippm.Sessions.Engine;
 using Ippm.Sessions.Time;
 using Ippm.Sessions.Transport;
 using Ippm.Sessions.Twamp;
@@ -80,15 +81,30 @@ public sealed class StampTlvSummary
 public sealed record StampSessionResult(TwampSessionResult Session, StampTlvSummary Tlvs, ushort Ssid, int BackwardLength);
 
 /// <summary>
-/// The STAMP Session-Sender (RFC 8762 §4.2): one thread sends on the schedule, another timestamps replies (kernel
-/// T4, TTL and TOS) and matches them by Session-Sender Sequence Number, whether the reflector is stateful or stateless.
+/// The STAMP Session-Sender (RFC 8762 §4.2): sends on the schedule, timestamps replies (kernel T4, TTL and TOS) and
+/// matches them by Session-Sender Sequence Number, whether the reflector is stateful or stateless. On Linux a session
+/// of the shared <see cref="SessionEngine"/> (the loop's timer sends, its readiness receives), elsewhere or with
+/// <c>IPPM_SESSION_ENGINE=0</c> a send thread and a receive thread; both through <see cref="StampSenderState"/>.
 /// </summary>
 public static class StampSessionSender
 {
     private const int BatchSize = 64;
 
-    public static Task<StampSessionResult> RunAsync(UdpTestSocket socket, StampSenderOptions options, CancellationToken cancellationToken) =>
-        Task.Factory.StartNew(() => Run(socket, options, cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    /// <param name="engine">The engine to send on; null for <see cref="SessionEngine.Shared"/> (threads where there is none).</param>
+    public static Task<StampSessionResult> RunAsync(UdpTestSocket socket, StampSenderOptions options, CancellationToken cancellationToken, SessionEngine? engine = null)
+    {
+        SessionEngine? chosen = socket.IsNative ? engine ?? SessionEngine.Shared : null;
+        if (chosen is not null)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return Task.FromCanceled<StampSessionResult>(cancellationToken);
+            }
+            var state = new StampSenderState(socket, options);
+            return ScheduledSenderSession<StampSessionResult>.Start(chosen, socket, state, state.Result, options.Timeout, cancellationToken);
+        }
+        return Task.Factory.StartNew(() => Run(socket, options, cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
 
     /// <summary>Writes the TLV area every packet of the session carries, U = 1 on each (RFC 8972 §4); returns its length.</summary>
     public static int WriteTlvTemplate(StampSenderOptions options, Span<byte> tlvs, out int directMeasurementAt, out int hmacAt)
@@ -162,153 +178,34 @@ public static class StampSessionSender
 
     private static StampSessionResult Run(UdpTestSocket socket, StampSenderOptions options, CancellationToken cancellationToken)
     {
-        int count = options.Count;
-        bool auth = options.Authenticated;
-        int baseLength = StampLayout.BaseLength(auth);
-        byte[] template = new byte[70_000];
-        int tlvLength = WriteTlvTemplate(options, template, out int directAt, out int hmacAt);
-        int packetLength = baseLength + tlvLength;
-        var sendTimes = new ulong[count];
-        var sendErrors = new ErrorEstimate[count];
-        var replies = new List<TwampSample>(Math.Min(count, 1 << 20));
-        var summary = new StampTlvSummary();
-        long late = 0, malformed = 0, badHmac = 0;
-        int uniqueReplies = 0;
-        var seen = new bool[count];
-        long sentCount = 0;
+        using var state = new StampSenderState(socket, options);
         long stopReceivingAt = long.MaxValue;
-        int backwardLength = 0;
-        byte[]? macKey = options.Key ?? options.TlvKey;
-        using var sendKey = macKey is null ? null : new StampAuthenticator(macKey);
-        using var receiveKey = macKey is null ? null : new StampAuthenticator(macKey);
-        SystemClock clock = SystemClock.Instance;
-        socket.EnableTrafficClassAndLocalAddress();
-        if (options.Dscp != 0)
-        {
-            socket.SetDscp(options.Dscp);
-        }
-
         var receiver = new Thread(() =>
         {
-            using var batch = new DatagramBatch(BatchSize, Math.Max(2048, packetLength + 64), addressed: socket.IsNative);
-            double timeoutSeconds = options.Timeout.TotalSeconds;
-            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && !cancellationToken.IsCancellationRequested && uniqueReplies < count)
+            using DatagramBatch batch = state.CreateReceiveBatch();
+            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && !cancellationToken.IsCancellationRequested && state.UniqueReplies < options.Count)
             {
-                int received = socket.ReceiveBatch(batch);
-                long sentSoFar = Interlocked.Read(ref sentCount);
-                for (int i = 0; i < received; i++)
-                {
-                    Span<byte> packet = batch.Datagram(i);
-                    if (StampReflectorPacket.TryRead(packet, auth, out StampReflectorPacket reply) != OperationStatus.Done)
-                    {
-                        if (packet.Length > 0)
-                        {
-                            malformed++;
-                        }
-                        continue;
-                    }
-                    if (auth && !receiveKey!.Verify(packet))
-                    {
-                        badHmac++;
-                        continue;
-                    }
-                    uint seq = reply.SenderSequenceNumber;
-                    if (seq >= sentSoFar)
-                    {
-                        malformed++;
-                        continue;
-                    }
-                    var t1 = new NtpTimestamp(Volatile.Read(ref sendTimes[seq]));
-                    NtpTimestamp t4 = batch.ReceiveTime(i);
-                    if (NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds)
-                    {
-                        late++;
-                        continue;
-                    }
-                    backwardLength = packet.Length;
-                    if (packet.Length > baseLength)
-                    {
-                        ReadReplyTlvs(packet, baseLength, receiveKey, summary);
-                    }
-                    if (batch.Addressed && batch.TrafficClass(i) >= 0)
-                    {
-                        int tc = batch.TrafficClass(i);
-                        summary.BackwardTrafficClass[tc] = summary.BackwardTrafficClass.GetValueOrDefault(tc) + 1;
-                    }
-                    byte ttl = batch.Ttl(i);
-                    // The reflector's Error Estimate says in which format its T2 and T3 are (Z bit, RFC 8762 §4.3.1).
-                    bool ptpReply = reply.ErrorEstimate.IsPtpFormat;
-                    replies.Add(new TwampSample(
-                        seq, reply.SequenceNumber, t1,
-                        StampTimestamp.Decode(reply.ReceiveTimestamp.Value, ptpReply), StampTimestamp.Decode(reply.Timestamp.Value, ptpReply), t4,
-                        sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, ttl == 0 ? null : ttl));
-                    if (!seen[seq])
-                    {
-                        seen[seq] = true;
-                        uniqueReplies++;
-                    }
-                }
+                state.AcceptReplies(batch, socket.ReceiveBatch(batch));
             }
         })
         { IsBackground = true, Name = "stamp-sender receive", Priority = ThreadPriority.AboveNormal };
         receiver.Start();
 
-        var lateness = new float[count];
         try
         {
-            using var outgoing = new DatagramBatch(BatchSize, packetLength);
-            for (int i = 0; i < BatchSize; i++)
-            {
-                template.AsSpan(0, tlvLength).CopyTo(outgoing.Slot(i)[baseLength..]);
-                outgoing.SetLength(i, packetLength);
-            }
-            var random = new Random();
+            using var outgoing = new DatagramBatch(BatchSize, state.PacketLength);
+            state.PrepareOutgoing(outgoing);
             long startTicks = Stopwatch.GetTimestamp();
-            double nextOffset = 0;
-            int seqNext = 0;
-            while (seqNext < count && !cancellationToken.IsCancellationRequested)
+            while (!state.AllSent && !cancellationToken.IsCancellationRequested)
             {
                 double elapsed = (Stopwatch.GetTimestamp() - startTicks) / (double)Stopwatch.Frequency;
-                int burst = 0;
-                while (seqNext + burst < count && burst < BatchSize && nextOffset <= elapsed)
-                {
-                    lateness[seqNext + burst] = (float)(elapsed - nextOffset);
-                    burst++;
-                    nextOffset += options.Schedule.Exponential ? -options.Schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : options.Schedule.IntervalSeconds;
-                }
+                int burst = state.TakeDue(elapsed, BatchSize, 0);
                 if (burst == 0)
                 {
-                    Wait(nextOffset - elapsed);
+                    Wait(state.NextOffset - elapsed);
                     continue;
                 }
-                // T1 is read once for everything already due, right before the packets are signed and sent.
-                NtpTimestamp now = clock.Now();
-                ErrorEstimate error = clock.ErrorEstimate;
-                for (int b = 0; b < burst; b++)
-                {
-                    int seq = seqNext + b;
-                    Span<byte> packet = outgoing.Slot(b)[..packetLength];
-                    new StampSenderPacket((uint)seq, new NtpTimestamp(StampTimestamp.Encode(now, options.PtpTimestamps)), StampTimestamp.WithFormat(error, options.PtpTimestamps), options.Ssid).Write(packet, auth);
-                    Span<byte> tlvs = packet[baseLength..];
-                    if (directAt >= 0)
-                    {
-                        // S_TxC: in-profile packets sent so far, this one included (RFC 8972 §4.5).
-                        BinaryPrimitives.WriteUInt32BigEndian(tlvs[(directAt + 4)..], (uint)(seq + 1));
-                    }
-                    if (hmacAt >= 0 && sendKey is not null)
-                    {
-                        sendKey.ComputeTlvMac(packet[..4], tlvs[..hmacAt], tlvs.Slice(hmacAt + 4, StampLayout.HmacLength));
-                    }
-                    if (auth)
-                    {
-                        sendKey!.Sign(packet);
-                    }
-                    sendErrors[seq] = error;
-                    Volatile.Write(ref sendTimes[seq], now.Value);
-                }
-                Interlocked.Add(ref sentCount, burst);
-                socket.SendBatch(outgoing, burst);
-                seqNext += burst;
+                state.SendBurst(socket, outgoing, burst, wait: true);
             }
         }
         finally
@@ -316,17 +213,7 @@ public static class StampSessionSender
             Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)options.Timeout.TotalMilliseconds);
             receiver.Join();
         }
-        int sent = (int)Interlocked.Read(ref sentCount);
-        Array.Sort(lateness, 0, sent);
-        var session = new TwampSessionResult(
-            default, auth ? SecurityMode.Authenticated : SecurityMode.Open, sent, replies, late, malformed, badHmac,
-            new NtpTimestamp(sent > 0 ? sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? sendTimes[sent - 1] : 0),
-            packetLength, options.Timeout)
-        {
-            ScheduleError = sent == 0 ? (double.NaN, double.NaN) : (lateness[(sent - 1) / 2], lateness[(int)Math.Ceiling(0.99 * sent) - 1]),
-            KeySource = auth ? Control.KeySource.Passphrase : Control.KeySource.None,
-        };
-        return new StampSessionResult(session, summary, options.Ssid, backwardLength);
+        return state.Result();
     }
 
     /// <summary>

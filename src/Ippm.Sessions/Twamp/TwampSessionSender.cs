@@ -103,11 +103,15 @@ public sealed record TwampSessionResult(
 }
 
 /// <summary>
-/// The TWAMP Session-Sender (RFC 5357 §4.1): a send loop on its own thread following the schedule, and a
-/// receive loop on another that timestamps replies as they arrive and matches them by Sender Sequence Number.
+/// The TWAMP Session-Sender (RFC 5357 §4.1). On Linux it is a <see cref="Engine.ScheduledSenderSession{TResult}"/> on a loop of the
+/// shared <see cref="Engine.SessionEngine"/>: packets leave on the loop's timer, replies are read on the loop's
+/// epoll readiness. Without the engine (not Linux, <c>IPPM_SESSION_ENGINE=0</c>, a socket that cannot batch) a send
+/// loop on its own thread follows the schedule and a receive loop on another timestamps replies as they arrive.
+/// Both match replies by Sender Sequence Number through the same <see cref="TwampSenderState"/>.
 /// </summary>
 public static class TwampSessionSender
 {
+    /// <param name="engine">The engine to send on; null for <see cref="Engine.SessionEngine.Shared"/> (threads where there is none).</param>
     public static Task<TwampSessionResult> RunAsync(
         UdpTestSocket socket,
         SessionId sid,
@@ -119,9 +123,16 @@ public static class TwampSessionSender
         TimeSpan timeout,
         CancellationToken cancellationToken,
         TwampTestFormat? format = null,
-        int reflectOctets = 0)
+        int reflectOctets = 0,
+        Engine.SessionEngine? engine = null)
     {
         TwampTestFormat f = format ?? new TwampTestFormat(mode.ProtectsTestPackets(), false, false);
+        Engine.SessionEngine? chosen = socket.IsNative ? engine ?? Engine.SessionEngine.Shared : null;
+        if (chosen is not null)
+        {
+            var state = new TwampSenderState(sid, mode, createCipher, count, schedule, paddingLength, timeout, f, reflectOctets);
+            return Engine.ScheduledSenderSession<TwampSessionResult>.Start(chosen, socket, state, state.Result, timeout, cancellationToken);
+        }
         // The token stops sending only; the thread always runs, so replies in flight are still collected.
         return Task.Factory.StartNew(
             () => Run(socket, sid, mode, createCipher, count, schedule, paddingLength, timeout, f, reflectOctets, cancellationToken),
@@ -130,171 +141,57 @@ public static class TwampSessionSender
             TaskScheduler.Default);
     }
 
-    private const int BatchSize = 64;
+    private const int BatchSize = TwampSenderState.BatchSize;
 
     private static TwampSessionResult Run(
         UdpTestSocket socket, SessionId sid, SecurityMode mode, Func<TestPacketCipher>? createCipher, int count,
         SendSchedule schedule, int paddingLength, TimeSpan timeout, TwampTestFormat format, int reflectOctets, CancellationToken cancellationToken)
     {
-        bool protectedLayout = mode.ProtectsTestPackets();
-        int senderHmacOffset = format.SenderHmacOffset;
-        int dscpEcnOffset = format.DscpEcnOffset;
-        long reflectedIntact = 0;
-        int minReply = int.MaxValue, maxReply = 0;
-        byte[] padding = new byte[paddingLength];
-        Random.Shared.NextBytes(padding);
-        var sendTimes = new ulong[count];
-        var sendErrors = new ErrorEstimate[count];
-        var replies = new List<TwampSample>(Math.Min(count, 1 << 20));
-        long late = 0, malformed = 0, badHmac = 0;
-        int uniqueReplies = 0;
-        var seen = new bool[count];
-        long sentCount = 0;
+        using var state = new TwampSenderState(sid, mode, createCipher, count, schedule, paddingLength, timeout, format, reflectOctets);
         long stopReceivingAt = long.MaxValue;
         int expectedReplies = count;
-        using var receiveCipher = createCipher?.Invoke();
-        using var sendCipher = createCipher?.Invoke();
-        SystemClock clock = SystemClock.Instance;
-        int header = format.SenderHeader;
-        int packetLength = header + paddingLength;
 
         var receiver = new Thread(() =>
         {
-            int reflectorHeader = format.ReflectorHeader;
-            using var batch = new DatagramBatch(BatchSize, Math.Max(2048, packetLength + reflectorHeader));
+            using var batch = new DatagramBatch(BatchSize, state.ReceiveSlotSize);
             bool[] valid = new bool[BatchSize];
-            TestPacketCipher.PacketAccessor receivedPacket = i => batch.Datagram(i);
-            double timeoutSeconds = timeout.TotalSeconds;
-            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && uniqueReplies < Volatile.Read(ref expectedReplies))
+            while (Environment.TickCount64 < Interlocked.Read(ref stopReceivingAt) && state.UniqueReplies < Volatile.Read(ref expectedReplies))
             {
                 int received = socket.ReceiveBatch(batch);
-                long sentSoFar = Interlocked.Read(ref sentCount);
-                receiveCipher?.TryUnprotectMany(receivedPacket, received, TestPacketLayout.ReflectorHmacOffset, valid);
-                for (int i = 0; i < received; i++)
-                {
-                    Span<byte> packet = batch.Datagram(i);
-                    if (packet.Length < reflectorHeader)
-                    {
-                        if (packet.Length > 0)
-                        {
-                            malformed++;
-                        }
-                        continue;
-                    }
-                    if (receiveCipher is not null && !valid[i])
-                    {
-                        badHmac++;
-                        continue;
-                    }
-                    ReflectorPacket.TryRead(packet, protectedLayout, out ReflectorPacket reply);
-                    uint seq = reply.SenderSequenceNumber;
-                    if (seq >= sentSoFar)
-                    {
-                        malformed++;
-                        continue;
-                    }
-                    var t1 = new NtpTimestamp(Volatile.Read(ref sendTimes[seq]));
-                    NtpTimestamp t4 = batch.ReceiveTime(i);
-                    if (NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds)
-                    {
-                        late++;
-                        continue;
-                    }
-                    byte ttl = batch.Ttl(i);
-                    replies.Add(new TwampSample(
-                        seq, reply.SequenceNumber, t1, reply.ReceiveTimestamp, reply.Timestamp, t4,
-                        sendErrors[seq], reply.ErrorEstimate, reply.SenderTtl, ttl == 0 ? null : ttl,
-                        dscpEcnOffset >= 0 ? packet[dscpEcnOffset] : null, batch.Tos(i)));
-                    minReply = Math.Min(minReply, packet.Length);
-                    maxReply = Math.Max(maxReply, packet.Length);
-                    if (reflectOctets > 0 && packet.Length >= reflectorHeader + reflectOctets
-                        && packet.Slice(reflectorHeader, reflectOctets).SequenceEqual(padding.AsSpan(0, reflectOctets)))
-                    {
-                        reflectedIntact++;
-                    }
-                    if (!seen[seq])
-                    {
-                        seen[seq] = true;
-                        uniqueReplies++;
-                    }
-                }
+                state.AcceptReplies(batch, received, valid);
             }
         })
         { IsBackground = true, Name = "twamp-sender receive", Priority = ThreadPriority.AboveNormal };
         receiver.Start();
 
-        var lateness = new float[count];
         try
         {
-            using var outgoing = new DatagramBatch(BatchSize, packetLength);
+            using var outgoing = new DatagramBatch(BatchSize, state.PacketLength);
             TestPacketCipher.PacketAccessor outgoingPacket = i => outgoing.Datagram(i);
-            for (int i = 0; i < BatchSize; i++)
-            {
-                padding.CopyTo(outgoing.Slot(i)[header..]);
-                outgoing.SetLength(i, packetLength);
-            }
-            var random = new Random();
+            state.PrepareOutgoing(outgoing);
             long startTicks = Stopwatch.GetTimestamp();
-            double nextOffset = 0;
-            int seqNext = 0;
-            while (seqNext < count && !cancellationToken.IsCancellationRequested)
+            while (!state.AllSent && !cancellationToken.IsCancellationRequested)
             {
                 // Everything already due leaves in one sendmmsg; T1 is read once, right before that call.
                 double elapsed = (Stopwatch.GetTimestamp() - startTicks) / (double)Stopwatch.Frequency;
-                int burst = 0;
-                while (seqNext + burst < count && burst < BatchSize && nextOffset <= elapsed)
-                {
-                    lateness[seqNext + burst] = (float)(elapsed - nextOffset);
-                    burst++;
-                    nextOffset += schedule.Exponential ? -schedule.IntervalSeconds * Math.Log(1.0 - random.NextDouble()) : schedule.IntervalSeconds;
-                }
+                int burst = state.TakeDue(elapsed, BatchSize);
                 if (burst == 0)
                 {
-                    Wait(nextOffset - elapsed);
+                    Wait(state.NextOffset - elapsed);
                     continue;
                 }
-                NtpTimestamp now = clock.Now();
-                ErrorEstimate error = clock.ErrorEstimate;
-                for (int b = 0; b < burst; b++)
-                {
-                    int seq = seqNext + b;
-                    Span<byte> packet = outgoing.Slot(b)[..packetLength];
-                    packet[..(protectedLayout ? senderHmacOffset : header)].Clear();
-                    SenderPacket.WriteSequenceNumber(packet, (uint)seq);
-                    SenderPacket.WriteTimestamp(packet, protectedLayout, now, error);
-                    sendErrors[seq] = error;
-                    Volatile.Write(ref sendTimes[seq], now.Value);
-                }
-                sendCipher?.ProtectMany(outgoingPacket, burst, senderHmacOffset);
-                Interlocked.Add(ref sentCount, burst);
-                socket.SendBatch(outgoing, burst);
-                seqNext += burst;
+                state.SendBurst(socket, outgoing, outgoingPacket, burst, wait: true);
             }
         }
         finally
         {
             // Also when sending failed or was stopped: wait for the replies to what left, at most the timeout; the
             // receive thread must not outlive the ciphers and buffers it uses.
-            Volatile.Write(ref expectedReplies, (int)Interlocked.Read(ref sentCount));
+            Volatile.Write(ref expectedReplies, state.SentCount);
             Interlocked.Exchange(ref stopReceivingAt, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
             receiver.Join();
         }
-        int sent = (int)Interlocked.Read(ref sentCount);
-        Array.Sort(lateness, 0, sent);
-        return new TwampSessionResult(
-            sid, mode, sent, replies, late, malformed, badHmac,
-            new NtpTimestamp(sent > 0 ? sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? sendTimes[sent - 1] : 0),
-            packetLength, timeout)
-        {
-            ScheduleError = sent == 0 ? (double.NaN, double.NaN) : (lateness[(sent - 1) / 2], lateness[(int)Math.Ceiling(0.99 * sent) - 1]),
-            DscpEcnMonitoring = format.DscpEcn,
-            SymmetricalSize = format.SymmetricalSize,
-            ReflectOctets = reflectOctets,
-            ReflectedOctetsIntact = reflectedIntact,
-            MinReplyLength = maxReply == 0 ? 0 : minReply,
-            MaxReplyLength = maxReply,
-            SendTimes = new ArraySegment<ulong>(sendTimes, 0, sent),
-        };
+        return state.Result();
     }
 
     /// <summary>Sleeps while the next packet is far off; yields (not spins) when it is close, so the receive
