@@ -4,7 +4,8 @@
 #
 #   scripts/mutation.sh fast   Ippm.Statistics and the report code (TwampReport/OwampReport computation, the
 #                              perfSONAR .owp reader), from tests/Ippm.Statistics.Tests: what CI runs
-#   scripts/mutation.sh wire   Ippm.Wire and Ippm.Security, from tests/Ippm.Tests (their codec/crypto tests)
+#   scripts/mutation.sh wire   Ippm.Wire and Ippm.Security, from tests/Ippm.WireSecurity.Tests (their socket-free
+#                              codec and crypto tests)
 #   scripts/mutation.sh all    both
 #   scripts/mutation.sh statistics|reports|security ...   single targets (several may be given)
 #
@@ -90,11 +91,10 @@ if want reports; then
     "**/Owamp/OwampReport.cs$(span $owamp '^    public static OwampReport Create\(' '^    public void WriteJson\(')" \
     "**/SessionFiles/PerfsonarOwpFile.cs"
 fi
-filter="FullyQualifiedName~Ippm.Tests.Wire|FullyQualifiedName~Ippm.Tests.Security|FullyQualifiedName~Ippm.Tests.Owamp|FullyQualifiedName~Ippm.Tests.Vectors|FullyQualifiedName~Ippm.Tests.Stamp|FullyQualifiedName~Ippm.Tests.TwampExtensions.ExtensionWireTests"
 if want wire; then
-  run wire 70 tests/Ippm.Tests Ippm.Wire.csproj -- --test-case-filter "$filter"
+  run wire 70 tests/Ippm.WireSecurity.Tests Ippm.Wire.csproj
 fi
 if want security; then
-  run security 70 tests/Ippm.Tests Ippm.Security.csproj -- --test-case-filter "$filter"
+  run security 70 tests/Ippm.WireSecurity.Tests Ippm.Security.csproj
 fi
 exit "$failed"
