@@ -189,4 +189,28 @@ public sealed class SecurityBoundaryTests
         Assert.Equal(Convert.ToHexStringLower(plain[0].AsSpan(0, 32)), Convert.ToHexStringLower(packets[0].AsSpan(0, 32)));
         Assert.Equal(Convert.ToHexStringLower(plain[2].AsSpan(0, 32)), Convert.ToHexStringLower(packets[2].AsSpan(0, 32)));
     }
+
+    [Theory]
+    [InlineData(63)]
+    [InlineData(64)] // exactly one block: used as it is, not hashed (RFC 2104 §2 hashes only keys longer than B)
+    [InlineData(65)]
+    public void HmacSha1Key_KeyAroundTheBlockLength_EqualsHmacSha1_EveryEngine(int keyLength)
+    {
+        byte[] key = Enumerable.Range(0, keyLength).Select(i => (byte)(i + 1)).ToArray();
+        byte[] message = "the message"u8.ToArray();
+        string expected = Convert.ToHexStringLower(HMACSHA1.HashData(key, message));
+        var engines = new List<Sha1Engine> { Sha1Engine.Managed, Sha1Engine.Bcl };
+        if (HmacSha1Key.DefaultEngine == Sha1Engine.LibCrypto)
+        {
+            engines.Add(Sha1Engine.LibCrypto);
+        }
+
+        foreach (Sha1Engine engine in engines)
+        {
+            using var hmac = new HmacSha1Key(key, engine);
+            byte[] mac = new byte[20];
+            hmac.Compute(message, mac);
+            Assert.Equal(expected, Convert.ToHexStringLower(mac));
+        }
+    }
 }

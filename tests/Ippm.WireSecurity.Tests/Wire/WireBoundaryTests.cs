@@ -267,7 +267,8 @@ public sealed class WireBoundaryTests
     [InlineData("M", 8u)]
     [InlineData("AE", 6u)]
     [InlineData("oaem", 15u)]
-    [InlineData("OO", 1u)]
+    [InlineData("OO", 1u)] // a repeated letter adds nothing (the reference ORs each letter's bit)
+    [InlineData("AAEEMM", 14u)]
     public void Modes_PerfsonarLetters_ParseToTheirBits(string letters, uint expected)
     {
         Assert.True(SecurityModes.TryParseLetters(letters, out uint modes));
