@@ -6,7 +6,7 @@
 #                                  perfSONAR .owp reader), from tests/Ippm.Statistics.Tests: what CI runs
 #   scripts/mutation.sh wire       Ippm.Wire, from tests/Ippm.WireSecurity.Tests (the socket-free codec and
 #                                  crypto tests, ~3 s a run): about 5 minutes on a busy 2-core machine; CI runs it
-#   scripts/mutation.sh security   Ippm.Security, from the same project: 16-20 minutes on the same machine (the
+#   scripts/mutation.sh security   Ippm.Security, from the same project: 7-20 minutes on the same machine (the
 #                                  schedule vectors draw 4 million variates for every mutant of the schedule code,
 #                                  the HMAC engines hash 1500 messages per engine for every SHA-1 mutant), so CI
 #                                  does not run it; run it when Ippm.Security changes
