@@ -14,7 +14,7 @@ public sealed partial class RawOutputCliTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 
-    private static string Vector(string relative) => Path.Combine(PerfsonarCapture.Directory, relative);
+    private static string Vector(string relative) => Path.Combine(PerfsonarVectorsDirectory.Path, relative);
 
     private static string[] OwstatsLines(string relative) => File.ReadAllLines(Vector(relative)).Skip(2).ToArray(); // two NTP warnings on stderr first
 

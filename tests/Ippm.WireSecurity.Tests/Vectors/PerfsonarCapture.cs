@@ -17,8 +17,6 @@ internal sealed class PerfsonarCapture
     public const int OwampControlPort = 861;
     public const int TwampControlPort = 862;
 
-    private static readonly Lazy<string> s_directory = new(LocateDirectory);
-
     private PerfsonarCapture(string name, IReadOnlyList<CapturedPacket> packets, int controlPort)
     {
         Name = name;
@@ -34,11 +32,8 @@ internal sealed class PerfsonarCapture
     public byte[] ServerToClient { get; }
     public IReadOnlyList<CapturedPacket> Udp { get; }
 
-    /// <summary>
-    /// The vectors directory: the first ancestor of the test binaries that holds <c>shared/vectors/perfsonar</c>
-    /// (the <c>shared</c> folder is a sibling of the repository). Fails the test, never skips, when absent.
-    /// </summary>
-    public static string Directory => s_directory.Value;
+    /// <summary>The vectors directory (<see cref="PerfsonarVectorsDirectory"/>).</summary>
+    public static string Directory => PerfsonarVectorsDirectory.Path;
 
     public static PerfsonarCapture Load(string name, int controlPort)
     {
@@ -75,23 +70,6 @@ internal sealed class PerfsonarCapture
 
     private static int PortOf(string endpoint) =>
         int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
-
-    private static string LocateDirectory()
-    {
-        string start = AppContext.BaseDirectory;
-        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "shared", "vectors", "perfsonar");
-            if (System.IO.Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        Assert.Fail(
-            $"Could not find 'shared/vectors/perfsonar' in any ancestor of '{start}'. The perfSONAR vectors are " +
-            "expected in a 'shared' folder next to the repository (../shared relative to the repository root).");
-        return string.Empty; // unreachable: Assert.Fail throws
-    }
 }
 
 /// <summary>

@@ -61,7 +61,8 @@ public sealed class TokenTests
     [InlineData(0x8000_0000u)]
     public void Token_DeriveKeyBadCount_Throws(uint count)
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => Token.DeriveKey("testpass"u8, Salt, count));
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() => Token.DeriveKey("testpass"u8, Salt, count));
+        Assert.Equal("count", refused.ParamName); // refused by Token itself, not by PBKDF2 further down
     }
 
     [Fact]
