@@ -285,6 +285,7 @@ internal static class ServerCommand
                 {
                     return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
                 }
+                host.Listening = Listening(server, stampReflector, serverIke, metrics);
                 await host.RunAsync(cancellationToken).ConfigureAwait(false);
                 await server.StopAsync().ConfigureAwait(false);
             }
@@ -295,6 +296,33 @@ internal static class ServerCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>The bound listeners for systemd's status line: with port 0 the only place besides the log that says the port.</summary>
+    private static string Listening(IppmServer server, Sessions.Stamp.StampReflector? stamp, ServerIke? ike, MetricsEndpoint? metrics)
+    {
+        var parts = new List<string>();
+        if (server.TwampEndPoint is { } twamp)
+        {
+            parts.Add($"TWAMP {twamp}");
+        }
+        if (server.OwampEndPoint is { } owamp)
+        {
+            parts.Add($"OWAMP {owamp}");
+        }
+        if (stamp is not null)
+        {
+            parts.Add($"STAMP {stamp.LocalEndPoint}");
+        }
+        if (ike is not null)
+        {
+            parts.Add($"IKE {ike.LocalEndPoint}");
+        }
+        if (metrics is not null)
+        {
+            parts.Add($"metrics {metrics.EndPoint}");
+        }
+        return string.Join(", ", parts);
     }
 
     private static bool IsSingleMode(uint modes) => modes != 0 && (modes & (modes - 1)) == 0;
