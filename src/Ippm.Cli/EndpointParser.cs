@@ -81,4 +81,7 @@ internal static class EndpointParser
         endPoint = new IPEndPoint(address, port);
         return true;
     }
+
+    /// <summary>True when <paramref name="text"/> is a listen address with port 0 (the system picks the port).</summary>
+    public static bool AsksForAnyPort(string? text) => text is not null && TryParseListen(text, 1, out IPEndPoint? endPoint) && endPoint!.Port == 0;
 }

@@ -189,8 +189,14 @@ internal static class ServerCommand
             }
             using var stampKeysScope = stampKeys; // declared first: disposed after the reflector that uses the keys
             using var stampReflectorScope = stampReflector;
+            // Port 0 on any listener: say on standard output, whatever the log level, where the system put them.
+            bool anyPortZero = new[] { listen, owampText, parse.GetValue(stamp.Listen), parse.GetValue(ike.Listen), parse.GetValue(metricsListen) }.Any(EndpointParser.AsksForAnyPort);
             if (listen is null && owampText is null)
             {
+                if (anyPortZero)
+                {
+                    Console.Out.WriteLine($"ippm: listening on STAMP {stampReflector!.LocalEndPoint}");
+                }
                 // STAMP only: no control listener; run until Ctrl+C.
                 try
                 {
@@ -286,6 +292,10 @@ internal static class ServerCommand
                     return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
                 }
                 host.Listening = Listening(server, stampReflector, serverIke, metrics);
+                if (anyPortZero)
+                {
+                    Console.Out.WriteLine($"ippm: listening on {host.Listening}");
+                }
                 await host.RunAsync(cancellationToken).ConfigureAwait(false);
                 await server.StopAsync().ConfigureAwait(false);
             }

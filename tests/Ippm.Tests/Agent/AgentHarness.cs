@@ -29,14 +29,18 @@ internal sealed class AgentHarness : IDisposable
         return AgentConfigFile.Load(ConfigPath);
     }
 
-    /// <summary>A TCP port on 127.0.0.1 where nothing listens (bound once, then released).</summary>
-    public static int ClosedPort()
+    private readonly List<Socket> _closedPorts = [];
+
+    /// <summary>
+    /// A TCP port on 127.0.0.1 where nothing listens until the harness is disposed: bound by a socket that never listens
+    /// (connections are refused), so no other program can take it meanwhile.
+    /// </summary>
+    public int ClosedPort()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _closedPorts.Add(holder);
+        return ((IPEndPoint)holder.LocalEndPoint!).Port;
     }
 
     /// <summary>Every line of the archive (rotated files first, oldest first), parsed.</summary>
@@ -82,5 +86,12 @@ internal sealed class AgentHarness : IDisposable
         }
     }
 
-    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+    public void Dispose()
+    {
+        foreach (Socket holder in _closedPorts)
+        {
+            holder.Dispose();
+        }
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
 }

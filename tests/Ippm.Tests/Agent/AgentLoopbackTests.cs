@@ -17,7 +17,7 @@ public sealed class AgentLoopbackTests
     {
         using var h = new AgentHarness();
         await using var server = new TestServer();
-        int closed = AgentHarness.ClosedPort();
+        int closed = h.ClosedPort();
         AgentConfig config = h.Write($"""
             archive = {h.ArchivePath}
             packets = yes
