@@ -20,6 +20,7 @@ public sealed class ServerFlagsTests
         {
             clients.Add(await HostileClient.ConnectAsync("127.0.0.2", endPoint));
             clients.Add(await HostileClient.ConnectAsync("127.0.0.2", endPoint));
+            clients.Add(await HostileClient.ConnectAsync("127.0.0.2", endPoint));
             clients.Add(await HostileClient.ConnectAsync("127.0.0.3", endPoint));
             uint?[] modes = await Task.WhenAll(clients.Select(async c => (await c.ReadGreetingAsync().WaitAsync(s_timeout))?.Modes));
             Assert.NotEqual(0u, modes[0]);
