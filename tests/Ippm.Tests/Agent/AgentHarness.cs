@@ -57,7 +57,9 @@ internal sealed class AgentHarness : IDisposable
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using var reader = new StreamReader(stream);
-            while (reader.ReadLine() is string line)
+            // Only lines the agent has finished (newline-terminated): a running agent may be writing the next one.
+            string[] complete = reader.ReadToEnd().Split('\n');
+            foreach (string line in complete.SkipLast(1))
             {
                 lines.Add(JsonDocument.Parse(line).RootElement.Clone());
             }
@@ -81,6 +83,20 @@ internal sealed class AgentHarness : IDisposable
             if (timeout.IsCancellationRequested)
             {
                 Assert.Fail("attempts so far: " + string.Join(", ", wanted.Select(w => $"{w.Test} {agent.Attempts(w.Test)}/{w.Attempts}")));
+            }
+            await Task.Delay(20, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Waits (bounded) until the archive holds a line <paramref name="wanted"/> accepts.</summary>
+    public async Task UntilArchivedAsync(TimeSpan bound, string what, Func<JsonElement, bool> wanted)
+    {
+        using var timeout = new CancellationTokenSource(bound);
+        while (!Lines().Any(wanted))
+        {
+            if (timeout.IsCancellationRequested)
+            {
+                Assert.Fail($"the archive never held {what}; it holds:\n" + string.Join("\n", Lines()));
             }
             await Task.Delay(20, CancellationToken.None);
         }
