@@ -308,7 +308,7 @@ internal static class ServerCommand
         return command;
     }
 
-    /// <summary>The bound listeners for systemd's status line: with port 0 the only place besides the log that says the port.</summary>
+    /// <summary>The bound listeners (the ports the system chose for a port 0), for systemd's status and the line on standard output.</summary>
     private static string Listening(IppmServer server, Sessions.Stamp.StampReflector? stamp, ServerIke? ike, MetricsEndpoint? metrics)
     {
         var parts = new List<string>();

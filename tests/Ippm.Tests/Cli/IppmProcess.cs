@@ -196,8 +196,8 @@ internal sealed class ServerProcess : IDisposable
     /// <summary>The bound OWAMP-Control port of an <c>ippm server</c> started with <c>--owamp-listen ADDR:0</c>.</summary>
     public Task<int> OwampPortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bOWAMP (?:control listening on )?", timeout);
 
-    /// <summary>The bound IKEv2 port of an <c>ippm server</c> started with <c>--ike-listen ADDR:0</c>.</summary>
-    public Task<int> IkePortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bIKE(?:v2 responder listening on)? ", timeout);
+    /// <summary>The bound IKEv2 port of an <c>ippm server --ike-listen ADDR:0</c> or an <c>ippm ike respond --listen ADDR:0</c>.</summary>
+    public Task<int> IkePortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bIKE(?:v2)?(?: responder listening on)? ", timeout);
 
     /// <summary>The bound STAMP reflector port of an <c>ippm server</c> started with <c>--stamp-listen ADDR:0</c>.</summary>
     public Task<int> StampPortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bSTAMP (?:/ TWAMP-Light reflector listening on )?", timeout);
