@@ -29,8 +29,6 @@ public sealed partial class MeasurementAgent : IAsyncDisposable
         _archive = new AgentArchive(config.Archive, _logger, _time);
     }
 
-    public AgentConfig Config => _config;
-
     /// <summary>Names of the tests running now.</summary>
     public IReadOnlyCollection<string> Tests
     {

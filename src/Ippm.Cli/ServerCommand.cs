@@ -194,8 +194,14 @@ internal static class ServerCommand
             }
             using var stampKeysScope = stampKeys; // declared first: disposed after the reflector that uses the keys
             using var stampReflectorScope = stampReflector;
+            // Port 0 on any listener: say on standard output, whatever the log level, where the system put them.
+            bool anyPortZero = new[] { listen, owampText, parse.GetValue(stamp.Listen), parse.GetValue(ike.Listen), parse.GetValue(metricsListen) }.Any(EndpointParser.AsksForAnyPort);
             if (listen is null && owampText is null)
             {
+                if (anyPortZero)
+                {
+                    Console.Out.WriteLine($"ippm: listening on STAMP {stampReflector!.LocalEndPoint}");
+                }
                 // STAMP only: no control listener; run until Ctrl+C.
                 try
                 {
@@ -298,6 +304,11 @@ internal static class ServerCommand
                 {
                     return TwpingCommand.Fail(e.Message, ExitCodes.Usage);
                 }
+                host.Listening = Listening(server, stampReflector, serverIke, metrics);
+                if (anyPortZero)
+                {
+                    Console.Out.WriteLine($"ippm: listening on {host.Listening}");
+                }
                 await host.RunAsync(cancellationToken).ConfigureAwait(false);
                 await server.StopAsync().ConfigureAwait(false);
             }
@@ -308,6 +319,33 @@ internal static class ServerCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>The bound listeners (the ports the system chose for a port 0), for systemd's status and the line on standard output.</summary>
+    private static string Listening(IppmServer server, Sessions.Stamp.StampReflector? stamp, ServerIke? ike, MetricsEndpoint? metrics)
+    {
+        var parts = new List<string>();
+        if (server.TwampEndPoint is { } twamp)
+        {
+            parts.Add($"TWAMP {twamp}");
+        }
+        if (server.OwampEndPoint is { } owamp)
+        {
+            parts.Add($"OWAMP {owamp}");
+        }
+        if (stamp is not null)
+        {
+            parts.Add($"STAMP {stamp.LocalEndPoint}");
+        }
+        if (ike is not null)
+        {
+            parts.Add($"IKE {ike.LocalEndPoint}");
+        }
+        if (metrics is not null)
+        {
+            parts.Add($"metrics {metrics.EndPoint}");
+        }
+        return string.Join(", ", parts);
     }
 
     private static bool IsSingleMode(uint modes) => modes != 0 && (modes & (modes - 1)) == 0;

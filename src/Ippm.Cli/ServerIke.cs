@@ -36,6 +36,9 @@ internal sealed class ServerIke : IAsyncDisposable
 
     public Rfc7717SecretLookup Lookup { get; }
 
+    /// <summary>The responder's bound address (the chosen port when --ike-listen gave port 0).</summary>
+    public IPEndPoint LocalEndPoint => _responder.LocalEndPoint;
+
     public static ServerIke? Start(ParseResult parse, IkeOptionSet options, IPEndPoint listen, ILoggerFactory logs, out string? error, ServerLimitOptions? limits = null)
     {
         error = options.TryLoad(parse, out IkeCredentials? credentials, out var proposals, out Rfc7717KeyDerivation derivation);

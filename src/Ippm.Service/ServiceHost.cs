@@ -28,13 +28,21 @@ public sealed partial class ServiceHost
         _rebuild = rebuild;
     }
 
+    /// <summary>
+    /// What the server listens on (bound addresses, so a port 0 shows the port chosen), added to the status systemd shows;
+    /// null says nothing more than "serving".
+    /// </summary>
+    public string? Listening { get; set; }
+
+    private string Serving => Listening is null ? "serving" : $"serving on {Listening}";
+
     /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled or SIGTERM/SIGINT arrives (graceful stop).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         await ServiceSignals.RunUntilStoppedAsync(
             () =>
             {
-                _systemd.Ready("serving");
+                _systemd.Ready(Serving);
                 Log.Ready(_logger, Environment.ProcessId);
             },
             () =>
@@ -67,12 +75,12 @@ public sealed partial class ServiceHost
             {
                 Log.ReloadFailed(_logger, result.Error ?? "unknown error");
                 ServerMetrics.Reload("failed");
-                _systemd.Ready("serving; last reload failed: " + result.Error);
+                _systemd.Ready(Serving + "; last reload failed: " + result.Error);
                 return false;
             }
             Apply(result.Fresh);
             ServerMetrics.Reload("ok");
-            _systemd.Ready("serving; reloaded");
+            _systemd.Ready(Serving + "; reloaded");
             return true;
         }
         finally

@@ -120,9 +120,9 @@ public static class SessionsLoad
     /// <summary>Runs every round; <paramref name="progress"/> hears one line per phase.</summary>
     public static async Task<IReadOnlyList<SessionsRound>> RunAsync(SessionsLoadOptions options, Action<string>? progress, CancellationToken cancellationToken)
     {
-        if (!OperatingSystem.IsLinux())
+        if (!OperatingSystem.IsLinux() || !Transport.NativeAbi.Usable)
         {
-            throw new PlatformNotSupportedException("bench sessions needs Linux (epoll, /proc)");
+            throw new PlatformNotSupportedException("bench sessions needs Linux on x86-64 or arm64 (epoll, /proc)");
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Sessions, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Sources.Count, 1);

@@ -33,14 +33,13 @@ public sealed class ControlChannel : IAsyncDisposable
     }
 
     public ControlStreamCipher SendCipher => _send;
-    public ControlStreamCipher ReceiveCipher => _receive;
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length octets in clear (greeting, set-up, server-start).</summary>
     public Task ReadRawAsync(Memory<byte> buffer, CancellationToken cancellationToken) => ReadRawAsync(buffer, ReadTimeout, cancellationToken);
 
     private async Task ReadRawAsync(Memory<byte> buffer, TimeSpan? readTimeout, CancellationToken cancellationToken)
     {
-        using CancellationTokenSource? deadline = readTimeout is { } timeout ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
+        using CancellationTokenSource? deadline = readTimeout is not null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
         deadline?.CancelAfter(readTimeout!.Value);
         try
         {

@@ -39,21 +39,6 @@ public abstract class ControlClient : IAsyncDisposable
     public IPEndPoint LocalEndPoint => (IPEndPoint)_tcp.Client.LocalEndPoint!;
     public IPEndPoint RemoteEndPoint => (IPEndPoint)_tcp.Client.RemoteEndPoint!;
 
-    /// <summary>The server closed the connection (readable with nothing to read); reads nothing, so it may be asked any time.</summary>
-    public bool PeerHasClosed
-    {
-        get
-        {
-            try
-            {
-                return _tcp.Client.Poll(0, SelectMode.SelectRead) && _tcp.Client.Available == 0;
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return true;
-            }
-        }
-    }
     protected ControlChannel Channel { get; }
 
     /// <summary>The -v trace of the exchange (<see cref="ControlTrace"/>); a null logger when not tracing.</summary>

@@ -38,6 +38,10 @@ public sealed class SessionEngine : IDisposable
         {
             throw new PlatformNotSupportedException("the session engine needs epoll (Linux)");
         }
+        if (!Transport.NativeAbi.Usable)
+        {
+            throw new PlatformNotSupportedException($"the session engine's epoll_event layout is checked for x86-64 and arm64, not {Transport.NativeAbi.Architecture}");
+        }
         ArgumentOutOfRangeException.ThrowIfLessThan(loopCount, 1);
         ArgumentNullException.ThrowIfNull(time);
         _loops = new EngineLoop[loopCount];
@@ -86,7 +90,7 @@ public sealed class SessionEngine : IDisposable
     }
 
     /// <summary>Whether this platform has the engine and it is not turned off.</summary>
-    public static bool IsSupported => OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable(DisableVariable) != "0";
+    public static bool IsSupported => Transport.NativeAbi.Usable && Environment.GetEnvironmentVariable(DisableVariable) != "0";
 
     /// <summary>One loop per core, at most 8: more loops than cores only adds context switches.</summary>
     public static int DefaultLoopCount => Math.Clamp(Environment.ProcessorCount, 1, 8);

@@ -30,7 +30,6 @@ public sealed partial class OwampServerConnection : ControlServerConnection
     private readonly List<OwampReceiver> _receivers = [];
     private readonly List<OwampSender> _senders = [];
     private readonly Dictionary<SessionId, (byte[] Request, byte[] Slots)> _requests = [];
-    private readonly List<IDisposable> _pending = [];
     private readonly HashSet<SessionId> _stored = [];
     private long _reservedPackets;
     private long _sharedPackets;

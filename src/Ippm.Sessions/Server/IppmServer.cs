@@ -29,6 +29,7 @@ public sealed partial class IppmServer : IAsyncDisposable
         _options = options;
         _logger = loggerFactory.CreateLogger("Ippm.Server");
         Engine.SessionEngine.SharedLogger ??= loggerFactory.CreateLogger("Ippm.Engine");
+        Transport.NativeAbi.LogIfOff(_logger);
         _ports = new TestPortAllocator(options.TestPorts);
         _shares = options.Shares;
         _attackLog = _shares.AttackLog(_logger);

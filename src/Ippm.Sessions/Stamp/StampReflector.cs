@@ -368,7 +368,7 @@ public sealed partial class StampReflector : IDisposable
         }
         finally
         {
-            Log.Ended(_logger, Reflected, SendFailed, Short, Oversized, BadHmac, TlvIntegrityFailures);
+            Log.Ended(_logger, Reflected, SendFailed, Short, Oversized, BadHmac, TlvIntegrityFailures, SessionsFull);
             _socket.Dispose();
             _completion.TrySetResult();
         }
@@ -433,8 +433,8 @@ public sealed partial class StampReflector : IDisposable
         [LoggerMessage(EventId = 1403, Level = LogLevel.Error, Message = "STAMP reflector failed")]
         public static partial void Failed(ILogger logger, Exception exception);
 
-        [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "STAMP reflector ended: {Reflected} reflected, {SendFailed} not sent, {Short} short, {Oversized} oversized, {BadHmac} bad HMAC, {TlvIntegrity} TLV integrity failures")]
-        public static partial void Ended(ILogger logger, long reflected, long sendFailed, long @short, long oversized, long badHmac, long tlvIntegrity);
+        [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "STAMP reflector ended: {Reflected} reflected, {SendFailed} not sent, {Short} short, {Oversized} oversized, {BadHmac} bad HMAC, {TlvIntegrity} TLV integrity failures, {SessionsFull} dropped with the session table full")]
+        public static partial void Ended(ILogger logger, long reflected, long sendFailed, long @short, long oversized, long badHmac, long tlvIntegrity, long sessionsFull);
 
         [LoggerMessage(EventId = 1406, Level = LogLevel.Warning, Message = "STAMP: the kernel refused {Failed} of {Count} replies (counted as not sent; further refusals are logged at Debug)")]
         public static partial void SendFailed(ILogger logger, int failed, int count);

@@ -55,7 +55,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             SetBufferSizes(8 << 20);
             _socket.Bind(localEndPoint);
             SetTtl(255);
-            _native = OperatingSystem.IsLinux() && TryEnableAncillaryData();
+            _native = NativeAbi.Usable && TryEnableAncillaryData();
             _fd = (int)_socket.SafeHandle.DangerousGetHandle();
         }
         catch
@@ -73,7 +73,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     {
         _socket.ReceiveBufferSize = bytes;
         _socket.SendBufferSize = bytes;
-        if (OperatingSystem.IsLinux())
+        if (NativeAbi.Usable)
         {
             try
             {

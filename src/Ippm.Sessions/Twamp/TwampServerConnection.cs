@@ -117,7 +117,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
                     }
                 case CommandNumber.StartNSessions when _individualControl:
                 case CommandNumber.StopNSessions when _individualControl:
-                    await IndividualControlAsync(first, command == CommandNumber.StartNSessions, handshake, message).ConfigureAwait(false);
+                    await IndividualControlAsync(first, command == CommandNumber.StartNSessions, message).ConfigureAwait(false);
                     Recount();
                     break;
                 default:
@@ -134,7 +134,7 @@ public sealed partial class TwampServerConnection : ControlServerConnection
     /// otherwise the Ack carries Accept=1 (Failure) with the SIDs as received, nothing changes, and the refusal is
     /// logged. Other sessions of the connection are never touched by a refused command.
     /// </summary>
-    private async Task IndividualControlAsync(byte[] first, bool start, ControlHandshakeResult handshake, CancellationToken cancellationToken)
+    private async Task IndividualControlAsync(byte[] first, bool start, CancellationToken cancellationToken)
     {
         uint count = SessionListMessage.ReadCount(first);
         // The count fixes the message length. A count beyond what this connection can hold cannot be honest, and

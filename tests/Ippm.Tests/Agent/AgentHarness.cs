@@ -29,14 +29,18 @@ internal sealed class AgentHarness : IDisposable
         return AgentConfigFile.Load(ConfigPath);
     }
 
-    /// <summary>A TCP port on 127.0.0.1 where nothing listens (bound once, then released).</summary>
-    public static int ClosedPort()
+    private readonly List<Socket> _closedPorts = [];
+
+    /// <summary>
+    /// A TCP port on 127.0.0.1 where nothing listens until the harness is disposed: bound by a socket that never listens
+    /// (connections are refused), so no other program can take it meanwhile.
+    /// </summary>
+    public int ClosedPort()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _closedPorts.Add(holder);
+        return ((IPEndPoint)holder.LocalEndPoint!).Port;
     }
 
     /// <summary>Every line of the archive (rotated files first, oldest first), parsed.</summary>
@@ -53,7 +57,9 @@ internal sealed class AgentHarness : IDisposable
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using var reader = new StreamReader(stream);
-            while (reader.ReadLine() is string line)
+            // Only lines the agent has finished (newline-terminated): a running agent may be writing the next one.
+            string[] complete = reader.ReadToEnd().Split('\n');
+            foreach (string line in complete.SkipLast(1))
             {
                 lines.Add(JsonDocument.Parse(line).RootElement.Clone());
             }
@@ -82,5 +88,26 @@ internal sealed class AgentHarness : IDisposable
         }
     }
 
-    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+    /// <summary>Waits (bounded) until the archive holds a line <paramref name="wanted"/> accepts.</summary>
+    public async Task UntilArchivedAsync(TimeSpan bound, string what, Func<JsonElement, bool> wanted)
+    {
+        using var timeout = new CancellationTokenSource(bound);
+        while (!Lines().Any(wanted))
+        {
+            if (timeout.IsCancellationRequested)
+            {
+                Assert.Fail($"the archive never held {what}; it holds:\n" + string.Join("\n", Lines()));
+            }
+            await Task.Delay(20, CancellationToken.None);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (Socket holder in _closedPorts)
+        {
+            holder.Dispose();
+        }
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
 }

@@ -10,13 +10,6 @@ namespace Ippm.Tests.Agent;
 /// <summary>RFC 7717 in the agent: each session keyed from an IKEv2 SA (pre-shared key) with an <c>ippm server --ike-listen</c> process.</summary>
 public sealed class AgentIkeTests
 {
-    private static int FreeUdpPort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
     [Fact]
     public async Task Agent_IkePsk_KeysEverySessionFromAnSa_AndAWrongKeyOrPeerIsRefused()
     {
@@ -24,10 +17,11 @@ public sealed class AgentIkeTests
         string goodPsk = Path.Combine(h.Directory, "good.psk"), badPsk = Path.Combine(h.Directory, "bad.psk");
         File.WriteAllText(goodPsk, "the key the server holds\n");
         File.WriteAllText(badPsk, "some other key\n");
-        int twampPort = IppmProcess.FreeTcpPort(), owampPort = IppmProcess.FreeTcpPort(), ikePort = FreeUdpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{twampPort}", "--owamp-listen", $"127.0.0.1:{owampPort}",
-            "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-psk-file", goodPsk, "--modes", "authenticated,encrypted");
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--owamp-listen", "127.0.0.1:0",
+            "--ike-listen", "127.0.0.1:0", "--ike-psk-file", goodPsk, "--modes", "authenticated,encrypted");
         await server.WaitForLogAsync("ready (pid", TimeSpan.FromSeconds(60));
+        int twampPort = await server.TwampPortAsync(TimeSpan.FromSeconds(60)), owampPort = await server.OwampPortAsync(TimeSpan.FromSeconds(60));
+        int ikePort = await server.IkePortAsync(TimeSpan.FromSeconds(60));
         AgentConfig config = h.Write($"""
             archive = {h.ArchivePath}
             retry-initial = 0.2

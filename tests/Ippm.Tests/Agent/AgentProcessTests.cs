@@ -78,7 +78,8 @@ public sealed class AgentProcessTests
         Assert.True(File.Exists("/usr/bin/prometheus"), "the prometheus package is required (.ci/run installs it)");
         using var h = new AgentHarness();
         await using var server = new TestServer();
-        int metricsPort = IppmProcess.FreeTcpPort(), prometheusPort = IppmProcess.FreeTcpPort();
+        // Prometheus's own port must be known before it starts (it does not say which port a :0 got), so it is picked.
+        int prometheusPort = IppmProcess.FreeTcpPort();
         // One session only (every = 1 h): its figures are exactly known. And one down target.
         File.WriteAllText(h.ConfigPath, $"""
             archive = {h.ArchivePath}
@@ -96,9 +97,11 @@ public sealed class AgentProcessTests
             every = 1h
 
             [test prom-down]
-            target = 127.0.0.1:{AgentHarness.ClosedPort()}
+            target = 127.0.0.1:{h.ClosedPort()}
             protocol = owamp
             """);
+        using var agent = new ServerProcess("agent", "--config", h.ConfigPath, "--metrics-listen", "127.0.0.1:0");
+        int metricsPort = await agent.MetricsPortAsync(s_bound);
         File.WriteAllText(Path.Combine(h.Directory, "prometheus.yml"), $"""
             global:
               scrape_interval: 1s
@@ -108,7 +111,6 @@ public sealed class AgentProcessTests
                 static_configs:
                   - targets: ['127.0.0.1:{metricsPort}']
             """);
-        using var agent = new ServerProcess("agent", "--config", h.ConfigPath, "--metrics-listen", $"127.0.0.1:{metricsPort}");
         using Process prometheus = Process.Start(new ProcessStartInfo("/usr/bin/prometheus",
             [$"--config.file={Path.Combine(h.Directory, "prometheus.yml")}", $"--storage.tsdb.path={Path.Combine(h.Directory, "data")}",
              $"--web.listen-address=127.0.0.1:{prometheusPort}", "--log.level=warn"])
@@ -154,8 +156,8 @@ public sealed class AgentProcessTests
     {
         using var h = new AgentHarness();
         await using var server = new TestServer();
-        int collectorPort = IppmProcess.FreeTcpPort();
-        await using var collector = Service.OtlpExportTests.FakeCollector.Start(collectorPort);
+        await using var collector = Service.OtlpExportTests.FakeCollector.Start();
+        int collectorPort = collector.Port;
         File.WriteAllText(h.ConfigPath, $"archive = {h.ArchivePath}\n" + Test("otlp-twamp", server.TwampEndPoint.Port, count: 7, every: "1h"));
         using var agent = new ServerProcess("agent", "--config", h.ConfigPath, "--otlp-endpoint", $"http://127.0.0.1:{collectorPort}", "--otlp-interval", "0.5");
         await agent.WaitForLogAsync("ready (pid", s_bound);

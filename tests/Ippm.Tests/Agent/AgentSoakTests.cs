@@ -36,25 +36,11 @@ public sealed class AgentSoakTests(ITestOutputHelper output)
         // The server runs as its own process, so the memory measured here is the agent's (and the test host's). Its
         // per-source shares are for hostile clients: 4 back-to-back tests from one address, with reflectors lingering
         // after Stop-Sessions, would reach the default ones (Accept=5, archived as refused).
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--max-connections", "1000",
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--max-connections", "1000",
             "--max-connections-per-source", "1000", "--max-sessions-per-source", "100000", "--max-memory-per-source", "1G", "--log-level", "Warning");
-        // Warning level keeps the captured server log (held by this test host) from growing per session; so wait for
-        // the listener itself rather than for the "ready" line.
-        var listening = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                using var probe = new System.Net.Sockets.TcpClient();
-                await probe.ConnectAsync(System.Net.IPAddress.Loopback, port);
-                break;
-            }
-            catch (System.Net.Sockets.SocketException) when (listening.Elapsed < TimeSpan.FromSeconds(60) && !server.HasExited)
-            {
-                await Task.Delay(100);
-            }
-        }
+        // Warning level keeps the captured server log (held by this test host) from growing per session; the bound port
+        // comes from the line ippm prints on standard output for a port 0 whatever the log level, once it listens.
+        int port = await server.TwampPortAsync(TimeSpan.FromSeconds(60));
         string tests = string.Concat(Enumerable.Range(0, 4).Select(i => $"""
             [test soak-{i}]
             target = 127.0.0.1:{port}

@@ -76,21 +76,8 @@ public sealed partial class BenchSessionsTests
     [Fact]
     public async Task Executable_OtherServerWithPid_LearnsItsSessionsPerConnection_MeasuresItsProcess()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--max-sessions", "5", "--log-level", "Warning");
-        for (int i = 0; i < 200 && !server.HasExited; i++)
-        {
-            try
-            {
-                using var probe = new System.Net.Sockets.TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, port);
-                break;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                await Task.Delay(50);
-            }
-        }
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--max-sessions", "5", "--log-level", "Warning");
+        int port = await server.TwampPortAsync(TimeSpan.FromSeconds(60));
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(180),
             "bench", "sessions", "--server", $"127.0.0.1:{port}", "--server-pid", server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--sessions", "20", "--rate", "5", "--seconds", "1", "--idle-seconds", "0.5", "--json");

@@ -22,9 +22,8 @@ public sealed class CliEndToEndTests : IDisposable
     {
         string keys = WriteKeyFile("keys.pfs", "7465737470617373313233");
         string wrong = WriteKeyFile("wrong.pfs", "77726f6e6770617373");
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keys);
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--pfs", keys);
+        int port = await server.TwampPortAsync(Timeout);
 
         foreach ((string letter, string mode) in new[] { ("O", "open"), ("A", "authenticated"), ("E", "encrypted"), ("M", "mixed") })
         {
@@ -57,9 +56,8 @@ public sealed class CliEndToEndTests : IDisposable
     public async Task ServerAndOwping_EveryMode_BothDirectionsFiftySentNoneLost()
     {
         string keys = WriteKeyFile("keys.pfs", "7465737470617373313233");
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}", "--pfs", keys);
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0", "--pfs", keys);
+        int port = await server.OwampPortAsync(Timeout);
 
         foreach ((string letter, string mode) in new[] { ("O", "open"), ("A", "authenticated"), ("E", "encrypted") })
         {
@@ -105,12 +103,11 @@ public sealed class CliEndToEndTests : IDisposable
                 File.WriteAllText(Path.Combine(dir, name + ".key"), key.ExportPkcs8PrivateKeyPem());
             }
         }
-        int port = IppmProcess.FreeTcpPort();
-        int ikePort = 20000 + Random.Shared.Next(20000);
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}",
-            "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-cert", Path.Combine(dir, "server.crt"), "--ike-key", Path.Combine(dir, "server.key"), "--ike-ca", Path.Combine(dir, "ca.crt"),
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0",
+            "--ike-listen", "127.0.0.1:0", "--ike-cert", Path.Combine(dir, "server.crt"), "--ike-key", Path.Combine(dir, "server.key"), "--ike-ca", Path.Combine(dir, "ca.crt"),
             "--ike-allow", global::Ippm.Cli.ThrowawayPki.ClientName);
-        await server.WaitForLogAsync("TWAMP control listening", Timeout);
+        int ikePort = await server.IkePortAsync(Timeout);
+        int port = await server.TwampPortAsync(Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", ikePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--ike-cert", Path.Combine(dir, "client.crt"), "--ike-key", Path.Combine(dir, "client.key"), "--ike-ca", Path.Combine(dir, "ca.crt"),
@@ -177,7 +174,8 @@ public sealed class CliEndToEndTests : IDisposable
     [Fact]
     public async Task Twping_Unreachable_ExitsThree()
     {
-        int port = IppmProcess.FreeTcpPort();
+        (System.Net.Sockets.Socket holder, int port) = IppmProcess.ClosedTcpPort();
+        using var holderScope = holder;
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-c", "1", $"127.0.0.1:{port}");
         Assert.Equal(3, exit);
         Assert.Contains("cannot reach", stderr, StringComparison.Ordinal);

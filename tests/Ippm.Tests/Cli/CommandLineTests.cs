@@ -80,7 +80,8 @@ public sealed class CommandLineTests : IDisposable
             Assert.Contains("-c expects a whole number", usage.Stderr, StringComparison.Ordinal);
         }
 
-        int closedPort = IppmProcess.FreeTcpPort();
+        (System.Net.Sockets.Socket closedHolder, int closedPort) = IppmProcess.ClosedTcpPort();
+        using var closedScope = closedHolder;
         var unreachable = await IppmProcess.RunAsync(Timeout, "owping", "--json", "-c", "1", $"127.0.0.1:{closedPort}");
         using (JsonDocument json = JsonDocument.Parse(unreachable.Stdout))
         {
@@ -95,7 +96,8 @@ public sealed class CommandLineTests : IDisposable
     public async Task ModesNeedingAKey_WithoutAny_AreAUsageError_FoundBeforeConnecting()
     {
         // Nothing listens on this port: exit 1 (not 3) shows the mistake was found before any connection.
-        int closedPort = IppmProcess.FreeTcpPort();
+        (System.Net.Sockets.Socket closedHolder, int closedPort) = IppmProcess.ClosedTcpPort();
+        using var closedScope = closedHolder;
 
         var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", "AE", "-c", "5", $"127.0.0.1:{closedPort}");
         Assert.Equal(1, exit);
@@ -111,9 +113,8 @@ public sealed class CommandLineTests : IDisposable
     public async Task OpenAndAuthenticated_WithoutAKey_MeasuresInOpenMode()
     {
         string keys = WriteKeyFile();
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keys);
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--pfs", keys);
+        int port = await server.TwampPortAsync(Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", "OA", "-c", "5", "-i", "0.01", "-v", "--json", $"127.0.0.1:{port}");
 
@@ -133,8 +134,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("open,encrypted")]
     public async Task Server_ToldToOfferModesItCannot_RefusesToStart_NamingTheFlag(string modes)
     {
-        int port = IppmProcess.FreeTcpPort();
-        var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, "server", "--twamp-listen", $"127.0.0.1:{port}", "--modes", modes);
+        var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, "server", "--twamp-listen", "127.0.0.1:0", "--modes", modes);
 
         Assert.Equal(1, exit);
         Assert.Contains($"--modes {modes} cannot be offered", stderr, StringComparison.Ordinal);
@@ -145,17 +145,17 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public async Task Server_StartUpLog_SaysWhatIsOffered_AndUsesWords()
     {
-        int port = IppmProcess.FreeTcpPort(), owampPort = IppmProcess.FreeTcpPort();
-        using (var open = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}"))
+        using (var open = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0"))
         {
-            await open.WaitForLogAsync("listening", Timeout);
+            await open.TwampPortAsync(Timeout);
             Assert.Contains("TWAMP offers open", open.Log, StringComparison.Ordinal);
             Assert.DoesNotContain("TWAMP offers open,", open.Log, StringComparison.Ordinal);
         }
 
         string keys = WriteKeyFile();
-        using var keyed = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--owamp-listen", $"127.0.0.1:{owampPort}", "--pfs", keys);
-        await keyed.WaitForLogAsync("OWAMP control listening", Timeout);
+        using var keyed = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--owamp-listen", "127.0.0.1:0", "--pfs", keys);
+        int port = await keyed.TwampPortAsync(Timeout);
+        await keyed.OwampPortAsync(Timeout);
         Assert.Contains("TWAMP offers open, authenticated, encrypted, mixed (keys: passphrases from --pfs)", keyed.Log, StringComparison.Ordinal);
         Assert.Contains("OWAMP offers open, authenticated, encrypted (keys: passphrases from --pfs)", keyed.Log, StringComparison.Ordinal);
 
@@ -174,12 +174,10 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public async Task Server_AddressInUse_NamesTheListener()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var first = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}");
-        await first.WaitForLogAsync("listening", Timeout);
+        using var first = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0");
+        int port = await first.TwampPortAsync(Timeout);
 
-        int owampPort = IppmProcess.FreeTcpPort();
-        var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, "server", "--owamp-listen", $"127.0.0.1:{owampPort}", "--twamp-listen", $"127.0.0.1:{port}");
+        var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, "server", "--owamp-listen", "127.0.0.1:0", "--twamp-listen", $"127.0.0.1:{port}");
 
         Assert.Equal(1, exit);
         Assert.Contains($"cannot listen for TWAMP-Control (--twamp-listen) on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);
@@ -189,9 +187,8 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public async Task Server_PeerThatJustCloses_IsLoggedAtInformation_NotAsAProtocolError()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0");
+        int port = await server.TwampPortAsync(Timeout);
 
         using (var probe = new System.Net.Sockets.TcpClient())
         {
@@ -210,9 +207,8 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public async Task WrongProtocolsPort_IsNamed()
     {
-        int twampPort = IppmProcess.FreeTcpPort(), owampPort = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{twampPort}", "--owamp-listen", $"127.0.0.1:{owampPort}");
-        await server.WaitForLogAsync("OWAMP control listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--owamp-listen", "127.0.0.1:0");
+        int twampPort = await server.TwampPortAsync(Timeout), owampPort = await server.OwampPortAsync(Timeout);
 
         var twping = await IppmProcess.RunAsync(Timeout, "twping", "-c", "3", $"127.0.0.1:{owampPort}");
         Assert.Equal(2, twping.ExitCode);
@@ -226,9 +222,8 @@ public sealed class CommandLineTests : IDisposable
 
         // A TWAMP server offering mixed mode shows itself at the greeting already.
         string keys = WriteKeyFile();
-        int keyedPort = IppmProcess.FreeTcpPort();
-        using var keyed = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{keyedPort}", "--pfs", keys);
-        await keyed.WaitForLogAsync("listening", Timeout);
+        using var keyed = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--pfs", keys);
+        int keyedPort = await keyed.TwampPortAsync(Timeout);
         var early = await IppmProcess.RunAsync(Timeout, "owping", "-c", "3", $"127.0.0.1:{keyedPort}");
         Assert.Equal(2, early.ExitCode);
         Assert.Contains("offers mixed mode, which only TWAMP has: it does not speak OWAMP; is it a TWAMP server (port 862)?", early.Stderr, StringComparison.Ordinal);
@@ -238,9 +233,8 @@ public sealed class CommandLineTests : IDisposable
     public async Task Verbose_TracesTheControlExchange_WithoutKeyMaterial()
     {
         string keys = WriteKeyFile();
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keys);
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--pfs", keys);
+        int port = await server.TwampPortAsync(Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", "E", "-u", "alice", "-k", keys, "-c", "3", "-i", "0.01", "-vv", "--json", $"127.0.0.1:{port}");
 
@@ -268,9 +262,8 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public async Task SourceAddress_AndAddressFamily_LikeTwping()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0");
+        int port = await server.TwampPortAsync(Timeout);
 
         // 127.0.0.2 is a loopback address too: the server sees the control connection and the test packets from it.
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-S", "127.0.0.2", "-4", "-c", "3", "-i", "0.01", "--json", $"127.0.0.1:{port}");
@@ -288,10 +281,9 @@ public sealed class CommandLineTests : IDisposable
         Assert.True(named.ExitCode == 0, named.Stderr);
 
         // -6 over IPv6 loopback, from -S ::1.
-        int v6Port = IppmProcess.FreeTcpPort();
-        using (var v6 = new ServerProcess("server", "--twamp-listen", $"[::1]:{v6Port}"))
+        using (var v6 = new ServerProcess("server", "--twamp-listen", "[::1]:0"))
         {
-            await v6.WaitForLogAsync("listening", Timeout);
+            int v6Port = await v6.TwampPortAsync(Timeout);
             var six = await IppmProcess.RunAsync(Timeout, "twping", "-6", "-S", "::1", "-c", "3", "-i", "0.01", "--json", $"[::1]:{v6Port}");
             Assert.True(six.ExitCode == 0, six.Stderr);
             using JsonDocument json = JsonDocument.Parse(six.Stdout);
@@ -319,11 +311,10 @@ public sealed class CommandLineTests : IDisposable
         const string psk = "ike pre-shared key for the -vv test";
         string pskFile = Path.Combine(_directory, "ike.psk");
         File.WriteAllText(pskFile, psk + "\n");
-        int port = IppmProcess.FreeTcpPort();
-        int ikePort = 20000 + Random.Shared.Next(20000);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--ike-listen", "127.0.0.1:0", "--ike-psk-file", pskFile);
+        int ikePort = await server.IkePortAsync(Timeout);
+        int port = await server.TwampPortAsync(Timeout);
         string ikePortText = ikePort.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--ike-listen", $"127.0.0.1:{ikePort}", "--ike-psk-file", pskFile);
-        await server.WaitForLogAsync("TWAMP control listening", Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", ikePortText, "--ike-psk-file", pskFile,
             "-A", "E", "-c", "3", "-i", "0.01", "-vv", "--json", $"127.0.0.1:{port}");

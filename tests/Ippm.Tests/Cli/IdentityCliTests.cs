@@ -30,22 +30,22 @@ public sealed class IdentityCliTests : IDisposable
 
     private static string S(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static int FreeUdpPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
-
     private async Task<(ServerProcess Server, int Port, int IkePort)> StartServerAsync(string certName, params string[] extra)
     {
-        int port = IppmProcess.FreeTcpPort();
-        int ikePort = FreeUdpPort();
         var server = new ServerProcess([
-            "server", "--twamp-listen", $"127.0.0.1:{port}", "--ike-listen", $"127.0.0.1:{ikePort}",
+            "server", "--twamp-listen", "127.0.0.1:0", "--ike-listen", "127.0.0.1:0",
             "--ike-cert", P(certName + ".crt"), "--ike-key", P(certName + ".key"), "--ike-ca", P("ca.crt"), .. extra]);
-        await server.WaitForLogAsync("TWAMP control listening", Timeout);
-        return (server, port, ikePort);
+        try
+        {
+            int ikePort = await server.IkePortAsync(Timeout);
+            int port = await server.TwampPortAsync(Timeout);
+            return (server, port, ikePort);
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
     }
 
     private Task<(int ExitCode, string Stdout, string Stderr)> TwpingAsync(string clientName, int ikePort, string host, params string[] extra) =>
@@ -126,7 +126,7 @@ public sealed class IdentityCliTests : IDisposable
     {
         TestPki.Write(_dir, "server", _pki.Issue("server.test"));
         var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout,
-            "server", "--twamp-listen", $"127.0.0.1:{IppmProcess.FreeTcpPort()}", "--ike-listen", $"127.0.0.1:{FreeUdpPort()}", "--ike-cert", P("server.crt"), "--ike-key", P("server.key"), "--ike-ca", P("ca.crt"));
+            "server", "--twamp-listen", "127.0.0.1:0", "--ike-listen", "127.0.0.1:0", "--ike-cert", P("server.crt"), "--ike-key", P("server.key"), "--ike-ca", P("ca.crt"));
         Assert.Equal(1, exit);
         Assert.Contains("--ike-allow PATTERN", stderr, StringComparison.Ordinal);
         Assert.Contains("--ike-allow-any-ca-signed", stderr, StringComparison.Ordinal);
@@ -175,13 +175,11 @@ public sealed class IdentityCliTests : IDisposable
             Assert.True(bash.ExitCode == 0, await output);
         }
 
-        int port = IppmProcess.FreeTcpPort();
-        int owampPort = IppmProcess.FreeTcpPort();
-        int ikePort = FreeUdpPort();
         string F(string name) => Path.Combine(work, name);
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--owamp-listen", $"127.0.0.1:{owampPort}", "--ike-listen", $"127.0.0.1:{ikePort}",
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--owamp-listen", "127.0.0.1:0", "--ike-listen", "127.0.0.1:0",
             "--ike-cert", F("server.test.crt"), "--ike-key", F("server.test.key"), "--ike-ca", F("ca.crt"), "--ike-allow", "client.test");
-        await server.WaitForLogAsync("TWAMP control listening", Timeout);
+        int ikePort = await server.IkePortAsync(Timeout);
+        int port = await server.TwampPortAsync(Timeout), owampPort = await server.OwampPortAsync(Timeout);
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--ike", "--ike-port", S(ikePort),
             "--ike-cert", F("client.test.crt"), "--ike-key", F("client.test.key"), "--ike-ca", F("ca.crt"), "-A", "A", "-c", "20", "-i", "0.01", "--json", $"127.0.0.1:{port}");
         Assert.True(exit == 0, stderr);

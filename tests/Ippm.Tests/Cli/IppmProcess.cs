@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Ippm.Tests.Cli;
 
@@ -75,11 +77,27 @@ internal static class IppmProcess
         Assert.Equal(0, kill.ExitCode);
     }
 
+    /// <summary>
+    /// A port that was free a moment ago. Only for a port that must be known before the process that binds it starts
+    /// (a third-party program's own listener, a config file given to another process); the caller says why. Anything
+    /// ippm listens on is given port 0 and read back with <see cref="ServerProcess.TwampPortAsync"/> and its siblings.
+    /// </summary>
     public static int FreeTcpPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>
+    /// A TCP port on 127.0.0.1 that refuses connections for as long as the returned socket lives: bound, never listening,
+    /// so nothing else can take it (unlike a port picked and released).
+    /// </summary>
+    public static (Socket Holder, int Port) ClosedTcpPort()
+    {
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return (holder, ((IPEndPoint)holder.LocalEndPoint!).Port);
     }
 }
 
@@ -146,6 +164,46 @@ internal sealed class ServerProcess : IDisposable
         await _process.WaitForExitAsync(cts.Token);
         return _process.ExitCode;
     }
+
+    /// <summary>
+    /// Waits for a line that names a listener's bound address and returns its port, so a server given port 0 is found
+    /// where the system put it: <paramref name="before"/> is a regular expression for the text before <c>ADDR:PORT</c>,
+    /// matching either the log line (<c>TWAMP control listening on 127.0.0.1:PORT</c>) or the summary
+    /// <c>ippm server</c> prints on standard output, whatever the log level (<c>ippm: listening on TWAMP 127.0.0.1:PORT, …</c>).
+    /// </summary>
+    private async Task<int> WaitForPortAsync(string before, TimeSpan timeout)
+    {
+        var pattern = new Regex(before + @"(?:\[[0-9A-Fa-f:.]+\]|[0-9.]+|\+):(?<port>\d+)", RegexOptions.CultureInvariant);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            Match match = pattern.Match(Log);
+            if (match.Success)
+            {
+                return int.Parse(match.Groups["port"].Value, CultureInfo.InvariantCulture);
+            }
+            if (DateTime.UtcNow > deadline || _process.HasExited)
+            {
+                throw new TimeoutException($"no '{before}ADDR:PORT' in the log. Log so far:\n{Log}");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The bound TWAMP-Control port of an <c>ippm server</c> started with <c>--twamp-listen ADDR:0</c>.</summary>
+    public Task<int> TwampPortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bTWAMP (?:control listening on )?", timeout);
+
+    /// <summary>The bound OWAMP-Control port of an <c>ippm server</c> started with <c>--owamp-listen ADDR:0</c>.</summary>
+    public Task<int> OwampPortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bOWAMP (?:control listening on )?", timeout);
+
+    /// <summary>The bound IKEv2 port of an <c>ippm server --ike-listen ADDR:0</c> or an <c>ippm ike respond --listen ADDR:0</c>.</summary>
+    public Task<int> IkePortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bIKE(?:v2)?(?: responder listening on)? ", timeout);
+
+    /// <summary>The bound STAMP reflector port of an <c>ippm server</c> started with <c>--stamp-listen ADDR:0</c>.</summary>
+    public Task<int> StampPortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bSTAMP (?:/ TWAMP-Light reflector listening on )?", timeout);
+
+    /// <summary>The bound metrics port of an <c>ippm server</c> or <c>ippm agent</c> started with <c>--metrics-listen ADDR:0</c>.</summary>
+    public Task<int> MetricsPortAsync(TimeSpan timeout) => WaitForPortAsync(@"\bmetrics (?:at http://)?", timeout);
 
     public async Task WaitForLogAsync(string text, TimeSpan timeout)
     {

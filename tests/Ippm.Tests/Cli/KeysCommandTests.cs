@@ -57,9 +57,8 @@ public sealed class KeysCommandTests : IDisposable
         string path = Path.Combine(_directory, "made.pfs");
         var (added, _, addError) = await IppmProcess.RunWithInputAsync(Timeout, "correct horse\n", "keys", "add", "-f", path, "alice");
         Assert.True(added == 0, addError);
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", path);
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--pfs", path);
+        int port = await server.TwampPortAsync(Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-A", "E", "-k", path, "-c", "5", "-i", "0.01", $"127.0.0.1:{port}");
 

@@ -82,13 +82,12 @@ public sealed partial class RawOutputCliTests
     public async Task Owping_SaveFiles_InPerfsonarFormat_StatsReadsBackTheRunsFigures()
     {
         string dir = Directory.CreateTempSubdirectory("ippm-owp").FullName;
-        int port = IppmProcess.FreeTcpPort();
         string dataDir = Path.Combine(dir, "data");
         Directory.CreateDirectory(dataDir);
-        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}", "--data-dir", dataDir);
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0", "--data-dir", dataDir);
         try
         {
-            await server.WaitForLogAsync("listening", Timeout);
+            int port = await server.OwampPortAsync(Timeout);
             string from = Path.Combine(dir, "from.owp"), to = Path.Combine(dir, "to.owp");
 
             var run = await IppmProcess.RunAsync(Timeout, "owping", "-c", "40", "-i", "0.005e", "-L", "1", "-F", from, "-T", to, $"127.0.0.1:{port}");
@@ -174,9 +173,8 @@ public sealed partial class RawOutputCliTests
     [Fact]
     public async Task Twping_RawAndMachine_InTwpingsLayout()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0");
+        int port = await server.TwampPortAsync(Timeout);
 
         var raw = await IppmProcess.RunAsync(Timeout, "twping", "-c", "20", "-i", "0.005e", "-R", $"127.0.0.1:{port}");
         Assert.True(raw.ExitCode == 0, raw.Stderr);

@@ -23,9 +23,8 @@ public sealed class SignalTests
     [Fact]
     public async Task Twping_Sigint_StopsSending_SendsStopSessions_ReportsWhatWasMeasured()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0");
+        int port = await server.TwampPortAsync(Timeout);
 
         using var twping = new ServerProcess("twping", "-c", "100000", "-i", "0.01f", "-v", "--json", $"127.0.0.1:{port}");
         await twping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
@@ -49,9 +48,8 @@ public sealed class SignalTests
     [Fact]
     public async Task Owping_Sigint_ReportsBothDirections_ExitZero()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0");
+        int port = await server.OwampPortAsync(Timeout);
 
         using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", "--json", $"127.0.0.1:{port}");
         await owping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
@@ -97,9 +95,8 @@ public sealed class SignalTests
     [InlineData("INT")]
     public async Task Server_Signal_EndsRunningSessionsWithStopSessions_LogsSummary_ExitsZero(string signal)
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0");
+        int port = await server.TwampPortAsync(Timeout);
         using var twping = new ServerProcess("twping", "-c", "100000", "-i", "0.01f", "-v", "--json", $"127.0.0.1:{port}");
         await twping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
         await WaitForAsync(() => server.Log.Contains("session(s) started", StringComparison.Ordinal), server, "the session start");
@@ -126,9 +123,8 @@ public sealed class SignalTests
     [Fact]
     public async Task OwampServer_Sigterm_SendsStopSessions_OwpingReportsWhatWasMeasured_ExitsZero()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0");
+        int port = await server.OwampPortAsync(Timeout);
         // 100 000 packets at 10 ms: a schedule of 1000 s that owping must not wait out.
         using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", "--json", $"127.0.0.1:{port}");
         await owping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
@@ -161,9 +157,8 @@ public sealed class SignalTests
     [Fact]
     public async Task OwampServer_Sigterm_HumanReport_SaysTheServerEndedTheTest()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--owamp-listen", $"127.0.0.1:{port}");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0");
+        int port = await server.OwampPortAsync(Timeout);
         using var owping = new ServerProcess("owping", "-c", "100000", "-i", "0.01f", "-L", "1", "-v", $"127.0.0.1:{port}");
         await owping.WaitForLogAsync("Start-Ack Accept=0", Timeout);
         await WaitForAsync(() => server.Log.Contains("session(s) started", StringComparison.Ordinal), server, "the sessions' start");

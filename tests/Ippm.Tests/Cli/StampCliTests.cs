@@ -25,16 +25,16 @@ public sealed class StampCliTests : IDisposable
     [InlineData("::1", true)]
     public async Task ServerAndStamp_EachModeAndFamily_EveryTlv_NoneLost(string address, bool authenticated)
     {
-        int port = IppmProcess.FreeTcpPort();
-        string listen = address.Contains(':', StringComparison.Ordinal) ? $"[{address}]:{port}" : $"{address}:{port}";
-        var serverArgs = new List<string> { "server", "--stamp-listen", listen };
+        string bracketed = address.Contains(':', StringComparison.Ordinal) ? $"[{address}]" : address;
+        var serverArgs = new List<string> { "server", "--stamp-listen", $"{bracketed}:0" };
         string? keys = authenticated ? KeyFile("*") : null;
         if (keys is not null)
         {
             serverArgs.AddRange(["--stamp-keys", keys]);
         }
         using var server = new ServerProcess([.. serverArgs]);
-        await server.WaitForLogAsync("listening", Timeout);
+        int port = await server.StampPortAsync(Timeout);
+        string listen = $"{bracketed}:{port}";
 
         var args = new List<string> { "stamp", "-c", "40", "-i", "0.01f", "-s", "100", "--cos", "--timestamp-info", "--direct-measurement", "--follow-up", "--location", "--access-report", "1:1", "--ssid", "77", "--json", listen };
         if (keys is not null)
@@ -76,9 +76,8 @@ public sealed class StampCliTests : IDisposable
     [Fact]
     public async Task TwpingLight_AgainstStampReflector_NoneLost()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--stamp-listen", $"127.0.0.1:{port}", "--stamp-stateless");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--stamp-listen", "127.0.0.1:0", "--stamp-stateless");
+        int port = await server.StampPortAsync(Timeout);
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-c", "30", "-i", "0.01f", "--json", $"127.0.0.1:{port}");
         Assert.True(exit == 0, $"twping --light exited {exit}: {stderr}");
         using JsonDocument json = JsonDocument.Parse(stdout);
@@ -118,12 +117,11 @@ public sealed class StampCliTests : IDisposable
     [InlineData("E", "encrypted")]
     public async Task TwpingLight_ProtectedModes_AgainstServerWithLightKeyLine_NoneLost(string letter, string modeName)
     {
-        int port = IppmProcess.FreeTcpPort();
         // The reflector's file names the sender's address with the mode; the sender's file holds the same hex.
         string serverKeys = KeyFile($"light-{letter}@127.0.0.1");
         string clientKeys = KeyFile("reflector");
-        using var server = new ServerProcess("server", "--stamp-listen", $"127.0.0.1:{port}", "--stamp-keys", serverKeys);
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--stamp-listen", "127.0.0.1:0", "--stamp-keys", serverKeys);
+        int port = await server.StampPortAsync(Timeout);
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "--light", "-A", letter, "-k", clientKeys, "-c", "30", "-i", "0.01f", "--json", $"127.0.0.1:{port}");
         Assert.True(exit == 0, $"twping --light -A {letter} exited {exit}: {stderr}");
         using JsonDocument json = JsonDocument.Parse(stdout);

@@ -76,22 +76,8 @@ public sealed partial class ReflectorMemoryTests(ITestOutputHelper output)
         string dir = Directory.CreateTempSubdirectory("ippm-fair").FullName;
         string keys = Path.Combine(dir, "keys.pfs");
         await File.WriteAllTextAsync(keys, Ippm.Security.KeyFile.FormatLine(TestServer.Identity, TestServer.Passphrase));
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--pfs", keys, "--log-level", "Warning");
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        for (int i = 0; i < 200 && !server.HasExited; i++)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(endPoint);
-                break;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
-        }
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--pfs", keys, "--log-level", "Warning");
+        var endPoint = new IPEndPoint(IPAddress.Loopback, await server.TwampPortAsync(TimeSpan.FromSeconds(60)));
         long before = ResidentKiB(server.Id, "VmRSS");
 
         using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);

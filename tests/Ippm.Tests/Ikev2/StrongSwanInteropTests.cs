@@ -120,9 +120,11 @@ public sealed class StrongSwanInteropTests
         string[] auth = certificates
             ? ["--cert", Path.Combine(s_pki.Value, "responder-ecdsa.crt"), "--key", Path.Combine(s_pki.Value, "responder-ecdsa.key"), "--ca", Path.Combine(s_pki.Value, "ca.crt")]
             : ["--psk-file", PskFile()];
-        using var ippm = new Cli.ServerProcess(["ike", "respond", "--listen", "127.0.0.1:15600", .. auth, "--json", "--show-keys"]);
-        await ippm.WaitForLogAsync("listening", TimeSpan.FromSeconds(30));
-        using var sw = new Charon("i", ["--port", "15700", "--psk", Psk, "--id", "initiator.test", .. CertArgs("initiator", "rsa"), "--peer-addr", "127.0.0.1", "--peer-port", "15600", "--peer-proposals", proposal]);
+        // charon's own ports go into its configuration before it starts (fixed, below the ephemeral range); ippm's
+        // responder binds port 0 and charon is told the port it got.
+        using var ippm = new Cli.ServerProcess(["ike", "respond", "--listen", "127.0.0.1:0", .. auth, "--json", "--show-keys"]);
+        string ippmPort = (await ippm.IkePortAsync(TimeSpan.FromSeconds(30))).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var sw = new Charon("i", ["--port", "15700", "--psk", Psk, "--id", "initiator.test", .. CertArgs("initiator", "rsa"), "--peer-addr", "127.0.0.1", "--peer-port", ippmPort, "--peer-proposals", proposal]);
         string[] f = Run(Path.Combine(s_scripts.Value, "initiate.sh"), "--dir", sw.Dir, "--conn", certificates ? "to-peer-cert" : "to-peer-psk", "--ippm").Trim().Split(' ');
         Assert.Equal(5, f.Length);
         await ippm.WaitForLogAsync(f[0], TimeSpan.FromSeconds(10));
@@ -190,11 +192,11 @@ public sealed class StrongSwanInteropTests
         using var db = new IkeSaDatabase();
         await using var responder = new IkeResponder(new IkeResponderOptions
         {
-            Listen = new IPEndPoint(IPAddress.Loopback, 15620),
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
             Credentials = new IkeCredentials { PreSharedKey = System.Text.Encoding.UTF8.GetBytes(Psk) },
         }, db);
         responder.Start();
-        using var sw = new Charon("rk-i", ["--port", "15720", "--psk", Psk, "--id", "initiator.test", "--peer-addr", "127.0.0.1", "--peer-port", "15620", "--peer-proposals", proposal]);
+        using var sw = new Charon("rk-i", ["--port", "15720", "--psk", Psk, "--id", "initiator.test", "--peer-addr", "127.0.0.1", "--peer-port", responder.LocalEndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--peer-proposals", proposal]);
         string[] first = Run(Path.Combine(s_scripts.Value, "initiate.sh"), "--dir", sw.Dir, "--conn", "to-peer-psk", "--ippm").Trim().Split(' ');
         Assert.Equal(5, first.Length);
         await WaitFor(() => db.Count == 1, "the first SA");

@@ -24,7 +24,8 @@ namespace Ippm.Tests.Rfc7717;
 public sealed class Rfc7717StrongSwanTests
 {
     private const string Psk = "ippm rfc7717 strongswan psk";
-    private const int IppmIkePort = 15800;
+    // charon's port goes into the configuration written before it starts, so it is fixed (below the ephemeral range,
+    // where no client socket lands); ippm's responder binds port 0 and tells charon the port it got.
     private const int CharonPort = 15810; // and 15811 for NAT-T
     private const string Conn = "to-peer-psk";
 
@@ -94,7 +95,7 @@ public sealed class Rfc7717StrongSwanTests
         using var db = new IkeSaDatabase();
         await using var responder = new IkeResponder(new IkeResponderOptions
         {
-            Listen = new IPEndPoint(IPAddress.Loopback, IppmIkePort),
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
             Credentials = new IkeCredentials { PreSharedKey = System.Text.Encoding.UTF8.GetBytes(Psk) },
         }, db);
         responder.Start();
@@ -102,7 +103,7 @@ public sealed class Rfc7717StrongSwanTests
         try
         {
             using var sw = new Sw.Charon("rfc7717-i", ["--port", CharonPort.ToString(CultureInfo.InvariantCulture), "--psk", Psk, "--id", "initiator.test",
-                "--peer-addr", "127.0.0.1", "--peer-port", IppmIkePort.ToString(CultureInfo.InvariantCulture), "--peer-proposals", "aes256gcm16-prfsha384-x25519"]);
+                "--peer-addr", "127.0.0.1", "--peer-port", responder.LocalEndPoint.Port.ToString(CultureInfo.InvariantCulture), "--peer-proposals", "aes256gcm16-prfsha384-x25519"]);
             Assert.Equal(dir, sw.Dir);
             string swctl = Path.Combine(sw.Dir, "sw");
 

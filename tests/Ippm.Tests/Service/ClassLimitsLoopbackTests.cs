@@ -76,18 +76,19 @@ public sealed class ClassLimitsLoopbackTests : IDisposable
             Server = server.OwampEndPoint, Count = 10, Inbound = false, Schedule = s_slot, Timeout = TimeSpan.FromSeconds(1), StartDelay = TimeSpan.FromSeconds(0.6),
         }, CancellationToken.None).DefaultTimeout();
         SessionId sid = result.Outbound!.Sid;
-        await using OwampControlClient later = await OwampControlClient.ConnectAsync(server.OwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
-        FetchedSession? again = await later.FetchAsync(sid, 0, FetchSession.ToEnd, 1000, CancellationToken.None).DefaultTimeout();
-
         Assert.Equal(10, result.Outbound.Records.Count(r => !r.IsLost));
-        Assert.False(File.Exists(Path.Combine(_dir, sid + ".owp")));
-        Assert.Null(again);
-        // The server deletes (and logs) right after the records went out, so the client may see them first.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        // The server deletes, then logs, right after the records went out, so the client may see them first: wait for
+        // the line (bounded) before looking at the disk and fetching again.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!server.LoggerFactory.Entries.Any(e => e.EventId == 233) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }
+        Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 233 && e.Message.Contains("(disk and memory)", StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(_dir, sid + ".owp")));
+        await using OwampControlClient later = await OwampControlClient.ConnectAsync(server.OwampEndPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout();
+        FetchedSession? again = await later.FetchAsync(sid, 0, FetchSession.ToEnd, 1000, CancellationToken.None).DefaultTimeout();
+        Assert.Null(again);
         Assert.Contains(server.LoggerFactory.Entries, e => e.EventId == 233 && e.Message.Contains("delete_on_fetch=on", StringComparison.Ordinal));
     }
 }

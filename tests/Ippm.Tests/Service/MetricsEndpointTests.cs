@@ -12,9 +12,9 @@ public sealed class MetricsEndpointTests
     [Fact]
     public async Task ScrapeFloodAndJunkHttp_MeasurementUnaffected_EndpointStillAnswers()
     {
-        int twampPort = IppmProcess.FreeTcpPort(), metricsPort = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{twampPort}", "--metrics-listen", $"127.0.0.1:{metricsPort}");
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0");
         await server.WaitForLogAsync("ready (pid", TimeSpan.FromSeconds(30));
+        int twampPort = await server.TwampPortAsync(TimeSpan.FromSeconds(30)), metricsPort = await server.MetricsPortAsync(TimeSpan.FromSeconds(30));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         string url = $"http://127.0.0.1:{metricsPort}/metrics";
 

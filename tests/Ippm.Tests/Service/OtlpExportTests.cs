@@ -23,17 +23,18 @@ public sealed class OtlpExportTests : IDisposable
     [Fact]
     public async Task OtlpHttp_CollectorReceivesTheReflectedPacketsOfARealMeasurement()
     {
-        int collectorPort = IppmProcess.FreeTcpPort(), twampPort = IppmProcess.FreeTcpPort();
-        await using var collector = FakeCollector.Start(collectorPort);
+        await using var collector = FakeCollector.Start();
+        int collectorPort = collector.Port;
         // The endpoint and interval from the configuration file (keys are the flags), the protocol from its default.
         string config = Path.Combine(_dir, "ippm-server.conf");
         File.WriteAllText(config, $"""
-            twamp-listen = 127.0.0.1:{twampPort}
+            twamp-listen = 127.0.0.1:0
             otlp-endpoint = http://127.0.0.1:{collectorPort}
             otlp-interval = 0.5
             """);
         using var server = new ServerProcess("server", "--config", config);
         await server.WaitForLogAsync("ready (pid", Timeout);
+        int twampPort = await server.TwampPortAsync(Timeout);
         Assert.Contains($"metrics pushed over OTLP (http/protobuf) to http://127.0.0.1:{collectorPort}/v1/metrics every 0.5 s", server.Log, StringComparison.Ordinal);
 
         TwampSessionResult result = await TwampMeasurement.RunAsync(
@@ -71,7 +72,7 @@ public sealed class OtlpExportTests : IDisposable
     [InlineData("--otlp-protocol", "json", "json")]
     public async Task BadOtlpSettings_RefuseToStart(string flag, string value, string expected)
     {
-        string[] args = ["server", "--twamp-listen", $"127.0.0.1:{IppmProcess.FreeTcpPort()}", "--otlp-endpoint", "http://127.0.0.1:4318"];
+        string[] args = ["server", "--twamp-listen", "127.0.0.1:0", "--otlp-endpoint", "http://127.0.0.1:4318"];
         args = flag == "--otlp-endpoint" ? [.. args[..^2], flag, value] : [.. args, flag, value];
         var (exit, _, stderr) = await IppmProcess.RunAsync(Timeout, args);
         Assert.Equal(1, exit);
@@ -99,13 +100,30 @@ public sealed class OtlpExportTests : IDisposable
 
         public ChannelReader<OtlpPost> Posts => _posts.Reader;
 
-        public static FakeCollector Start(int port)
+        public int Port { get; private init; }
+
+        /// <summary>
+        /// Starts on a free loopback port. HttpListener cannot bind port 0, so a port is picked and, should another program
+        /// take it first, another one (the race stays in the test's own process, with a retry).
+        /// </summary>
+        public static FakeCollector Start()
         {
-            var collector = new FakeCollector();
-            collector._listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            collector._listener.Start();
-            collector._loop = Task.Run(collector.RunAsync);
-            return collector;
+            for (int attempt = 1; ; attempt++)
+            {
+                var collector = new FakeCollector { Port = IppmProcess.FreeTcpPort() };
+                collector._listener.Prefixes.Add($"http://127.0.0.1:{collector.Port}/");
+                try
+                {
+                    collector._listener.Start();
+                }
+                catch (HttpListenerException) when (attempt < 20)
+                {
+                    collector._listener.Close();
+                    continue;
+                }
+                collector._loop = Task.Run(collector.RunAsync);
+                return collector;
+            }
         }
 
         private async Task RunAsync()

@@ -41,18 +41,19 @@ internal sealed class PerfsonarDirectory : IDisposable
     public PerfsonarDirectory()
     {
         Path = Directory.CreateTempSubdirectory("ippm-perfsonar-").FullName;
-        TwampPort = IppmProcess.FreeTcpPort();
-        OwampPort = IppmProcess.FreeTcpPort();
-        // srcnode on the wildcard: 127.0.0.1 and ::1 reach the same listener but belong to different classes.
-        File.WriteAllText(Combine("twamp-server.conf"), $"# twampd.conf(5)\nsrcnode [::]:{TwampPort}\nauthmode AEO\ncontroltimeout 900\nuser twamp\ngroup twamp\n");
-        File.WriteAllText(Combine("owamp-server.conf"), $"srcnode [::]:{OwampPort}\nauthmode AEO\ndiskfudge 1.5\n");
+        // srcnode on the wildcard: 127.0.0.1 and ::1 reach the same listener but belong to different classes. Port 0:
+        // the server binds free ports and StartServerAsync reads them from its log.
+        File.WriteAllText(Combine("twamp-server.conf"), "# twampd.conf(5)\nsrcnode [::]:0\nauthmode AEO\ncontroltimeout 900\nuser twamp\ngroup twamp\n");
+        File.WriteAllText(Combine("owamp-server.conf"), "srcnode [::]:0\nauthmode AEO\ndiskfudge 1.5\n");
         File.WriteAllText(Combine("twamp-server.pfs"), KeyFile.FormatLine("alice", AlicePassphrase) + "\n" + KeyFile.FormatLine("bob", BobPassphrase) + "\n");
         WriteLimits(Limits);
     }
 
     public string Path { get; }
-    public int TwampPort { get; }
-    public int OwampPort { get; }
+    /// <summary>The ports the last server started by <see cref="StartServerAsync"/> bound.</summary>
+    public int TwampPort { get; private set; }
+
+    public int OwampPort { get; private set; }
 
     public IPEndPoint Twamp(IPAddress address) => new(address, TwampPort);
 
@@ -69,8 +70,18 @@ internal sealed class PerfsonarDirectory : IDisposable
     public async Task<ServerProcess> StartServerAsync(params string[] extra)
     {
         var server = new ServerProcess(["server", "--perfsonar-config", Path, "--log-level", "Debug", .. extra]);
-        await server.WaitForLogAsync("ready (pid", TimeSpan.FromSeconds(30));
-        return server;
+        try
+        {
+            await server.WaitForLogAsync("ready (pid", TimeSpan.FromSeconds(30));
+            TwampPort = await server.TwampPortAsync(TimeSpan.FromSeconds(30));
+            OwampPort = await server.OwampPortAsync(TimeSpan.FromSeconds(30));
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
     }
 
     public static void Hangup(ServerProcess server)

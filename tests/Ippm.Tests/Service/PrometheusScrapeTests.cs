@@ -25,9 +25,15 @@ public sealed class PrometheusScrapeTests
     {
         Assert.True(File.Exists("/usr/bin/prometheus"), "the prometheus package is required (.ci/run installs it)");
         string work = Directory.CreateTempSubdirectory("ippm-prometheus-").FullName;
-        int twampPort = IppmProcess.FreeTcpPort(), owampPort = IppmProcess.FreeTcpPort(), metricsPort = IppmProcess.FreeTcpPort(), prometheusPort = IppmProcess.FreeTcpPort();
         string limits = Path.Combine(work, "site.limits");
         File.WriteAllText(limits, "limit root with bandwidth=1m, allow_open_mode=on\n");
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--owamp-listen", "127.0.0.1:0",
+            "--metrics-listen", "127.0.0.1:0", "--limits", limits);
+        await server.WaitForLogAsync("ready (pid", TimeSpan.FromSeconds(30));
+        int twampPort = await server.TwampPortAsync(TimeSpan.FromSeconds(30)), owampPort = await server.OwampPortAsync(TimeSpan.FromSeconds(30));
+        int metricsPort = await server.MetricsPortAsync(TimeSpan.FromSeconds(30));
+        // Prometheus's own port must be known before it starts (it does not say which port a :0 got), so it is picked.
+        int prometheusPort = IppmProcess.FreeTcpPort();
         File.WriteAllText(Path.Combine(work, "prometheus.yml"), $"""
             global:
               scrape_interval: 1s
@@ -37,8 +43,6 @@ public sealed class PrometheusScrapeTests
                 static_configs:
                   - targets: ['127.0.0.1:{metricsPort}']
             """);
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{twampPort}", "--owamp-listen", $"127.0.0.1:{owampPort}",
-            "--metrics-listen", $"127.0.0.1:{metricsPort}", "--limits", limits);
         using Process prometheus = Process.Start(new ProcessStartInfo("/usr/bin/prometheus",
             [$"--config.file={Path.Combine(work, "prometheus.yml")}", $"--storage.tsdb.path={Path.Combine(work, "data")}",
              $"--web.listen-address=127.0.0.1:{prometheusPort}", "--log.level=warn"])
@@ -47,8 +51,6 @@ public sealed class PrometheusScrapeTests
         prometheus.BeginOutputReadLine();
         try
         {
-            await server.WaitForLogAsync("ready (pid", TimeSpan.FromSeconds(30));
-
             TwampSessionResult twamp = await TwampMeasurement.RunAsync(
                 new TwpingOptions { Server = new IPEndPoint(IPAddress.Loopback, twampPort), Count = 40, Schedule = new SendSchedule(0.01, Exponential: false) },
                 CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));

@@ -24,23 +24,16 @@ public sealed class RefusalMetricsTests : IDisposable
 
     private static string S(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static int FreeUdpPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
-
     [Fact]
     public async Task IkeSetups_WrongPskAndUnlistedIdentity_CountedAsFailuresBesideTheEstablishedOne()
     {
         string goodPsk = Path.Combine(_dir, "good.psk"), badPsk = Path.Combine(_dir, "bad.psk");
         File.WriteAllText(goodPsk, "the key the server holds\n");
         File.WriteAllText(badPsk, "some other key\n");
-        int twampPort = IppmProcess.FreeTcpPort(), metricsPort = IppmProcess.FreeTcpPort(), ikePort = FreeUdpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{twampPort}", "--ike-listen", $"127.0.0.1:{ikePort}",
-            "--ike-psk-file", goodPsk, "--ike-allow", "allowed.test", "--metrics-listen", $"127.0.0.1:{metricsPort}");
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--ike-listen", "127.0.0.1:0",
+            "--ike-psk-file", goodPsk, "--ike-allow", "allowed.test", "--metrics-listen", "127.0.0.1:0");
         await server.WaitForLogAsync("ready (pid", Timeout);
+        int twampPort = await server.TwampPortAsync(Timeout), metricsPort = await server.MetricsPortAsync(Timeout), ikePort = await server.IkePortAsync(Timeout);
 
         Task<(int ExitCode, string Stdout, string Stderr)> Twping(string psk, string localId) => IppmProcess.RunAsync(Timeout,
             "twping", "--ike", "--ike-port", S(ikePort), "--ike-psk-file", psk, "--ike-local-id", localId, "--ike-timeout", "5",
@@ -65,10 +58,10 @@ public sealed class RefusalMetricsTests : IDisposable
     [Fact]
     public async Task PerSourceShares_ModesZeroAndAcceptFive_CountedAsPolicyRefusals()
     {
-        int twampPort = IppmProcess.FreeTcpPort(), metricsPort = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{twampPort}", "--metrics-listen", $"127.0.0.1:{metricsPort}",
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
             "--max-connections-per-source", "1", "--max-sessions-per-source", "1");
         await server.WaitForLogAsync("ready (pid", Timeout);
+        int twampPort = await server.TwampPortAsync(Timeout), metricsPort = await server.MetricsPortAsync(Timeout);
         var endPoint = new IPEndPoint(IPAddress.Loopback, twampPort);
 
         await using (TwampControlClient client = await TwampControlClient.ConnectAsync(endPoint, (uint)SecurityMode.Open, null, null, 32768, CancellationToken.None).DefaultTimeout())

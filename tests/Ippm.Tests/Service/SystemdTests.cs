@@ -1,6 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 using Ippm.Tests.Cli;
 
 namespace Ippm.Tests.Service;
@@ -56,8 +59,7 @@ public sealed class SystemdTests
         string socketPath = Path.Combine(dir, "notify");
         using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         socket.Bind(new UnixDomainSocketEndPoint(socketPath));
-        int port = IppmProcess.FreeTcpPort();
-        ProcessStartInfo info = IppmProcess.StartInfo("server", "--twamp-listen", $"127.0.0.1:{port}");
+        ProcessStartInfo info = IppmProcess.StartInfo("server", "--twamp-listen", "127.0.0.1:0", "--stamp-listen", "127.0.0.1:0");
         info.Environment["NOTIFY_SOCKET"] = socketPath;
         using Process server = Process.Start(info)!;
         _ = server.StandardError.ReadToEndAsync();
@@ -65,6 +67,15 @@ public sealed class SystemdTests
         try
         {
             string ready = await ReceiveAsync(socket);
+            // With port 0 the status names the ports the system chose; the TWAMP one answers with a Server-Greeting.
+            Match listening = Regex.Match(ready, @"^STATUS=serving on TWAMP 127\.0\.0\.1:(\d+), STAMP 127\.0\.0\.1:(\d+)$", RegexOptions.Multiline);
+            Assert.True(listening.Success, ready);
+            using (var client = new TcpClient())
+            {
+                await client.ConnectAsync(IPAddress.Loopback, int.Parse(listening.Groups[1].Value, CultureInfo.InvariantCulture)).WaitAsync(TimeSpan.FromSeconds(30));
+                byte[] greeting = new byte[64];
+                await client.GetStream().ReadExactlyAsync(greeting).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            }
             Signal("-HUP", server.Id);
             string reloading = await ReceiveAsync(socket);
             string readyAgain = await ReceiveAsync(socket);
@@ -75,7 +86,7 @@ public sealed class SystemdTests
             Assert.StartsWith("READY=1\n", ready, StringComparison.Ordinal);
             Assert.Contains($"MAINPID={server.Id}", ready, StringComparison.Ordinal);
             Assert.StartsWith("RELOADING=1\nMONOTONIC_USEC=", reloading, StringComparison.Ordinal);
-            Assert.StartsWith("READY=1\nSTATUS=serving; reloaded", readyAgain, StringComparison.Ordinal);
+            Assert.StartsWith($"READY=1\nSTATUS=serving on TWAMP 127.0.0.1:{listening.Groups[1].Value}, STAMP 127.0.0.1:{listening.Groups[2].Value}; reloaded", readyAgain, StringComparison.Ordinal);
             Assert.Equal("STOPPING=1", stopping);
             Assert.Equal(0, server.ExitCode);
         }

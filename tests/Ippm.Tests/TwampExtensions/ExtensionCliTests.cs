@@ -68,9 +68,8 @@ public sealed class ExtensionCliTests
     [Fact]
     public async Task Twping_ThreeSessions_JsonHasOneReportEach()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--log-level", "Information");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--log-level", "Information");
+        int port = await server.TwampPortAsync(Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-c", "10", "-i", "0.01f", "--sessions", "3", "--stagger", "0.1", "--session-dscp", "0,46,10", "--json", $"127.0.0.1:{port}");
 
@@ -85,9 +84,8 @@ public sealed class ExtensionCliTests
     [Fact]
     public async Task Server_TwampFeaturesNone_BehavesAsRfc5357()
     {
-        int port = IppmProcess.FreeTcpPort();
-        using var server = new ServerProcess("server", "--twamp-listen", $"127.0.0.1:{port}", "--twamp-features", "none");
-        await server.WaitForLogAsync("listening", Timeout);
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--twamp-features", "none");
+        int port = await server.TwampPortAsync(Timeout);
 
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(Timeout, "twping", "-c", "5", "-i", "0.01f", "--json", $"127.0.0.1:{port}");
 
