@@ -12,14 +12,24 @@ internal static class IppmProcess
 {
     public static string DllPath => Path.Combine(AppContext.BaseDirectory, "ippm.dll");
 
+    private const string EnvPath = "/usr/bin/env";
+
     public static ProcessStartInfo StartInfo(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(File.Exists(EnvPath) ? EnvPath : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (File.Exists(EnvPath))
+        {
+            // A runner started with SIGINT/SIGQUIT ignored (a background job of a shell without job control) passes
+            // that on, and .NET then leaves them ignored, as shells expect: the signal tests would see no interruption.
+            // env (coreutils >= 8.31) resets them to the default, then execs dotnet with the same process id.
+            info.ArgumentList.Add("--default-signal=INT,QUIT");
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(DllPath);
         foreach (string arg in args)
         {
