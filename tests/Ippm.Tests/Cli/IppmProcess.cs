@@ -24,10 +24,11 @@ internal static class IppmProcess
         };
         if (File.Exists(EnvPath))
         {
-            // A runner started with SIGINT/SIGQUIT ignored (a background job of a shell without job control) passes
-            // that on, and .NET then leaves them ignored, as shells expect: the signal tests would see no interruption.
-            // env (coreutils >= 8.31) resets them to the default, then execs dotnet with the same process id.
-            info.ArgumentList.Add("--default-signal=INT,QUIT");
+            // A runner started with signals ignored (SIGINT/SIGQUIT for a background job of a shell without job
+            // control, SIGHUP under nohup) passes that on, and .NET then leaves them ignored, as shells expect: the
+            // signal, reload and systemd tests would see nothing. env (coreutils >= 8.31) resets every signal to its
+            // default, then execs dotnet with the same process id.
+            info.ArgumentList.Add("--default-signal");
             info.ArgumentList.Add("dotnet");
         }
         info.ArgumentList.Add(DllPath);
