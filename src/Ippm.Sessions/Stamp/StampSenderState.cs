@@ -28,7 +28,6 @@ internal sealed class StampSenderState : IScheduledSender
     private readonly int _tlvLength;
     private readonly int _directAt;
     private readonly int _hmacAt;
-    private readonly ulong[] _sendTimes;
     private readonly ErrorEstimate[] _sendErrors;
     private readonly bool[] _seen;
     private readonly List<TwampSample> _replies;
@@ -52,7 +51,6 @@ internal sealed class StampSenderState : IScheduledSender
         _tlvLength = StampSessionSender.WriteTlvTemplate(options, _template, out _directAt, out _hmacAt);
         PacketLength = _baseLength + _tlvLength;
         int count = options.Count;
-        _sendTimes = new ulong[count];
         _sendErrors = new ErrorEstimate[count];
         _seen = new bool[count];
         _replies = new List<TwampSample>(Math.Min(count, 1 << 20));
@@ -120,7 +118,7 @@ internal sealed class StampSenderState : IScheduledSender
                 _sendKey!.Sign(packet);
             }
             _sendErrors[seq] = error;
-            Volatile.Write(ref _sendTimes[seq], now.Value);
+            _timeline.RecordSend(seq, now);
         }
         Interlocked.Add(ref _sentCount, burst);
         socket.SendBatch(outgoing, burst, wait);
@@ -160,16 +158,18 @@ internal sealed class StampSenderState : IScheduledSender
                 continue;
             }
             uint seq = reply.SenderSequenceNumber;
-            if (seq >= sentSoFar)
-            {
-                _malformed++;
-                continue;
-            }
-            var t1 = new NtpTimestamp(Volatile.Read(ref _sendTimes[seq]));
             NtpTimestamp t4 = batch.ReceiveTime(i);
-            if (NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds)
+            SenderTimeline.ReplyMatch match = _timeline.MatchReply(seq, sentSoFar, t4, timeoutSeconds, out NtpTimestamp t1);
+            if (match != SenderTimeline.ReplyMatch.Matched)
             {
-                _late++;
+                if (match == SenderTimeline.ReplyMatch.Unknown)
+                {
+                    _malformed++;
+                }
+                else
+                {
+                    _late++;
+                }
                 continue;
             }
             _backwardLength = packet.Length;
@@ -201,9 +201,10 @@ internal sealed class StampSenderState : IScheduledSender
     public StampSessionResult Result()
     {
         int sent = SentCount;
+        (NtpTimestamp First, NtpTimestamp Last) sendSpan = _timeline.SendSpan(sent);
         var session = new TwampSessionResult(
             default, _auth ? SecurityMode.Authenticated : SecurityMode.Open, sent, _replies, _late, _malformed, _badHmac,
-            new NtpTimestamp(sent > 0 ? _sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? _sendTimes[sent - 1] : 0),
+            sendSpan.First, sendSpan.Last,
             PacketLength, _options.Timeout)
         {
             ScheduleError = _timeline.ScheduleError(sent),

@@ -1,3 +1,5 @@
+using Ippm.Wire;
+
 namespace Ippm.Sessions.Twamp;
 
 /// <summary>
@@ -10,6 +12,7 @@ internal sealed class SenderTimeline
     private readonly SendSchedule _schedule;
     private readonly int _count;
     private readonly float[] _lateness;
+    private readonly ulong[] _sendTimes;
     private readonly Random _random = new();
     private double _nextOffset;
 
@@ -18,7 +21,43 @@ internal sealed class SenderTimeline
         _schedule = schedule;
         _count = count;
         _lateness = new float[count];
+        _sendTimes = new ulong[count];
     }
+
+    /// <summary>What a reply's Sender Sequence Number says about it.</summary>
+    public enum ReplyMatch
+    {
+        /// <summary>Answers a packet already sent, within the Timeout.</summary>
+        Matched,
+
+        /// <summary>Names a packet not (yet) sent: malformed.</summary>
+        Unknown,
+
+        /// <summary>Came back later than the Timeout after its packet left.</summary>
+        Late,
+    }
+
+    /// <summary>Records T1 of packet <paramref name="seq"/> (the receive side reads it from another thread).</summary>
+    public void RecordSend(int seq, NtpTimestamp t1) => Volatile.Write(ref _sendTimes[seq], t1.Value);
+
+    /// <summary>Matches a reply to the packet it answers: its T1 when <see cref="ReplyMatch.Matched"/>.</summary>
+    public ReplyMatch MatchReply(uint seq, long sentSoFar, NtpTimestamp t4, double timeoutSeconds, out NtpTimestamp t1)
+    {
+        t1 = default;
+        if (seq >= sentSoFar)
+        {
+            return ReplyMatch.Unknown;
+        }
+        t1 = new NtpTimestamp(Volatile.Read(ref _sendTimes[seq]));
+        return NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds ? ReplyMatch.Late : ReplyMatch.Matched;
+    }
+
+    /// <summary>T1 of the first and the last of <paramref name="sent"/> packets (zero when none was sent).</summary>
+    public (NtpTimestamp First, NtpTimestamp Last) SendSpan(int sent) =>
+        (new NtpTimestamp(sent > 0 ? _sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? _sendTimes[sent - 1] : 0));
+
+    /// <summary>T1 of the first <paramref name="sent"/> packets.</summary>
+    public ArraySegment<ulong> SendTimes(int sent) => new(_sendTimes, 0, sent);
 
     /// <summary>Seconds from the start of sending to when the next packet is due.</summary>
     public double NextOffset => _nextOffset;

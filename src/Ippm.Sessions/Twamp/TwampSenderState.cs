@@ -26,7 +26,6 @@ internal sealed class TwampSenderState : IScheduledSender
     private readonly int _reflectOctets;
     private readonly bool _protectedLayout;
     private readonly byte[] _padding;
-    private readonly ulong[] _sendTimes;
     private readonly ErrorEstimate[] _sendErrors;
     private readonly bool[] _seen;
     private readonly List<TwampSample> _replies;
@@ -59,7 +58,6 @@ internal sealed class TwampSenderState : IScheduledSender
         _protectedLayout = mode.ProtectsTestPackets();
         _padding = new byte[paddingLength];
         Random.Shared.NextBytes(_padding);
-        _sendTimes = new ulong[count];
         _sendErrors = new ErrorEstimate[count];
         _timeline = new SenderTimeline(schedule, count);
         _seen = new bool[count];
@@ -142,7 +140,7 @@ internal sealed class TwampSenderState : IScheduledSender
             SenderPacket.WriteSequenceNumber(packet, (uint)seq);
             SenderPacket.WriteTimestamp(packet, _protectedLayout, now, error);
             _sendErrors[seq] = error;
-            Volatile.Write(ref _sendTimes[seq], now.Value);
+            _timeline.RecordSend(seq, now);
         }
         _sendCipher?.ProtectMany(outgoingPacket, burst, _format.SenderHmacOffset);
         Interlocked.Add(ref _sentCount, burst);
@@ -187,16 +185,18 @@ internal sealed class TwampSenderState : IScheduledSender
             }
             ReflectorPacket.TryRead(packet, _protectedLayout, out ReflectorPacket reply);
             uint seq = reply.SenderSequenceNumber;
-            if (seq >= sentSoFar)
-            {
-                _malformed++;
-                continue;
-            }
-            var t1 = new NtpTimestamp(Volatile.Read(ref _sendTimes[seq]));
             NtpTimestamp t4 = batch.ReceiveTime(i);
-            if (NtpTimestamp.DifferenceSeconds(t4, t1) > _timeoutSeconds)
+            SenderTimeline.ReplyMatch match = _timeline.MatchReply(seq, sentSoFar, t4, _timeoutSeconds, out NtpTimestamp t1);
+            if (match != SenderTimeline.ReplyMatch.Matched)
             {
-                _late++;
+                if (match == SenderTimeline.ReplyMatch.Unknown)
+                {
+                    _malformed++;
+                }
+                else
+                {
+                    _late++;
+                }
                 continue;
             }
             byte ttl = batch.Ttl(i);
@@ -223,9 +223,10 @@ internal sealed class TwampSenderState : IScheduledSender
     public TwampSessionResult Result()
     {
         int sent = SentCount;
+        (NtpTimestamp First, NtpTimestamp Last) sendSpan = _timeline.SendSpan(sent);
         return new TwampSessionResult(
             _sid, _mode, sent, _replies, _late, _malformed, _badHmac,
-            new NtpTimestamp(sent > 0 ? _sendTimes[0] : 0), new NtpTimestamp(sent > 0 ? _sendTimes[sent - 1] : 0),
+            sendSpan.First, sendSpan.Last,
             PacketLength, _timeout)
         {
             ScheduleError = _timeline.ScheduleError(sent),
@@ -235,7 +236,7 @@ internal sealed class TwampSenderState : IScheduledSender
             ReflectedOctetsIntact = _reflectedIntact,
             MinReplyLength = _maxReply == 0 ? 0 : _minReply,
             MaxReplyLength = _maxReply,
-            SendTimes = new ArraySegment<ulong>(_sendTimes, 0, sent),
+            SendTimes = _timeline.SendTimes(sent),
         };
     }
 
