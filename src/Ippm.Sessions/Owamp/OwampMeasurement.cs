@@ -256,7 +256,9 @@ public static class OwampMeasurement
                 if (receiver is not null)
                 {
                     NtpTimestamp stopTime = SystemClock.Instance.Now();
-                    receiver.Complete(serverStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid), stopTime);
+                    SessionDescription? serverDescription = serverStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid);
+                    await receiver.WaitForInFlightAsync(serverDescription, stopTime, CancellationToken.None).ConfigureAwait(false);
+                    receiver.Complete(serverDescription, stopTime);
                     SessionDescription completion = receiver.Completion!;
                     uint next = completion.NextSeqno;
                     if (interrupted)

@@ -195,6 +195,59 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
         _offLoop.Set();
     }
 
+    /// <summary>Longest wait for packets still in flight when a Stop-Sessions arrives (see <see cref="WaitForInFlightAsync"/>).</summary>
+    public static readonly TimeSpan InFlightBound = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Before <see cref="Complete"/>: keeps receiving while a packet the sender says it sent is missing — below its
+    /// Next Seqno, outside its skip ranges, scheduled before the cutoff <see cref="Complete"/> judges by — at most the
+    /// session's Timeout and <see cref="InFlightBound"/>. A packet sent right before the sender's Stop-Sessions can reach
+    /// the receiver after it: on loopback the UDP datagram and the TCP segment wait in different CPUs' backlogs, and a
+    /// busy machine can serve the TCP one first. RFC 4656 counts a packet lost only when it has not arrived within
+    /// Timeout of its sending; this short wait keeps a stop from turning the last packets into loss. Returns at once
+    /// when nothing is missing (the usual stop, after the sender's last packet plus Timeout, with no loss).
+    /// </summary>
+    public async Task WaitForInFlightAsync(SessionDescription? senderDescription, NtpTimestamp stopTime, CancellationToken cancellationToken)
+    {
+        if (senderDescription is null)
+        {
+            return;
+        }
+        TimeSpan bound = _spec.Timeout < InFlightBound ? _spec.Timeout : InFlightBound;
+        long deadline = Environment.TickCount64 + (long)bound.TotalMilliseconds;
+        while (MissingSent(senderDescription, stopTime) > 0 && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sequence numbers the sender sent (per its description) that are judged at <paramref name="stopTime"/> and not yet received.</summary>
+    internal int MissingSent(SessionDescription senderDescription, NtpTimestamp stopTime)
+    {
+        uint next = Math.Min(senderDescription.NextSeqno, (uint)_spec.PacketCount);
+        ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(_spec.Timeout.TotalSeconds).Value;
+        var received = new bool[next];
+        lock (_lock)
+        {
+            foreach (OwampDataRecord r in _records)
+            {
+                if (r.SequenceNumber < next)
+                {
+                    received[r.SequenceNumber] = true;
+                }
+            }
+        }
+        int missing = 0;
+        for (uint seq = 0; seq < next; seq++)
+        {
+            if (!received[seq] && _spec.ScheduledSendTime(seq).Value <= cutoff && !senderDescription.SkipRanges.Any(r => r.First <= seq && seq <= r.Last))
+            {
+                missing++;
+            }
+        }
+        return missing;
+    }
+
     /// <summary>Stops receiving and completes the data with the sender's description (RFC 4656 §3.8).</summary>
     public void Complete(SessionDescription? senderDescription, NtpTimestamp stopTime)
     {

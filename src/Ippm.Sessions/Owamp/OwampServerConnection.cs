@@ -356,13 +356,17 @@ public sealed partial class OwampServerConnection : ControlServerConnection
     private async Task<(OwampStopSessions Stop, List<OwampReceiver> Completed)> ReadClientStopAsync(byte[] first, CancellationToken cancellationToken)
     {
         OwampStopSessions clientStop = await OwampStopSessionsReader.ReadAsync(Channel, first, SessionCount, cancellationToken).ConfigureAwait(false);
-        return (clientStop, CompleteReceivers(clientStop.Sessions));
+        NtpTimestamp stopTime = SystemClock.Instance.Now();
+        foreach (OwampReceiver receiver in _receivers.Where(r => r.Completion is null))
+        {
+            await receiver.WaitForInFlightAsync(clientStop.Sessions.FirstOrDefault(d => d.Sid == receiver.Sid), stopTime, cancellationToken).ConfigureAwait(false);
+        }
+        return (clientStop, CompleteReceivers(clientStop.Sessions, stopTime));
     }
 
     /// <summary>Completes the running receivers; one the client described no session for ended abnormally.</summary>
-    private List<OwampReceiver> CompleteReceivers(IReadOnlyList<SessionDescription>? clientDescriptions)
+    private List<OwampReceiver> CompleteReceivers(IReadOnlyList<SessionDescription>? clientDescriptions, NtpTimestamp stopTime)
     {
-        NtpTimestamp stopTime = SystemClock.Instance.Now();
         var completed = new List<OwampReceiver>();
         foreach (OwampReceiver receiver in _receivers.Where(r => r.Completion is null))
         {
@@ -468,7 +472,7 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             // abnormally, and are kept all the same.
             Log.ConnectionLost(Logger, Peer, e.Message);
             using var storing = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await FinishReceiversAsync(CompleteReceivers(null), storing.Token).ConfigureAwait(false);
+            await FinishReceiversAsync(CompleteReceivers(null, SystemClock.Instance.Now()), storing.Token).ConfigureAwait(false);
         }
         catch (ControlProtocolException e)
         {

@@ -216,6 +216,86 @@ public sealed class OwampLoopbackTests
     }
 
     [Fact]
+    public async Task Receiver_PacketSentBeforeStopArrivesAfterIt_WaitedForNotLost()
+    {
+        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        receiveSocket.Connect(sendSocket.LocalEndPoint);
+        sendSocket.Connect(receiveSocket.LocalEndPoint);
+        var sid = new SessionId(0x7f000001_00000000, 43);
+        var request = new SessionRequest
+        {
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 10,
+            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
+        };
+        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
+        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
+        receiver.Start();
+        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
+        void Send(uint seq)
+        {
+            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+            sendSocket.Send(packet);
+        }
+        for (uint seq = 0; seq < 8; seq++)
+        {
+            Send(seq);
+        }
+        await TaskTimeouts.UntilAsync(() => receiver.Records().Length == 8);
+        // The sender says it sent 0..9 (all scheduled > Timeout before the stop, so all are judged); 8 and 9 are still
+        // on their way when the Stop-Sessions is read. The wait ends when they are in, well before its bound.
+        var description = new SessionDescription(sid, 10, []);
+        NtpTimestamp stopTime = SystemClock.Instance.Now();
+        Assert.Equal(2, receiver.MissingSent(description, stopTime));
+        Task waiting = receiver.WaitForInFlightAsync(description, stopTime, CancellationToken.None);
+        await Task.Delay(40);
+        Assert.False(waiting.IsCompleted);
+        Send(8);
+        Send(9);
+        await waiting.DefaultTimeout();
+        receiver.Complete(description, stopTime);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (uint)i), receiver.Records().Where(r => !r.IsLost).Select(r => r.SequenceNumber).Order());
+        Assert.DoesNotContain(receiver.Records(), r => r.IsLost);
+    }
+
+    [Fact]
+    public async Task Receiver_PacketReallyLost_WaitBoundedThenCountedLost()
+    {
+        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        receiveSocket.Connect(sendSocket.LocalEndPoint);
+        sendSocket.Connect(receiveSocket.LocalEndPoint);
+        var sid = new SessionId(0x7f000001_00000000, 44);
+        var request = new SessionRequest
+        {
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 4,
+            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
+        };
+        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
+        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
+        receiver.Start();
+        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
+        foreach (uint seq in new uint[] { 0, 2 })
+        {
+            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+            sendSocket.Send(packet);
+        }
+        await TaskTimeouts.UntilAsync(() => receiver.Records().Length == 2);
+        // 3 was skipped by the sender (not missing); 1 never comes: the wait gives up at its bound.
+        var description = new SessionDescription(sid, 4, [new SkipRange(3, 3)]);
+        NtpTimestamp stopTime = SystemClock.Instance.Now();
+        Assert.Equal(1, receiver.MissingSent(description, stopTime));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await receiver.WaitForInFlightAsync(description, stopTime, CancellationToken.None).DefaultTimeout();
+        Assert.True(clock.Elapsed >= OwampReceiver.InFlightBound - TimeSpan.FromMilliseconds(20), $"returned after {clock.Elapsed}");
+        receiver.Complete(description, stopTime);
+        // As ever, Complete writes a lost record for every missing number (the skipped 3 too; the report tells them apart).
+        Assert.Equal(new uint[] { 1, 3 }, receiver.Records().Where(r => r.IsLost).Select(r => r.SequenceNumber).Order());
+        // Nothing missing: no wait at all (the ordinary stop).
+        Assert.Equal(0, receiver.MissingSent(new SessionDescription(sid, 1, []), stopTime));
+    }
+
+    [Fact]
     public async Task Measure_WrongPassphrase_RefusedWithAccept1()
     {
         await using var server = new TestServer();
