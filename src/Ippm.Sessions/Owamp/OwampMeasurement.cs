@@ -90,6 +90,12 @@ public sealed record OwampResult(SecurityMode Mode, OwampDirectionData? Outbound
 /// </summary>
 public static class OwampMeasurement
 {
+    /// <summary>
+    /// Beyond Timeout, how long the client waits after the last packet before its Stop-Sessions: the receiver keeps only
+    /// packets scheduled at least Timeout before the Stop-Sessions arrives (RFC 4656 §3.8), and timers fire a little early.
+    /// </summary>
+    public static readonly TimeSpan StopMargin = TimeSpan.FromMilliseconds(50);
+
     /// <param name="cancellationToken">Before the sessions start, abandons the measurement. Once they run, stops sending
     /// instead: packets in flight are awaited (the timeout), Stop-Sessions is sent, results fetched and returned with
     /// <see cref="OwampResult.Interrupted"/> set.</param>
@@ -195,7 +201,7 @@ public static class OwampMeasurement
                 // RFC 4656 §3.8: Stop-Sessions no sooner than Timeout after the last scheduled packet, or the
                 // receiver discards the data of the packets still in flight.
                 NtpTimestamp lastScheduled = new[] { sender?.Spec.LastScheduledSendTime, receiver?.Spec.LastScheduledSendTime }.Max(t => t ?? default);
-                double waitSeconds = NtpTimestamp.DifferenceSeconds(lastScheduled, SystemClock.Instance.Now()) + options.Timeout.TotalSeconds + 0.05;
+                double waitSeconds = NtpTimestamp.DifferenceSeconds(lastScheduled, SystemClock.Instance.Now()) + options.Timeout.TotalSeconds + StopMargin.TotalSeconds;
                 bool interrupted = false;
                 bool endedByServer = false;
                 if (waitSeconds > 0)
@@ -217,7 +223,7 @@ public static class OwampMeasurement
                         sender?.Stop();
                     }
                 }
-                using var stopDeadline = new CancellationTokenSource(options.StopTimeout + (endedByServer ? options.Timeout : TimeSpan.Zero));
+                using var stopDeadline = new CancellationTokenSource(options.StopTimeout + (endedByServer ? options.Timeout + StopMargin : TimeSpan.Zero));
                 CancellationToken ending = interrupted || endedByServer ? stopDeadline.Token : cancellationToken;
                 OwampStopSessions? serverStop = null;
                 if (endedByServer)
@@ -228,7 +234,8 @@ public static class OwampMeasurement
                 {
                     // Our Stop-Sessions goes Timeout after the last packet we sent, so the server's receiver keeps all of
                     // them (RFC 4656 §3.8); our receiver waits as long for the server's last packets.
-                    await Task.Delay(options.Timeout, CancellationToken.None).ConfigureAwait(false);
+                    // The margin: a timer may fire up to a millisecond early, and the receiver cuts at exactly Timeout.
+                    await Task.Delay(options.Timeout + StopMargin, CancellationToken.None).ConfigureAwait(false);
                 }
                 SessionDescription? outboundDescription = sender is null ? null : await sender.Completion.WaitAsync(ending).ConfigureAwait(false);
                 bool connected = true;

@@ -259,9 +259,16 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
                 EndedAbnormally = true;
                 senderDescription = new SessionDescription(Sid, (uint)_spec.PacketCount, []);
             }
-            Completion = senderDescription;
             uint next = Math.Min(senderDescription.NextSeqno, (uint)_spec.PacketCount);
             ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(_spec.Timeout.TotalSeconds).Value;
+            // Packets scheduled after the cutoff are not part of the session (their records go below), so they are not
+            // counted as sent either: Next Seqno ends at the first of them (the schedule only grows with seq). A stop
+            // that came less than Timeout after the last packets would otherwise report them lost with no record.
+            while (next > 0 && _spec.ScheduledSendTime(next - 1).Value > cutoff)
+            {
+                next--;
+            }
+            Completion = senderDescription with { NextSeqno = next };
             _records.RemoveAll(r => r.SequenceNumber >= next || _spec.ScheduledSendTime(r.SequenceNumber).Value > cutoff);
             var received = new bool[next];
             foreach (OwampDataRecord r in _records)

@@ -259,6 +259,43 @@ public sealed class OwampLoopbackTests
     }
 
     [Fact]
+    public async Task Receiver_StopLessThanTimeoutAfterTheLastPackets_ThoseAreNeitherSentNorLost()
+    {
+        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        receiveSocket.Connect(sendSocket.LocalEndPoint);
+        sendSocket.Connect(receiveSocket.LocalEndPoint);
+        var sid = new SessionId(0x7f000001_00000000, 45);
+        var request = new SessionRequest
+        {
+            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 10,
+            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
+        };
+        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
+        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
+        receiver.Start();
+        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
+        for (uint seq = 0; seq < 10; seq++)
+        {
+            if (seq == 5)
+            {
+                continue;
+            }
+            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
+            sendSocket.Send(packet);
+        }
+        await TaskTimeouts.UntilAsync(() => receiver.Records().Length == 9);
+        // The Stop-Sessions arrives Timeout after packet 7's scheduled time: 8 and 9 (received) are cut off by RFC 4656
+        // §3.8, 5 (missing) is judged lost. Next Seqno ends at 8, so a report counts 8 sent, 7 received, 1 lost.
+        NtpTimestamp stopTime = new(spec.ScheduledSendTime(7).Value + request.Timeout.Value);
+        receiver.Complete(new SessionDescription(sid, 10, []), stopTime);
+        Assert.Equal(8u, receiver.Completion!.NextSeqno);
+        OwampDirectionReport report = OwampDirectionReport.Create(new OwampDirectionData(sid, 10, receiver.Completion.NextSeqno, [], receiver.Records(), 0, 0));
+        Assert.Equal((8, 7, 1), (report.Sent, report.Received, report.Lost));
+        Assert.Equal(new uint[] { 5 }, receiver.Records().Where(r => r.IsLost).Select(r => r.SequenceNumber));
+    }
+
+    [Fact]
     public async Task Receiver_PacketReallyLost_WaitBoundedThenCountedLost()
     {
         using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));

@@ -150,7 +150,7 @@ public sealed class OwampServerStopTests
         {
             Assert.InRange(direction.Sent, 20, 99_999);
             // Loopback: every packet counted as sent arrived; none of the schedule the stop cut off counts as lost.
-            Assert.True(direction.Lost == 0, $"{(direction == report.Outbound ? "outbound" : "inbound")}: lost {string.Join(',', direction.Data.Records.Where(r => r.IsLost).Select(r => r.SequenceNumber))} of next {direction.Data.NextSeqno}; received max {direction.Data.Records.Where(r => !r.IsLost).Max(r => r.SequenceNumber)}");
+            Assert.True(direction.Lost == 0, $"{(direction == report.Outbound ? "outbound" : "inbound")}: lost {string.Join(',', direction.Data.Records.Where(r => r.IsLost).Select(r => r.SequenceNumber))} of next {direction.Data.NextSeqno}; received max {direction.Data.Records.Where(r => !r.IsLost).Max(r => r.SequenceNumber)}; skips {string.Join(',', direction.Data.SkipRanges.Select(r => $"{r.First}-{r.Last}"))}; sent {direction.Sent} received {direction.Received} records {direction.Data.Records.Count}");
             Assert.Equal(direction.Sent, direction.Received);
             // Received: exactly what was sent, i.e. everything up to Next Seqno but what the sender skipped (packets it
             // could not send within the Timeout of their time are skipped, RFC 4656 §4.1.1, not lost).
