@@ -10,14 +10,17 @@ namespace Ippm.Sessions.Engine;
 /// </summary>
 public sealed class BatchBuffers : IDisposable
 {
-    public BatchBuffers(int capacity, int receiveSlotSize, int sendSlotSize)
+    /// <param name="addressed">Batches whose slots carry their peer's address (see <see cref="DatagramBatch.Addressed"/>).</param>
+    public BatchBuffers(int capacity, int receiveSlotSize, int sendSlotSize, bool addressed = false)
     {
-        Received = new DatagramBatch(capacity, receiveSlotSize);
-        Send = new DatagramBatch(capacity, sendSlotSize);
+        Received = new DatagramBatch(capacity, receiveSlotSize, addressed);
+        Send = new DatagramBatch(capacity, sendSlotSize, addressed);
         Indices = new int[capacity];
         Flags = new bool[capacity];
+        ReplySources = new int[capacity];
+        SendFailed = new bool[capacity];
         ReceivedByIndex = i => Received.Datagram(Indices[i]);
-        SendSlot = j => Send.Datagram(j);
+        SendSlot = j => Send.Datagram(SendOffset + j);
     }
 
     public DatagramBatch Received { get; }
@@ -32,8 +35,17 @@ public sealed class BatchBuffers : IDisposable
     /// <summary>Received datagram <see cref="Indices"/>[i].</summary>
     public TestPacketCipher.PacketAccessor ReceivedByIndex { get; }
 
-    /// <summary>Datagram j of <see cref="Send"/> (its set length).</summary>
+    /// <summary>Datagram <see cref="SendOffset"/> + j of <see cref="Send"/> (its set length).</summary>
     public TestPacketCipher.PacketAccessor SendSlot { get; }
+
+    /// <summary>First slot of <see cref="Send"/> that <see cref="SendSlot"/> reaches: where one session's replies start in a batch several sessions fill.</summary>
+    public int SendOffset { get; set; }
+
+    /// <summary>For each reply slot, the received slot it answers (a shared port addresses replies by it).</summary>
+    public int[] ReplySources { get; }
+
+    /// <summary>For each reply slot, whether the kernel refused it (<see cref="Transport.UdpTestSocket.SendBatch(DatagramBatch, int, bool, Span{bool})"/>).</summary>
+    public bool[] SendFailed { get; }
 
     public int Capacity => Received.Capacity;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using Ippm.Sessions.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Ippm.Sessions.Engine;
@@ -33,7 +34,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
     private readonly ConcurrentQueue<Action> _commands = new();
     private readonly PriorityQueue<EngineSession, long> _timers = new();
     private readonly Stack<int> _freeSlots = new();
-    private readonly Dictionary<(int Receive, int Send), BatchBuffers> _buffers = [];
+    private readonly Dictionary<(int Receive, int Send, bool Addressed), BatchBuffers> _buffers = [];
     private readonly TimeProvider _time;
     private readonly long _origin;
     private readonly bool _systemClock;
@@ -48,6 +49,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
     private long _coalescedRounds;
     private long _coalesceNs;
     private bool _coalesceNext;
+    private int _roundDatagrams;
     private long _timerNow;
     private volatile bool _stopping;
     private bool _disposed;
@@ -102,6 +104,12 @@ public sealed unsafe partial class EngineLoop : IDisposable
         set => Volatile.Write(ref _coalesceNs, Math.Clamp(value, 0, 100_000) * 1000L);
     }
 
+    /// <summary>
+    /// A session that reads the datagrams of many peers in one readiness (a shared port) says how many it read, so the
+    /// coalescing decision counts datagrams served, not sockets (loop thread only).
+    /// </summary>
+    public void CountDatagrams(int count) => _roundDatagrams += Math.Max(0, count - 1);
+
     /// <summary>The managed thread id of the loop (tests compare it with where callbacks run).</summary>
     public int ManagedThreadId => _thread.ManagedThreadId;
 
@@ -124,8 +132,18 @@ public sealed unsafe partial class EngineLoop : IDisposable
         }
     }
 
-    internal void Add(EngineSession session)
+    /// <summary>
+    /// Places <paramref name="session"/> on this loop (rather than the one <see cref="SessionEngine.Add"/> would choose):
+    /// a session fed by another must share its loop. It is registered shortly, on the loop thread.
+    /// </summary>
+    public void Add(EngineSession session)
     {
+        ArgumentNullException.ThrowIfNull(session);
+        if (session.Loop is not null && !ReferenceEquals(session.Loop, this))
+        {
+            throw new InvalidOperationException("the session is already on another loop");
+        }
+        session.Loop = this;
         Interlocked.Increment(ref _sessionCount);
         Post(() => Register(session));
     }
@@ -148,8 +166,8 @@ public sealed unsafe partial class EngineLoop : IDisposable
         _slots[slot] = session;
         session.Slot = slot;
         session.Generation = generation;
-        int fd = session.EngineSocket.Handle;
-        if (EpollNative.Control(_epoll, EpollNative.EpollCtlAdd, fd, EpollNative.EpollIn, ((ulong)generation << 32) | (uint)slot) < 0)
+        if (session.EngineSocket is UdpTestSocket socket
+            && EpollNative.Control(_epoll, EpollNative.EpollCtlAdd, socket.Handle, EpollNative.EpollIn, ((ulong)generation << 32) | (uint)slot) < 0)
         {
             int errno = Marshal.GetLastSystemError();
             Release(session);
@@ -170,7 +188,10 @@ public sealed unsafe partial class EngineLoop : IDisposable
         {
             return;
         }
-        EpollNative.Control(_epoll, EpollNative.EpollCtlDel, session.EngineSocket.Handle, 0, 0);
+        if (session.EngineSocket is UdpTestSocket socket)
+        {
+            EpollNative.Control(_epoll, EpollNative.EpollCtlDel, socket.Handle, 0, 0);
+        }
         Release(session);
         Interlocked.Decrement(ref _sessionCount);
         try
@@ -215,15 +236,19 @@ public sealed unsafe partial class EngineLoop : IDisposable
         _timers.Enqueue(session, dueTicks);
     }
 
-    /// <summary>The loop's buffers for datagrams up to <paramref name="receiveSlot"/> and replies up to <paramref name="sendSlot"/> octets (loop thread only).</summary>
-    public BatchBuffers Buffers(int receiveSlot, int sendSlot)
+    /// <summary>
+    /// The loop's buffers for datagrams up to <paramref name="receiveSlot"/> and replies up to <paramref name="sendSlot"/>
+    /// octets (loop thread only); <paramref name="addressed"/>: each slot also carries its peer's address (an
+    /// unconnected socket serving many peers).
+    /// </summary>
+    public BatchBuffers Buffers(int receiveSlot, int sendSlot, bool addressed = false)
     {
         int receive = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(receiveSlot, 2048));
         int send = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(sendSlot, 2048));
-        if (!_buffers.TryGetValue((receive, send), out BatchBuffers? buffers))
+        if (!_buffers.TryGetValue((receive, send, addressed), out BatchBuffers? buffers))
         {
-            buffers = new BatchBuffers(BatchCapacity(receive), receive, send);
-            _buffers[(receive, send)] = buffers;
+            buffers = new BatchBuffers(BatchCapacity(receive), receive, send, addressed);
+            _buffers[(receive, send, addressed)] = buffers;
         }
         return buffers;
     }
@@ -269,10 +294,10 @@ public sealed unsafe partial class EngineLoop : IDisposable
                     continue;
                 }
                 int served = 0;
+                _roundDatagrams = 0;
                 for (int i = 0; i < ready; i++)
                 {
-                    (_, ulong data) = EpollNative.Event(_events, i);
-                    if (data == WakeToken)
+                    if (EpollNative.Event(_events, i).Data == WakeToken)
                     {
                         // Drain first, then re-arm (a full fence, before RunCommands reads the queue): a Post that
                         // comes after the re-arm writes the eventfd again; one before it is already in the queue.
@@ -280,6 +305,17 @@ public sealed unsafe partial class EngineLoop : IDisposable
                         ulong drained;
                         EpollNative.read(_wake, &drained, sizeof(ulong));
                         Interlocked.Exchange(ref _wakePending, 0);
+                        // Commands before the sockets of the same round: what was posted before a datagram was sent
+                        // (a session attached to a shared port before its Start-Ack) is in place when it is read.
+                        RunCommands();
+                        break;
+                    }
+                }
+                for (int i = 0; i < ready; i++)
+                {
+                    (_, ulong data) = EpollNative.Event(_events, i);
+                    if (data == WakeToken)
+                    {
                         continue;
                     }
                     int slot = (int)(uint)data;
@@ -291,6 +327,7 @@ public sealed unsafe partial class EngineLoop : IDisposable
                     }
                 }
                 RunTimers();
+                served += _roundDatagrams;
                 _coalesceNext = served > 0 && served < CoalesceReadyTarget && _sessionCount >= CoalesceMinSessions;
             }
         }

@@ -16,8 +16,11 @@ public abstract class EngineSession
     /// <summary>The loop serving the session once <see cref="SessionEngine.Add"/> placed it; null before.</summary>
     public EngineLoop? Loop { get; internal set; }
 
-    /// <summary>The socket the loop watches for readability.</summary>
-    protected internal abstract UdpTestSocket EngineSocket { get; }
+    /// <summary>
+    /// The socket the loop watches for readability; null for a session without one of its own, which the loop serves
+    /// with timers only and another session feeds its datagrams (a reflector on a <c>SharedReflectorPort</c>).
+    /// </summary>
+    protected internal abstract UdpTestSocket? EngineSocket { get; }
 
     /// <summary>Registered with the loop: arm the first deadline here.</summary>
     protected internal abstract void OnAdded(EngineLoop loop);

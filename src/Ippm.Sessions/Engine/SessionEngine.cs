@@ -121,7 +121,6 @@ public sealed class SessionEngine : IDisposable
                 chosen = loop;
             }
         }
-        session.Loop = chosen;
         chosen.Add(session);
         return chosen;
     }

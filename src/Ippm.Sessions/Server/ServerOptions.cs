@@ -40,6 +40,14 @@ public sealed partial class ServerOptions
     public PortRange? TestPorts { get; set; } = PortRange.DefaultTestPorts;
 
     /// <summary>
+    /// TWAMP sessions share reflector ports (<see cref="Twamp.SharedReflectorPorts"/>) once the process's session engine
+    /// carries this many sessions; below it each gets a connected socket of its own, which is faster for one fast
+    /// session (the kernel caches its route and demultiplexes it early). Negative: never share. The environment
+    /// variable <c>IPPM_SHARED_TEST_PORTS</c> (a number, or <c>never</c>) overrides the default.
+    /// </summary>
+    public int SharedTestPortsFrom { get; set; } = Twamp.SharedReflectorPorts.ConfiguredFrom;
+
+    /// <summary>
     /// How long a new connection may take to send its Set-Up-Response (the pre-authentication deadline), and a
     /// command to arrive whole once its first block has.
     /// </summary>

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using Ippm.Sessions.Engine;
 using Ippm.Sessions.Transport;
+using Ippm.Sessions.Twamp;
+using Microsoft.Extensions.Logging;
 
 namespace Ippm.Sessions.Server;
 
@@ -15,6 +18,33 @@ public sealed class TestPortAllocator
         _range = range;
         _next = range is { } r ? Random.Shared.Next(r.Count) : 0;
     }
+
+    /// <summary>
+    /// The server's shared TWAMP reflector ports (<see cref="SharedReflectorPorts"/>), bound from this allocator's range;
+    /// null where there is no session engine.
+    /// Created on first use with <paramref name="logger"/>.
+    /// </summary>
+    public SharedReflectorPorts? TwampSharedPorts(ILogger logger)
+    {
+        if (_sharedChecked)
+        {
+            return _shared;
+        }
+        lock (this)
+        {
+            if (!_sharedChecked)
+            {
+                _shared = SessionEngine.Shared is SessionEngine engine
+                    ? new SharedReflectorPorts(address => TryBind(address, 0, TimeSpan.FromMilliseconds(100)), engine, logger)
+                    : null;
+                _sharedChecked = true;
+            }
+            return _shared;
+        }
+    }
+
+    private SharedReflectorPorts? _shared;
+    private volatile bool _sharedChecked;
 
     public UdpTestSocket? TryBind(IPAddress address, int requestedPort, TimeSpan pollInterval)
     {

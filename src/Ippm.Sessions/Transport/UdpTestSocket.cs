@@ -411,8 +411,18 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     /// As <see cref="SendBatch(DatagramBatch, int)"/>; with <paramref name="wait"/> false (MSG_DONTWAIT) a full send
     /// buffer refuses the datagram rather than blocking the caller's thread (an event loop serving other sessions).
     /// </summary>
-    public int SendBatch(DatagramBatch batch, int count, bool wait)
+    public int SendBatch(DatagramBatch batch, int count, bool wait) => SendBatch(batch, count, wait, []);
+
+    /// <summary>
+    /// As <see cref="SendBatch(DatagramBatch, int, bool)"/>, also marking in <paramref name="failed"/> (when it has room)
+    /// each slot the kernel refused: several sessions' replies in one batch each count their own failures.
+    /// </summary>
+    public int SendBatch(DatagramBatch batch, int count, bool wait, Span<bool> failed)
     {
+        if (!failed.IsEmpty)
+        {
+            failed[..Math.Min(count, failed.Length)].Clear();
+        }
         if (count == 0)
         {
             return 0;
@@ -429,6 +439,10 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
                 }
                 catch (SocketException)
                 {
+                    if (i < failed.Length)
+                    {
+                        failed[i] = true;
+                    }
                 }
             }
             return delivered;
@@ -444,6 +458,10 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
                 if (errno == EIntr)
                 {
                     continue;
+                }
+                if (offset < failed.Length)
+                {
+                    failed[offset] = true;
                 }
                 offset++;
                 continue;

@@ -23,7 +23,11 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
 {
     private const int BatchSize = 64;
 
-    private readonly UdpTestSocket _socket;
+    /// <summary>0, 1, …, 63: a dedicated socket's batch answers every slot it received, in order.</summary>
+    private static readonly int[] EverySlot = Enumerable.Range(0, BatchSize).ToArray();
+
+    private readonly UdpTestSocket? _socket;
+    private readonly SharedPortLease? _lease;
     private readonly SecurityMode _mode;
     private readonly TestPacketCipher? _cipher;
     private readonly TimeSpan _refWait;
@@ -31,6 +35,7 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     private readonly TwampReflectorFeatures _features;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SessionEngine? _engine;
+    private readonly EngineLoop? _sharedLoop;
     private readonly bool _protectedLayout;
     private readonly int _requestedReplyPadding;
     private readonly int _slotSize;
@@ -96,6 +101,42 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     /// <c>IPPM_SESSION_ENGINE=0</c>) or the socket cannot batch, the reflector runs on a thread of its own.
     /// </param>
     public TwampReflector(UdpTestSocket socket, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features = null, SessionEngine? engine = null)
+        : this(sid, mode, cipher, sender, refWait, expectedPacketLength, logger, features, socket.LocalEndPoint.AddressFamily)
+    {
+        _engine = socket.IsNative ? engine ?? SessionEngine.Shared : null;
+        _socket = socket;
+        Port = socket.LocalEndPoint.Port;
+        socket.Connect(sender);
+    }
+
+    /// <summary>
+    /// A reflector on a <see cref="SharedReflectorPort"/> (<paramref name="lease"/>, for <paramref name="sender"/>): it runs
+    /// on the port's loop, which hands it its sender's datagrams; replies carry <paramref name="replyTrafficClass"/>
+    /// (the requested DSCP, &lt;&lt; 2), -1 for none. Only for sessions that <see cref="FitsSharedPort"/>.
+    /// </summary>
+    public TwampReflector(SharedPortLease lease, SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features, int replyTrafficClass)
+        : this(sid, mode, cipher, sender, refWait, expectedPacketLength, logger, features, lease.Port.LocalEndPoint.AddressFamily)
+    {
+        if (!FitsSharedPort(expectedPacketLength, features) || lease.Port.Loop is null)
+        {
+            throw new ArgumentException("the session's packets do not fit a shared port's slots", nameof(expectedPacketLength));
+        }
+        _lease = lease;
+        _sharedLoop = lease.Port.Loop;
+        Port = lease.Port.Port;
+        ReplyTrafficClass = replyTrafficClass;
+    }
+
+    /// <summary>Whether a session's packets and replies fit <see cref="SharedReflectorPort"/>'s slots.</summary>
+    public static bool FitsSharedPort(int expectedPacketLength, TwampReflectorFeatures? features)
+    {
+        (int slotSize, _) = BufferShape(expectedPacketLength);
+        int reflectorHeader = features?.Format.ReflectorHeader ?? TestPacketLayout.ReflectorHeader(true);
+        int replyPadding = Math.Max(features?.PaddingToReflect ?? 0, features?.ReflectOctets ?? 0);
+        return slotSize <= SharedReflectorPort.ReceiveSlot && Math.Max(slotSize, replyPadding) + reflectorHeader <= SharedReflectorPort.ReplySlot;
+    }
+
+    private TwampReflector(SessionId sid, SecurityMode mode, TestPacketCipher? cipher, IPEndPoint sender, TimeSpan refWait, int expectedPacketLength, ILogger logger, TwampReflectorFeatures? features, System.Net.Sockets.AddressFamily family)
     {
         _features = features ?? new TwampReflectorFeatures(new TwampTestFormat(mode.ProtectsTestPackets(), false, false), 0, 0);
         _protectedLayout = mode.ProtectsTestPackets();
@@ -105,21 +146,24 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
             : -1;
         (_slotSize, _batchSize) = BufferShape(expectedPacketLength);
         _replySlotSize = Math.Max(_slotSize, _requestedReplyPadding) + _features.Format.ReflectorHeader;
-        _wireOverhead = (socket.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8;
-        _engine = socket.IsNative ? engine ?? SessionEngine.Shared : null;
-        _socket = socket;
+        _wireOverhead = (family == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8;
         Sid = sid;
         _mode = mode;
         _cipher = cipher;
         _refWait = refWait;
         _logger = logger;
         Sender = sender;
-        socket.Connect(sender);
     }
 
     public SessionId Sid { get; }
     public IPEndPoint Sender { get; }
-    public int Port => _socket.LocalEndPoint.Port;
+    public int Port { get; }
+
+    /// <summary>The TOS octet a shared port sends this session's replies with (-1: the socket's default, 0).</summary>
+    public int ReplyTrafficClass { get; } = -1;
+
+    /// <summary>Whether the session's packets come through a <see cref="SharedReflectorPort"/>.</summary>
+    public bool OnSharedPort => _lease is not null;
     public long Reflected => Interlocked.Read(ref _reflected);
 
     /// <summary>Replies the kernel refused to send (counted apart, never as reflected).</summary>
@@ -146,13 +190,18 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     public bool Started => _started;
 
     /// <summary>Whether the reflector runs on an engine loop rather than a thread of its own.</summary>
-    public bool OnEngine => _engine is not null;
+    public bool OnEngine => _engine is not null || _sharedLoop is not null;
 
     public void Start()
     {
         _started = true;
         _bucketBits = BandwidthLimit;
         _bucketTicks = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_sharedLoop is not null)
+        {
+            _sharedLoop.Add(this);
+            return;
+        }
         if (_engine is not null)
         {
             _engine.Add(this);
@@ -189,7 +238,7 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
         {
             while (!_disposed)
             {
-                int count = _socket.ReceiveBatch(buffers.Received, _batchSize);
+                int count = _socket!.ReceiveBatch(buffers.Received, _batchSize);
                 if (count == 0)
                 {
                     long now = Environment.TickCount64;
@@ -226,10 +275,26 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
     }
 
     /// <summary>
-    /// Answers the <paramref name="count"/> datagrams in <paramref name="buffers"/>.Received: the one code path of
-    /// both the dedicated thread and the session engine. Per batch, nothing allocates.
+    /// Answers the <paramref name="count"/> datagrams in <paramref name="buffers"/>.Received on the session's own socket:
+    /// the three steps a shared port takes for several sessions at once, for one. Per batch, nothing allocates.
     /// </summary>
     private void ReflectBatch(BatchBuffers buffers, int count, bool wait)
+    {
+        int ready = PrepareReplies(buffers, EverySlot.AsSpan(0, count), 0);
+        SystemClock clock = SystemClock.Instance;
+        FinishReplies(buffers, 0, ready, clock.Now(), clock.ErrorEstimate);
+        _socket!.SendBatch(buffers.Send, ready, wait, buffers.SendFailed);
+        CountSent(buffers, 0, ready);
+    }
+
+    /// <summary>
+    /// Checks the received datagrams <paramref name="datagrams"/> (slots of <paramref name="buffers"/>.Received) and
+    /// writes a reply for each good one into the send slots from <paramref name="firstReply"/> on, all but the
+    /// Timestamp (and, in mode E, the encryption): <see cref="FinishReplies"/> adds those right before the send.
+    /// Records in <see cref="BatchBuffers.ReplySources"/> which datagram each reply answers. The one code path of the
+    /// dedicated thread, the session's own socket on the engine and a shared port. Returns the replies written.
+    /// </summary>
+    internal int PrepareReplies(BatchBuffers buffers, ReadOnlySpan<int> datagrams, int firstReply)
     {
         DatagramBatch received = buffers.Received;
         DatagramBatch replies = buffers.Send;
@@ -240,7 +305,7 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
         int reflectorHeader = format.ReflectorHeader;
         int dscpEcnOffset = format.DscpEcnOffset;
         int clearLength = _protectedLayout ? TestPacketLayout.ReflectorHmacOffset : reflectorHeader;
-        int ready = 0;
+        int ready = firstReply;
         long malformed = 0, badHmac = 0, oversized = 0, overBandwidth = 0;
         if (BandwidthLimit != 0)
         {
@@ -249,10 +314,10 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
             _bucketTicks = nowTicks;
         }
         int candidates = 0;
-        for (int i = 0; i < count; i++)
+        foreach (int i in datagrams)
         {
             int length = received.Length(i);
-            if (received.Truncated(i))
+            if (received.Truncated(i) || length > _slotSize)
             {
                 // Reflecting the truncated part would answer with a packet the sender never sent.
                 oversized++;
@@ -319,31 +384,16 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
             ReflectorPacket.WriteReceiveTimestamp(r, _protectedLayout, received.ReceiveTime(i));
             ReflectorPacket.WriteSequenceNumber(r, _sequence++);
             replies.SetLength(ready, replyLength);
+            buffers.ReplySources[ready] = i;
             ready++;
         }
+        int written = ready - firstReply;
         if (_mode == SecurityMode.Authenticated)
         {
             // Mode A protects block 0 only; the Timestamp (octets 16-23) stays clear and is written last.
-            _cipher!.ProtectMany(buffers.SendSlot, ready, TestPacketLayout.ReflectorHmacOffset);
-        }
-        // The Timestamp is taken once for the batch, right before the replies are protected and sent.
-        SystemClock clock = SystemClock.Instance;
-        NtpTimestamp sendTime = clock.Now();
-        ErrorEstimate error = clock.ErrorEstimate;
-        for (int j = 0; j < ready; j++)
-        {
-            ReflectorPacket.WriteTimestamp(replies.Datagram(j), _protectedLayout, sendTime, error);
-        }
-        if (_mode == SecurityMode.Encrypted)
-        {
-            _cipher!.ProtectMany(buffers.SendSlot, ready, TestPacketLayout.ReflectorHmacOffset);
-        }
-        int sent = _socket.SendBatch(replies, ready, wait);
-        Interlocked.Add(ref _reflected, sent);
-        if (sent < ready)
-        {
-            Interlocked.Add(ref _sendFailed, ready - sent);
-            Log.SendFailed(_logger, Sid, $"{ready - sent} of {ready} replies refused by the kernel");
+            buffers.SendOffset = firstReply;
+            _cipher!.ProtectMany(buffers.SendSlot, written, TestPacketLayout.ReflectorHmacOffset);
+            buffers.SendOffset = 0;
         }
         if (overBandwidth > 0)
         {
@@ -354,6 +404,45 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
             Interlocked.Add(ref _malformed, malformed);
             Interlocked.Add(ref _badHmac, badHmac);
             Interlocked.Add(ref _oversized, oversized);
+        }
+        return written;
+    }
+
+    /// <summary>
+    /// Writes the Timestamp <paramref name="sendTime"/> (read once for the whole batch, right before the send) into the
+    /// <paramref name="count"/> replies from <paramref name="firstReply"/>, then encrypts them in mode E.
+    /// </summary>
+    internal void FinishReplies(BatchBuffers buffers, int firstReply, int count, NtpTimestamp sendTime, ErrorEstimate error)
+    {
+        DatagramBatch replies = buffers.Send;
+        for (int j = firstReply; j < firstReply + count; j++)
+        {
+            ReflectorPacket.WriteTimestamp(replies.Datagram(j), _protectedLayout, sendTime, error);
+        }
+        if (_mode == SecurityMode.Encrypted)
+        {
+            buffers.SendOffset = firstReply;
+            _cipher!.ProtectMany(buffers.SendSlot, count, TestPacketLayout.ReflectorHmacOffset);
+            buffers.SendOffset = 0;
+        }
+    }
+
+    /// <summary>Counts the <paramref name="count"/> replies from <paramref name="firstReply"/> as reflected, or as not sent where the kernel refused them.</summary>
+    internal void CountSent(BatchBuffers buffers, int firstReply, int count)
+    {
+        int failed = 0;
+        for (int j = firstReply; j < firstReply + count; j++)
+        {
+            if (buffers.SendFailed[j])
+            {
+                failed++;
+            }
+        }
+        Interlocked.Add(ref _reflected, count - failed);
+        if (failed > 0)
+        {
+            Interlocked.Add(ref _sendFailed, failed);
+            Log.SendFailed(_logger, Sid, $"{failed} of {count} replies refused by the kernel");
         }
     }
 
@@ -370,26 +459,44 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
             Log.OverBandwidth(_logger, Sid, OverBandwidth, BandwidthLimit);
         }
         Telemetry.ServerMetrics.SessionTotals(twamp: true, Reflected, Malformed, BadHmac);
-        _socket.Dispose();
+        _socket?.Dispose();
+        _lease?.Dispose();
         _cipher?.Dispose();
         _completion.TrySetResult();
     }
 
     // Session engine: the same reflector, driven by an EngineLoop instead of a thread of its own.
 
-    protected internal override UdpTestSocket EngineSocket => _socket;
+    protected internal override UdpTestSocket? EngineSocket => _socket;
 
     protected internal override void OnAdded(EngineLoop loop)
     {
         _lastPacketMs = loop.NowMs;
+        _lease?.Port.Attach(_lease.Sender, this);
         ArmDeadline(loop);
+    }
+
+    /// <summary>
+    /// The shared port read datagrams of this session (loop thread): they count for REFWAIT as on a socket of its own,
+    /// and after the linger they are no longer answered. False: the session has ended, the datagrams are dropped.
+    /// </summary>
+    internal bool TakeDatagrams(EngineLoop loop)
+    {
+        long now = loop.NowMs;
+        _lastPacketMs = now;
+        if (now >= _stopAtMs)
+        {
+            loop.Remove(this);
+            return false;
+        }
+        return true;
     }
 
     protected internal override void OnReadable(EngineLoop loop)
     {
         BatchBuffers buffers = loop.Buffers(_slotSize, _replySlotSize);
         buffers.Received.ReceiveLength = _slotSize;
-        int count = _socket.ReceiveBatch(buffers.Received, _engineBatch, wait: false);
+        int count = _socket!.ReceiveBatch(buffers.Received, _engineBatch, wait: false);
         if (count == 0)
         {
             return;
@@ -446,6 +553,7 @@ public sealed partial class TwampReflector : EngineSession, IDisposable
         {
             Log.ReflectorFailed(_logger, failure, Sid);
         }
+        _lease?.Port.Detach(_lease.Sender, this);
         End();
     }
 

@@ -340,34 +340,18 @@ public sealed partial class TwampServerConnection : ControlServerConnection
             Shares.Sessions.Release(source, 1);
             Shares.Memory.Release(source, memory);
         }
-        UdpTestSocket? socket = Ports.TryBind(Local.Address, request.ReceiverPort, TimeSpan.FromMilliseconds(100));
-        if (socket is null)
-        {
-            ReleaseShares();
-            return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
-        }
         SessionId sid = SessionIdGenerator.Create(Local.Address);
-        TwampReflector reflector;
-        try
+        // Octets 88-91 are MBZ unless Reflect Octets was negotiated (RFC 6038 §4.1): ignore them otherwise.
+        var features = new TwampReflectorFeatures(
+            TwampTestFormat.For(handshake.Mode, handshake.ModeBits),
+            reflectOctets ? request.OctetsToBeReflected : (ushort)0,
+            reflectOctets ? request.PaddingToReflect : (ushort)0);
+        var sender = new IPEndPoint(senderAddress, request.SenderPort);
+        TwampReflector? reflector = CreateReflector(request, handshake, sid, sender, expectedLength, features, out string? failure);
+        if (reflector is null)
         {
-            if (request.Dscp is byte dscp and not 0)
-            {
-                socket.SetDscp(dscp);
-            }
-            TestPacketCipher? cipher = handshake.Mode.ProtectsTestPackets() ? TestPacketCipher.Create(handshake.Mode, handshake.Keys!, sid) : null;
-            // Octets 88-91 are MBZ unless Reflect Octets was negotiated (RFC 6038 §4.1): ignore them otherwise.
-            var features = new TwampReflectorFeatures(
-                TwampTestFormat.For(handshake.Mode, handshake.ModeBits),
-                reflectOctets ? request.OctetsToBeReflected : (ushort)0,
-                reflectOctets ? request.PaddingToReflect : (ushort)0);
-            reflector = new TwampReflector(socket, sid, handshake.Mode, cipher, new IPEndPoint(senderAddress, request.SenderPort), Options.RefWait,
-                expectedLength, Logger, features);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
             ReleaseShares();
-            return Refuse(AcceptCode.InternalError, e.Message);
+            return Refuse(failure is null ? AcceptCode.TemporaryResourceLimitation : AcceptCode.InternalError, failure ?? "no free test port");
         }
         _ = reflector.Completion.ContinueWith(_ => ReleaseShares(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         // The request's Timeout was validated (refused when over the limit) before anything was reserved.
@@ -380,6 +364,45 @@ public sealed partial class TwampServerConnection : ControlServerConnection
         Log.SessionAccepted(Logger, Peer, sid, reflector.Port, reflector.Sender.ToString(), request.PaddingLength);
         // RFC 6038 §4.2: Reflected octets confirms the request; Server octets 0 = the server needs none returned.
         return new AcceptSession(AcceptCode.Ok, (ushort)reflector.Port, sid, reflectOctets ? request.OctetsToBeReflected : (ushort)0, 0);
+    }
+
+    /// <summary>
+    /// The session's reflector: on a shared port when the client asked for no port in particular (Receiver Port 0, as
+    /// ippm's clients do), the server already carries <see cref="ServerOptions.SharedTestPortsFrom"/> sessions and its packets fit one (<see cref="SharedReflectorPorts"/>), else on a socket of
+    /// its own, bound to the requested port when allowed and free (RFC 5357 §3.5), else one from the range. Null when no
+    /// port is free (<paramref name="failure"/> null) or a socket option failed (<paramref name="failure"/> says which).
+    /// </summary>
+    private TwampReflector? CreateReflector(SessionRequest request, ControlHandshakeResult handshake, SessionId sid, IPEndPoint sender, int expectedLength, TwampReflectorFeatures features, out string? failure)
+    {
+        failure = null;
+        TestPacketCipher? cipher = handshake.Mode.ProtectsTestPackets() ? TestPacketCipher.Create(handshake.Mode, handshake.Keys!, sid) : null;
+        if (request.ReceiverPort == 0 && TwampReflector.FitsSharedPort(expectedLength, features)
+            && Ports.TwampSharedPorts(Logger)?.TryLease(Local.Address, sender, Options.SharedTestPortsFrom) is SharedPortLease lease)
+        {
+            int trafficClass = request.Dscp is byte shared and not 0 ? (shared & 0x3F) << 2 : -1;
+            return new TwampReflector(lease, sid, handshake.Mode, cipher, sender, Options.RefWait, expectedLength, Logger, features, trafficClass);
+        }
+        UdpTestSocket? socket = Ports.TryBind(Local.Address, request.ReceiverPort, TimeSpan.FromMilliseconds(100));
+        if (socket is null)
+        {
+            cipher?.Dispose();
+            return null;
+        }
+        try
+        {
+            if (request.Dscp is byte dscp and not 0)
+            {
+                socket.SetDscp(dscp);
+            }
+            return new TwampReflector(socket, sid, handshake.Mode, cipher, sender, Options.RefWait, expectedLength, Logger, features);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            cipher?.Dispose();
+            failure = e.Message;
+            return null;
+        }
     }
 
     private static partial class IscLog

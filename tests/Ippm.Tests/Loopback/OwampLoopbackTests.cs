@@ -215,121 +215,108 @@ public sealed class OwampLoopbackTests
         Assert.Equal(1, report.Skipped);
     }
 
+    /// <summary>
+    /// A receiver on a loopback socket for a <paramref name="packets"/>-packet session whose schedule (one packet a
+    /// millisecond) started 5 s ago with Timeout 2 s, and a sender socket to feed it test packets by number.
+    /// </summary>
+    private sealed class ReceiverRig : IDisposable
+    {
+        private readonly UdpTestSocket _receiveSocket = new(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        private readonly UdpTestSocket _sendSocket = new(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
+        private readonly byte[] _packet = new byte[TestPacketLayout.SenderOpenHeader];
+
+        public ReceiverRig(ulong sidLow, uint packets)
+        {
+            _receiveSocket.Connect(_sendSocket.LocalEndPoint);
+            _sendSocket.Connect(_receiveSocket.LocalEndPoint);
+            Sid = new SessionId(0x7f000001_00000000, sidLow);
+            Request = new SessionRequest
+            {
+                Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = packets,
+                StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
+            };
+            Spec = new OwampSessionSpec(Request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], Sid);
+            Receiver = new OwampReceiver(_receiveSocket, Spec, null, NullLogger.Instance);
+            Receiver.Start();
+        }
+
+        public SessionId Sid { get; }
+        public SessionRequest Request { get; }
+        public OwampSessionSpec Spec { get; }
+        public OwampReceiver Receiver { get; }
+
+        public void Send(params uint[] sequenceNumbers)
+        {
+            foreach (uint seq in sequenceNumbers)
+            {
+                new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(_packet, false);
+                _sendSocket.Send(_packet);
+            }
+        }
+
+        public void Dispose()
+        {
+            Receiver.Dispose();
+            _sendSocket.Dispose();
+            _receiveSocket.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Receiver_PacketSentBeforeStopArrivesAfterIt_WaitedForNotLost()
     {
-        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
-        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
-        receiveSocket.Connect(sendSocket.LocalEndPoint);
-        sendSocket.Connect(receiveSocket.LocalEndPoint);
-        var sid = new SessionId(0x7f000001_00000000, 43);
-        var request = new SessionRequest
-        {
-            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 10,
-            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
-        };
-        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
-        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
-        receiver.Start();
-        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
-        void Send(uint seq)
-        {
-            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
-            sendSocket.Send(packet);
-        }
-        for (uint seq = 0; seq < 8; seq++)
-        {
-            Send(seq);
-        }
-        await TaskTimeouts.UntilAsync(() => receiver.Records().Length == 8);
+        using var rig = new ReceiverRig(43, 10);
+        rig.Send(0, 1, 2, 3, 4, 5, 6, 7);
+        await TaskTimeouts.UntilAsync(() => rig.Receiver.Records().Length == 8);
         // The sender says it sent 0..9 (all scheduled > Timeout before the stop, so all are judged); 8 and 9 are still
         // on their way when the Stop-Sessions is read. The wait ends when they are in, well before its bound.
-        var description = new SessionDescription(sid, 10, []);
+        var description = new SessionDescription(rig.Sid, 10, []);
         NtpTimestamp stopTime = SystemClock.Instance.Now();
-        Assert.Equal(2, receiver.MissingSent(description, stopTime));
-        Task waiting = receiver.WaitForInFlightAsync(description, stopTime, CancellationToken.None);
+        Assert.Equal(2, rig.Receiver.MissingSent(description, stopTime));
+        Task waiting = rig.Receiver.WaitForInFlightAsync(description, stopTime, CancellationToken.None);
         await Task.Delay(40);
         Assert.False(waiting.IsCompleted);
-        Send(8);
-        Send(9);
+        rig.Send(8, 9);
         await waiting.DefaultTimeout();
-        receiver.Complete(description, stopTime);
-        Assert.Equal(Enumerable.Range(0, 10).Select(i => (uint)i), receiver.Records().Where(r => !r.IsLost).Select(r => r.SequenceNumber).Order());
-        Assert.DoesNotContain(receiver.Records(), r => r.IsLost);
+        rig.Receiver.Complete(description, stopTime);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (uint)i), rig.Receiver.Records().Where(r => !r.IsLost).Select(r => r.SequenceNumber).Order());
+        Assert.DoesNotContain(rig.Receiver.Records(), r => r.IsLost);
     }
 
     [Fact]
     public async Task Receiver_StopLessThanTimeoutAfterTheLastPackets_ThoseAreNeitherSentNorLost()
     {
-        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
-        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
-        receiveSocket.Connect(sendSocket.LocalEndPoint);
-        sendSocket.Connect(receiveSocket.LocalEndPoint);
-        var sid = new SessionId(0x7f000001_00000000, 45);
-        var request = new SessionRequest
-        {
-            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 10,
-            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
-        };
-        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
-        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
-        receiver.Start();
-        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
-        for (uint seq = 0; seq < 10; seq++)
-        {
-            if (seq == 5)
-            {
-                continue;
-            }
-            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
-            sendSocket.Send(packet);
-        }
-        await TaskTimeouts.UntilAsync(() => receiver.Records().Length == 9);
+        using var rig = new ReceiverRig(45, 10);
+        rig.Send(0, 1, 2, 3, 4, 6, 7, 8, 9);
+        await TaskTimeouts.UntilAsync(() => rig.Receiver.Records().Length == 9);
         // The Stop-Sessions arrives Timeout after packet 7's scheduled time: 8 and 9 (received) are cut off by RFC 4656
         // §3.8, 5 (missing) is judged lost. Next Seqno ends at 8, so a report counts 8 sent, 7 received, 1 lost.
-        NtpTimestamp stopTime = new(spec.ScheduledSendTime(7).Value + request.Timeout.Value);
-        receiver.Complete(new SessionDescription(sid, 10, []), stopTime);
-        Assert.Equal(8u, receiver.Completion!.NextSeqno);
-        OwampDirectionReport report = OwampDirectionReport.Create(new OwampDirectionData(sid, 10, receiver.Completion.NextSeqno, [], receiver.Records(), 0, 0));
+        NtpTimestamp stopTime = new(rig.Spec.ScheduledSendTime(7).Value + rig.Request.Timeout.Value);
+        rig.Receiver.Complete(new SessionDescription(rig.Sid, 10, []), stopTime);
+        Assert.Equal(8u, rig.Receiver.Completion!.NextSeqno);
+        OwampDirectionReport report = OwampDirectionReport.Create(new OwampDirectionData(rig.Sid, 10, rig.Receiver.Completion.NextSeqno, [], rig.Receiver.Records(), 0, 0));
         Assert.Equal((8, 7, 1), (report.Sent, report.Received, report.Lost));
-        Assert.Equal(new uint[] { 5 }, receiver.Records().Where(r => r.IsLost).Select(r => r.SequenceNumber));
+        Assert.Equal(new uint[] { 5 }, rig.Receiver.Records().Where(r => r.IsLost).Select(r => r.SequenceNumber));
     }
 
     [Fact]
     public async Task Receiver_PacketReallyLost_WaitBoundedThenCountedLost()
     {
-        using var receiveSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
-        using var sendSocket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(20));
-        receiveSocket.Connect(sendSocket.LocalEndPoint);
-        sendSocket.Connect(receiveSocket.LocalEndPoint);
-        var sid = new SessionId(0x7f000001_00000000, 44);
-        var request = new SessionRequest
-        {
-            Command = CommandNumber.RequestSession, ConfReceiver = 1, PacketCount = 4,
-            StartTime = new NtpTimestamp(SystemClock.Instance.Now().Value - NtpTimestamp.FromSeconds(5).Value), Timeout = NtpTimestamp.FromSeconds(2),
-        };
-        var spec = new OwampSessionSpec(request, [new ScheduleSlot(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(0.001))], sid);
-        using var receiver = new OwampReceiver(receiveSocket, spec, null, NullLogger.Instance);
-        receiver.Start();
-        byte[] packet = new byte[TestPacketLayout.SenderOpenHeader];
-        foreach (uint seq in new uint[] { 0, 2 })
-        {
-            new SenderPacket(seq, SystemClock.Instance.Now(), SystemClock.UnknownError).Write(packet, false);
-            sendSocket.Send(packet);
-        }
-        await TaskTimeouts.UntilAsync(() => receiver.Records().Length == 2);
+        using var rig = new ReceiverRig(44, 4);
+        rig.Send(0, 2);
+        await TaskTimeouts.UntilAsync(() => rig.Receiver.Records().Length == 2);
         // 3 was skipped by the sender (not missing); 1 never comes: the wait gives up at its bound.
-        var description = new SessionDescription(sid, 4, [new SkipRange(3, 3)]);
+        var description = new SessionDescription(rig.Sid, 4, [new SkipRange(3, 3)]);
         NtpTimestamp stopTime = SystemClock.Instance.Now();
-        Assert.Equal(1, receiver.MissingSent(description, stopTime));
+        Assert.Equal(1, rig.Receiver.MissingSent(description, stopTime));
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await receiver.WaitForInFlightAsync(description, stopTime, CancellationToken.None).DefaultTimeout();
+        await rig.Receiver.WaitForInFlightAsync(description, stopTime, CancellationToken.None).DefaultTimeout();
         Assert.True(clock.Elapsed >= OwampReceiver.InFlightBound - TimeSpan.FromMilliseconds(20), $"returned after {clock.Elapsed}");
-        receiver.Complete(description, stopTime);
+        rig.Receiver.Complete(description, stopTime);
         // As ever, Complete writes a lost record for every missing number (the skipped 3 too; the report tells them apart).
-        Assert.Equal(new uint[] { 1, 3 }, receiver.Records().Where(r => r.IsLost).Select(r => r.SequenceNumber).Order());
+        Assert.Equal(new uint[] { 1, 3 }, rig.Receiver.Records().Where(r => r.IsLost).Select(r => r.SequenceNumber).Order());
         // Nothing missing: no wait at all (the ordinary stop).
-        Assert.Equal(0, receiver.MissingSent(new SessionDescription(sid, 1, []), stopTime));
+        Assert.Equal(0, rig.Receiver.MissingSent(new SessionDescription(rig.Sid, 1, []), stopTime));
     }
 
     [Fact]

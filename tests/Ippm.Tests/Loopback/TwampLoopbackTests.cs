@@ -26,13 +26,18 @@ public sealed class TwampLoopbackTests
     };
 
     [Theory]
-    [InlineData(SecurityMode.Open)]
-    [InlineData(SecurityMode.Authenticated)]
-    [InlineData(SecurityMode.Encrypted)]
-    [InlineData(SecurityMode.Mixed)]
-    public async Task Measure_EachMode_AllPacketsReflectedWithHonestTimestamps(SecurityMode mode)
+    [InlineData(SecurityMode.Open, false)]
+    [InlineData(SecurityMode.Authenticated, false)]
+    [InlineData(SecurityMode.Encrypted, false)]
+    [InlineData(SecurityMode.Mixed, false)]
+    [InlineData(SecurityMode.Open, true)]
+    [InlineData(SecurityMode.Authenticated, true)]
+    [InlineData(SecurityMode.Encrypted, true)]
+    [InlineData(SecurityMode.Mixed, true)]
+    public async Task Measure_EachMode_AllPacketsReflectedWithHonestTimestamps(SecurityMode mode, bool sharedPort)
     {
-        await using var server = new TestServer();
+        // Shared: the reflector on a shared port (SharedTestPortsFrom 0) rather than a connected socket of its own.
+        await using var server = new TestServer(o => o.SharedTestPortsFrom = sharedPort ? 0 : -1);
 
         TwampSessionResult result = await TwampMeasurement.RunAsync(Options(server.TwampEndPoint, mode), CancellationToken.None).DefaultTimeout();
         TwampReport report = TwampReport.Create("test", result);
@@ -61,6 +66,15 @@ public sealed class TwampLoopbackTests
             Assert.All(result.Replies, s => Assert.Equal((byte)255, s.BackwardTtl));
         }
         Assert.True(report.RoundTrip.Count == 50 && report.RoundTrip.Min > 0);
+        if (sharedPort)
+        {
+            // The shared port closes with its last session, and says how many datagrams it carried.
+            await TaskTimeouts.UntilAsync(() => server.LoggerFactory.Entries.Any(e => e.EventId == 321 && e.Message.Contains(": 50 datagram(s) read, 0 from unknown", StringComparison.Ordinal)));
+        }
+        else
+        {
+            Assert.False(server.LoggerFactory.Contains(321));
+        }
     }
 
     [Fact]
