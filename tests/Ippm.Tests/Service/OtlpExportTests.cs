@@ -153,7 +153,8 @@ public sealed class OtlpExportTests : IDisposable
 
         public async ValueTask DisposeAsync()
         {
-            _listener.Stop();
+            // Close alone: after Stop, the managed HttpListener's Close removes its prefixes again and binds the port
+            // once more to do it, which fails when another program took the port in between (seen under stress).
             _listener.Close();
             await _loop.WaitAsync(TimeSpan.FromSeconds(10));
         }
