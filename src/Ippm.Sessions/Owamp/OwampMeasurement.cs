@@ -267,18 +267,9 @@ public static class OwampMeasurement
                     await receiver.WaitForInFlightAsync(serverDescription, stopTime, CancellationToken.None).ConfigureAwait(false);
                     receiver.Complete(serverDescription, stopTime);
                     SessionDescription completion = receiver.Completion!;
+                    // Complete already ended Next Seqno at RFC 4656 §3.8's cut-off (Timeout before stopTime): packets the
+                    // server scheduled after it (sent until our Stop-Sessions) are neither sent nor lost in the report.
                     uint next = completion.NextSeqno;
-                    if (interrupted)
-                    {
-                        // The server sent until our Stop-Sessions; packets scheduled within the last Timeout before it are
-                        // not part of the session (RFC 4656 §3.8), so they are neither sent nor lost in the report.
-                        // (When the server ended the test, its Next Seqno is what it sent, and we waited Timeout since.)
-                        ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(options.Timeout.TotalSeconds).Value;
-                        while (next > 0 && receiver.Spec.ScheduledSendTime(next - 1).Value > cutoff)
-                        {
-                            next--;
-                        }
-                    }
                     inbound = new OwampDirectionData(receiver.Sid, receiver.Spec.PacketCount, next, completion.SkipRanges, receiver.Records(), receiver.Malformed, receiver.BadHmac);
                     // As owping -F saves it: the request with the server's sending port, Finished 1 after Stop-Sessions (2 without).
                     inboundFile = new SessionFiles.PerfsonarOwpSession(

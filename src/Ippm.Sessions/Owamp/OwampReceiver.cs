@@ -224,8 +224,7 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
     /// <summary>Sequence numbers the sender sent (per its description) that are judged at <paramref name="stopTime"/> and not yet received.</summary>
     internal int MissingSent(SessionDescription senderDescription, NtpTimestamp stopTime)
     {
-        uint next = Math.Min(senderDescription.NextSeqno, (uint)_spec.PacketCount);
-        ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(_spec.Timeout.TotalSeconds).Value;
+        uint next = JudgedNext(senderDescription.NextSeqno, stopTime);
         var received = new bool[next];
         lock (_lock)
         {
@@ -240,12 +239,28 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
         int missing = 0;
         for (uint seq = 0; seq < next; seq++)
         {
-            if (!received[seq] && _spec.ScheduledSendTime(seq).Value <= cutoff && !senderDescription.SkipRanges.Any(r => r.First <= seq && seq <= r.Last))
+            if (!received[seq] && !senderDescription.SkipRanges.Any(r => r.First <= seq && seq <= r.Last))
             {
                 missing++;
             }
         }
         return missing;
+    }
+
+    /// <summary>
+    /// The packets a stop at <paramref name="stopTime"/> judges: those below the sender's Next Seqno scheduled at least
+    /// Timeout before it (RFC 4656 §3.8). Later ones are not part of the session, so they are not counted as sent either:
+    /// Next Seqno ends at the first of them (the schedule only grows with seq).
+    /// </summary>
+    private uint JudgedNext(uint senderNext, NtpTimestamp stopTime)
+    {
+        uint next = Math.Min(senderNext, (uint)_spec.PacketCount);
+        ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(_spec.Timeout.TotalSeconds).Value;
+        while (next > 0 && _spec.ScheduledSendTime(next - 1).Value > cutoff)
+        {
+            next--;
+        }
+        return next;
     }
 
     /// <summary>Stops receiving and completes the data with the sender's description (RFC 4656 §3.8).</summary>
@@ -259,17 +274,11 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
                 EndedAbnormally = true;
                 senderDescription = new SessionDescription(Sid, (uint)_spec.PacketCount, []);
             }
-            uint next = Math.Min(senderDescription.NextSeqno, (uint)_spec.PacketCount);
-            ulong cutoff = stopTime.Value - NtpTimestamp.FromSeconds(_spec.Timeout.TotalSeconds).Value;
-            // Packets scheduled after the cutoff are not part of the session (their records go below), so they are not
-            // counted as sent either: Next Seqno ends at the first of them (the schedule only grows with seq). A stop
-            // that came less than Timeout after the last packets would otherwise report them lost with no record.
-            while (next > 0 && _spec.ScheduledSendTime(next - 1).Value > cutoff)
-            {
-                next--;
-            }
+            // A stop that came less than Timeout after the last packets would otherwise report them lost with no record.
+            uint next = JudgedNext(senderDescription.NextSeqno, stopTime);
             Completion = senderDescription with { NextSeqno = next };
-            _records.RemoveAll(r => r.SequenceNumber >= next || _spec.ScheduledSendTime(r.SequenceNumber).Value > cutoff);
+            // Below the judged Next Seqno every packet is scheduled before the cut-off, so seq alone decides.
+            _records.RemoveAll(r => r.SequenceNumber >= next);
             var received = new bool[next];
             foreach (OwampDataRecord r in _records)
             {
@@ -277,7 +286,7 @@ public sealed partial class OwampReceiver : EngineSession, IDisposable
             }
             for (uint seq = 0; seq < next; seq++)
             {
-                if (!received[seq] && _spec.ScheduledSendTime(seq).Value <= cutoff)
+                if (!received[seq])
                 {
                     _records.Add(new OwampDataRecord(seq, LostSendError, LostSendError, _spec.ScheduledSendTime(seq), default, 255));
                 }
