@@ -302,6 +302,36 @@ internal static class BenchCommand
         return binary;
     }
 
+    /// <summary>
+    /// Compiles and starts the C echo on a free loopback port (127.0.0.1) and gives it 200 ms to bind; the caller
+    /// kills it. The port is picked before the echo binds it: the echo is not ippm's and takes its port as an argument.
+    /// </summary>
+    internal static async Task<(Process Echo, int Port)> StartFloorEchoAsync(string source, CancellationToken cancellationToken)
+    {
+        string binary = await CompileFloorAsync(source, cancellationToken).ConfigureAwait(false);
+        int port = FreeUdpPort();
+        var echo = Process.Start(new ProcessStartInfo(binary, port.ToString(CultureInfo.InvariantCulture)) { UseShellExecute = false })
+            ?? throw new IOException($"cannot start {binary}");
+        try
+        {
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+            if (echo.HasExited)
+            {
+                throw new IOException($"the floor echo exited at once (code {echo.ExitCode}): port {port} taken?");
+            }
+            return (echo, port);
+        }
+        catch
+        {
+            if (!echo.HasExited)
+            {
+                echo.Kill();
+            }
+            echo.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Looks for shared/tools/udp-floor/udpecho.c beside the repository, from here and from the executable.</summary>
     internal static string? FindFloorSource()
     {

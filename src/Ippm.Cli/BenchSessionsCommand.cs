@@ -34,10 +34,12 @@ internal static class BenchSessionsCommand
         var keyFile = new Option<FileInfo?>("-k", "--key-file") { Description = "Key file for A/E against --server." };
         var sources = new Option<string?>("--sources") { Description = $"Source addresses of the control connections and test sockets: FIRST-LAST or a comma list (default {DefaultSources} against a loopback server, else the system's choice)." };
         var perConnection = new Option<int>("--sessions-per-connection") { Description = "Sessions asked for on one control connection (fewer when the server refuses more).", DefaultValueFactory = _ => 16 };
+        var floorSource = new Option<FileInfo?>("--floor-source") { Description = "udpecho.c of ../shared/tools/udp-floor, the kernel's floor driven with the same load after each round (found automatically when beside the repository; local server only)." };
+        var noFloor = new Option<bool>("--no-floor") { Description = "Skip the kernel-floor drive." };
         var json = new Option<bool>("--json") { Description = "One JSON object on standard output." };
         var command = new Command("sessions", "Many slow TWAMP sessions from many source addresses on one server: loss, server CPU per packet, idle CPU, memory per session, threads.")
         {
-            sessions, rate, seconds, idleSeconds, rounds, server, serverPid, mode, identity, keyFile, sources, perConnection, json,
+            sessions, rate, seconds, idleSeconds, rounds, server, serverPid, mode, identity, keyFile, sources, perConnection, floorSource, noFloor, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -59,6 +61,7 @@ internal static class BenchSessionsCommand
             var securityMode = (SecurityMode)bits;
             byte[] passphrase = RandomNumberGenerator.GetBytes(16);
             BenchServerChild? child = null;
+            Process? echo = null;
             byte[]? secret = null;
             try
             {
@@ -84,6 +87,19 @@ internal static class BenchSessionsCommand
                     pid = child.Pid;
                     identityName = "bench";
                     secret = passphrase;
+                }
+                FloorEchoTarget? floor = null;
+                if (child is not null && !parse.GetValue(noFloor))
+                {
+                    if ((parse.GetValue(floorSource)?.FullName ?? BenchCommand.FindFloorSource()) is string floorPath)
+                    {
+                        (echo, int echoPort) = await BenchCommand.StartFloorEchoAsync(floorPath, cancellationToken).ConfigureAwait(false);
+                        floor = new FloorEchoTarget(new IPEndPoint(IPAddress.Loopback, echoPort), echo.Id);
+                    }
+                    else
+                    {
+                        Console.Error.WriteLine("ippm: udpecho.c of ../shared/tools/udp-floor not found (--floor-source): no floor is measured.");
+                    }
                 }
                 string? sourceText = parse.GetValue(sources) ?? (IPAddress.IsLoopback(target.Address) && target.AddressFamily == AddressFamily.InterNetwork ? DefaultSources : null);
                 IReadOnlyList<IPAddress> sourceList;
@@ -114,6 +130,7 @@ internal static class BenchSessionsCommand
                     MaxSessionsPerConnection = perConnectionCount,
                     ServerPid = pid,
                     Rounds = roundCount,
+                    FloorEcho = floor,
                 };
                 // Bounded: each round's set-up, idle time, drive and teardown, with generous margins.
                 using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -138,6 +155,14 @@ internal static class BenchSessionsCommand
             }
             finally
             {
+                if (echo is not null)
+                {
+                    if (!echo.HasExited)
+                    {
+                        echo.Kill();
+                    }
+                    echo.Dispose();
+                }
                 child?.Dispose();
                 CryptographicOperations.ZeroMemory(passphrase);
                 if (secret is not null)
@@ -210,6 +235,10 @@ internal static class BenchSessionsCommand
                 ["server_cpu_us_per_packet"] = Round(r.ServerCpuMicrosecondsPerPacket, 2),
                 ["machine_cpu_us_per_packet"] = Round(r.MachineCpuMicrosecondsPerPacket, 2),
                 ["client_cpu_us_per_packet"] = Round(r.ClientCpuMicrosecondsPerPacket, 2),
+                ["floor_cpu_us_per_packet"] = Round(r.Floor?.CpuMicrosecondsPerPacket, 2),
+                ["floor_sent"] = r.Floor?.Sent,
+                ["floor_lost"] = r.Floor?.Lost,
+                ["server_cpu_over_floor"] = Round(r.ServerCpuOverFloor, 2),
                 ["idle_cpu_percent_of_core"] = Round(r.IdleCpuPercentOfCore, 2),
                 ["rss_kib"] = Phases(r, s => s.ResidentKiB),
                 ["kib_per_idle_session"] = Round(r.KiBPerIdleSession, 1),
@@ -225,6 +254,7 @@ internal static class BenchSessionsCommand
             ["rate_per_session"] = options.Rate,
             ["seconds"] = options.Duration.TotalSeconds,
             ["sources"] = options.Sources.Count,
+            ["server_cpu_over_floor_median"] = Round(Spread.Of(rounds.Select(r => r.ServerCpuOverFloor).OfType<double>().ToArray()).Median, 2),
             ["rounds"] = rows,
         };
     }

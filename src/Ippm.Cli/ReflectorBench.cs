@@ -33,14 +33,11 @@ internal sealed class FloorEcho : IAsyncDisposable
     /// <summary>Compiles and starts the echo and warms the path up (0.5 s of load).</summary>
     public static async Task<FloorEcho> StartAsync(string source, int packetLength, int window, CancellationToken cancellationToken)
     {
-        string binary = await BenchCommand.CompileFloorAsync(source, cancellationToken).ConfigureAwait(false);
-        int port = BenchCommand.FreeUdpPort();
-        var echo = Process.Start(new ProcessStartInfo(binary, port.ToString(CultureInfo.InvariantCulture)) { UseShellExecute = false })!;
+        (Process echo, int port) = await BenchCommand.StartFloorEchoAsync(source, cancellationToken).ConfigureAwait(false);
         UdpTestSocket? socket = null;
         try
         {
             BenchCommand.PinToCore(echo, 0);
-            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
             socket = new UdpTestSocket(new IPEndPoint(IPAddress.Loopback, 0), TimeSpan.FromMilliseconds(100));
             socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
             var floor = new FloorEcho(echo, socket, packetLength, window);

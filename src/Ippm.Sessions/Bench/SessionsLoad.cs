@@ -47,6 +47,27 @@ public sealed record SessionsLoadOptions
 
     /// <summary>Control connections set up at once.</summary>
     public int ParallelConnections { get; init; } = 8;
+
+    /// <summary>
+    /// A plain UDP echo (the kernel's floor: <c>../shared/tools/udp-floor/udpecho.c</c>) driven after each round with
+    /// the same load — as many flows as sessions were set up, from the same sources, at the same rate for as long —
+    /// so the server's CPU per packet can be read against what the kernel alone costs in the same run. Null: none.
+    /// </summary>
+    public FloorEchoTarget? FloorEcho { get; init; }
+}
+
+/// <summary>A running UDP echo process: where it listens and its process id (for its CPU time).</summary>
+public readonly record struct FloorEchoTarget(IPEndPoint EndPoint, int Pid);
+
+/// <summary>The kernel-floor drive of a round: the same load on a plain UDP echo.</summary>
+public sealed record FloorDrive
+{
+    public required long Sent { get; init; }
+    public required long Received { get; init; }
+    public long Lost => Math.Max(0, Sent - Received);
+
+    /// <summary>The echo's CPU (utime + stime) over the drive, per echoed packet.</summary>
+    public double? CpuMicrosecondsPerPacket { get; init; }
 }
 
 /// <summary>One round of <see cref="SessionsLoad"/>: set-up, idle, drive, teardown.</summary>
@@ -83,6 +104,12 @@ public sealed record SessionsRound
     public ProcessSample? Idle { get; init; }
     public ProcessSample? Driven { get; init; }
     public ProcessSample? After { get; init; }
+
+    /// <summary>The same load on the kernel's floor right after this round (<see cref="SessionsLoadOptions.FloorEcho"/>).</summary>
+    public FloorDrive? Floor { get; init; }
+
+    /// <summary>Server CPU per packet over the floor's (1: as cheap as a bare echo).</summary>
+    public double? ServerCpuOverFloor => ServerCpuMicrosecondsPerPacket is double server && Floor?.CpuMicrosecondsPerPacket is double floor && floor > 0 ? server / floor : null;
 
     /// <summary>(idle − before) resident memory over the sessions set up.</summary>
     public double? KiBPerIdleSession => Before is { } b && Idle is { } i && SessionsSetUp > 0 ? (double)(i.ResidentKiB - b.ResidentKiB) / SessionsSetUp : null;
@@ -220,30 +247,9 @@ public static class SessionsLoad
 
             progress?.Invoke($"round {round}: driving {driver.Count} sessions at {options.Rate} packets/s each for {options.Duration.TotalSeconds:0.#} s");
             driver.StartReceiving();
-            ProcessSample? server0 = Sample(options.ServerPid);
-            ProcessSample? own0 = ProcFs.ReadProcess(Environment.ProcessId);
-            MachineSample? machine0 = ProcFs.ReadMachine();
-            var drive = Stopwatch.StartNew();
-            (long sent, long failed) = await Task.Run(() => driver.Send(options.Rate, options.Duration, cancellationToken), cancellationToken).ConfigureAwait(false);
-            // The last replies: until all are in or 2 s have passed.
-            var drain = Stopwatch.StartNew();
-            while (driver.Received < sent && drain.Elapsed < TimeSpan.FromSeconds(2))
-            {
-                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
-            }
-            double driveSeconds = drive.Elapsed.TotalSeconds;
-            ProcessSample? server1 = Sample(options.ServerPid);
-            ProcessSample? own1 = ProcFs.ReadProcess(Environment.ProcessId);
-            MachineSample? machine1 = ProcFs.ReadMachine();
+            DriveResult drive = await DriveAsync(driver, options, options.ServerPid, cancellationToken).ConfigureAwait(false);
             driver.StopReceiving();
-            long received = driver.Received;
-
-            double? PerPacket(long ticks) => received > 0 ? ProcFs.TicksToMicroseconds(ticks) / received : null;
-            double? serverCpu = server0 is { } s0 && server1 is { } s1 ? PerPacket(s1.CpuTicks - s0.CpuTicks) : null;
-            double? clientCpu = own0 is { } o0 && own1 is { } o1 ? PerPacket(o1.CpuTicks - o0.CpuTicks) : null;
-            double? machineCpu = machine0 is { } m0 && machine1 is { } m1 && own0 is { } c0 && own1 is { } c1
-                ? PerPacket(m1.BusyTicks - m0.BusyTicks - (c1.CpuTicks - c0.CpuTicks))
-                : null;
+            (long sent, long received) = (drive.Sent, drive.Received);
 
             progress?.Invoke($"round {round}: {sent} sent, {received} received; tearing down");
             int sessionsSetUp = driver.Count, connectionCount = connections.Count;
@@ -251,6 +257,12 @@ public static class SessionsLoad
             connections.Clear();
             driver.Dispose();
             ProcessSample? after = await WaitForServerToSettleAsync(options.ServerPid, before, cancellationToken).ConfigureAwait(false);
+            FloorDrive? floor = null;
+            if (options.FloorEcho is FloorEchoTarget echo && sessionsSetUp > 0)
+            {
+                progress?.Invoke($"round {round}: the same load ({sessionsSetUp} flows) on the kernel's floor, a plain UDP echo");
+                floor = await DriveFloorAsync(options, echo, sessionsSetUp, perConnection, packetLength, cancellationToken).ConfigureAwait(false);
+            }
 
             return (new SessionsRound
             {
@@ -261,17 +273,18 @@ public static class SessionsLoad
                 Refusals = new SortedDictionary<string, int>(refusals, StringComparer.Ordinal),
                 SetupSeconds = setupSeconds,
                 Sent = sent,
-                SendFailed = failed,
+                SendFailed = drive.Failed,
                 Received = received,
-                DriveSeconds = driveSeconds,
-                ServerCpuMicrosecondsPerPacket = serverCpu,
-                MachineCpuMicrosecondsPerPacket = machineCpu,
-                ClientCpuMicrosecondsPerPacket = clientCpu,
+                DriveSeconds = drive.Seconds,
+                ServerCpuMicrosecondsPerPacket = drive.ServerCpu,
+                MachineCpuMicrosecondsPerPacket = drive.MachineCpu,
+                ClientCpuMicrosecondsPerPacket = drive.ClientCpu,
                 IdleCpuPercentOfCore = idlePercent,
                 Before = before,
                 Idle = idle,
-                Driven = server1,
+                Driven = drive.ServerAfter,
                 After = after,
+                Floor = floor,
             }, perConnection);
         }
         finally
@@ -281,6 +294,71 @@ public static class SessionsLoad
     }
 
     private static ProcessSample? Sample(int? pid) => pid is int p ? ProcFs.ReadProcess(p) : null;
+
+    /// <summary>What one drive measured; CPU figures per received packet.</summary>
+    private sealed record DriveResult(long Sent, long Failed, long Received, double Seconds, double? ServerCpu, double? ClientCpu, double? MachineCpu, ProcessSample? ServerAfter);
+
+    /// <summary>
+    /// Sends the load on every socket of <paramref name="driver"/> (already receiving), waits for the last replies (at
+    /// most 2 s) and reads the CPU time <paramref name="serverPid"/>, this process and the machine spent meanwhile.
+    /// </summary>
+    private static async Task<DriveResult> DriveAsync(SessionsLoadDriver driver, SessionsLoadOptions options, int? serverPid, CancellationToken cancellationToken)
+    {
+        ProcessSample? server0 = Sample(serverPid);
+        ProcessSample? own0 = ProcFs.ReadProcess(Environment.ProcessId);
+        MachineSample? machine0 = ProcFs.ReadMachine();
+        var clock = Stopwatch.StartNew();
+        (long sent, long failed) = await Task.Run(() => driver.Send(options.Rate, options.Duration, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var drain = Stopwatch.StartNew();
+        while (driver.Received < sent && drain.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        ProcessSample? server1 = Sample(serverPid);
+        ProcessSample? own1 = ProcFs.ReadProcess(Environment.ProcessId);
+        MachineSample? machine1 = ProcFs.ReadMachine();
+        long received = driver.Received;
+
+        double? PerPacket(long ticks) => received > 0 ? ProcFs.TicksToMicroseconds(ticks) / received : null;
+        double? serverCpu = server0 is { } s0 && server1 is { } s1 ? PerPacket(s1.CpuTicks - s0.CpuTicks) : null;
+        double? clientCpu = own0 is { } o0 && own1 is { } o1 ? PerPacket(o1.CpuTicks - o0.CpuTicks) : null;
+        double? machineCpu = machine0 is { } m0 && machine1 is { } m1 && own0 is { } c0 && own1 is { } c1
+            ? PerPacket(m1.BusyTicks - m0.BusyTicks - (c1.CpuTicks - c0.CpuTicks))
+            : null;
+        return new DriveResult(sent, failed, received, seconds, serverCpu, clientCpu, machineCpu, server1);
+    }
+
+    /// <summary>
+    /// The round's load on the echo: <paramref name="flows"/> connected sockets, spread over the sources as the
+    /// sessions' control connections were (<paramref name="perConnection"/> a source in turn), packets of the
+    /// sessions' length at the same rate for as long.
+    /// </summary>
+    private static async Task<FloorDrive> DriveFloorAsync(
+        SessionsLoadOptions options, FloorEchoTarget echo, int flows, int perConnection, int packetLength, CancellationToken cancellationToken)
+    {
+        using var driver = new SessionsLoadDriver(packetLength);
+        for (int i = 0; i < flows; i++)
+        {
+            IPAddress source = options.Sources[i / Math.Max(1, perConnection) % options.Sources.Count];
+            var socket = new Socket(source.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+                socket.Connect(echo.EndPoint);
+                driver.Add(socket, static (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq));
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+        driver.StartReceiving();
+        DriveResult drive = await DriveAsync(driver, options, echo.Pid, cancellationToken).ConfigureAwait(false);
+        driver.StopReceiving();
+        return new FloorDrive { Sent = drive.Sent, Received = drive.Received, CpuMicrosecondsPerPacket = drive.ServerCpu };
+    }
 
     /// <summary>
     /// One control connection from <paramref name="source"/> with up to <paramref name="wanted"/> sessions, started;

@@ -51,6 +51,11 @@ public sealed partial class BenchSessionsTests
             round.GetProperty("rss_after_over_baseline_kib").GetInt64());
         // Forty sessions' sockets and buffers cost the server something.
         Assert.True(round.GetProperty("kib_per_idle_session").GetDouble() > 0);
+        // The kernel's floor (the C echo beside the repository) got the same 800 packets' load after the round.
+        long floorSent = round.GetProperty("floor_sent").GetInt64();
+        Assert.InRange(floorSent, 792, 800);
+        Assert.InRange(round.GetProperty("floor_lost").GetInt64(), 0, floorSent / 100);
+        Assert.True(round.GetProperty("floor_cpu_us_per_packet").GetDouble() >= 0);
     }
 
     /// <summary>
@@ -62,7 +67,7 @@ public sealed partial class BenchSessionsTests
     {
         var (exit, stdout, stderr) = await IppmProcess.RunAsync(TimeSpan.FromSeconds(240),
             "bench", "sessions", "--sessions", "256", "--rate", "1", "--seconds", "1", "--idle-seconds", "0.5",
-            "--sources", "127.0.0.2-127.0.0.3", "--sessions-per-connection", "1", "--json");
+            "--sources", "127.0.0.2-127.0.0.3", "--sessions-per-connection", "1", "--no-floor", "--json");
 
         Assert.True(exit == 0, stderr);
         using JsonDocument json = JsonDocument.Parse(stdout);
@@ -70,6 +75,8 @@ public sealed partial class BenchSessionsTests
         Assert.Empty(round.GetProperty("refusals").EnumerateObject());
         Assert.Equal(256, round.GetProperty("sessions").GetInt32());
         Assert.Equal(256, round.GetProperty("connections").GetInt32());
+        Assert.Equal(JsonValueKind.Null, round.GetProperty("floor_sent").ValueKind);
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("server_cpu_over_floor_median").ValueKind);
     }
 
     /// <summary>--server with --server-pid: another server process measured from outside, here an ippm server with a limit of 5 sessions per connection.</summary>
