@@ -34,17 +34,12 @@ internal static unsafe class Sha1Compression
     /// <c>void SHA1_Transform(SHA_CTX *c, const unsigned char *data)</c>: one block; it reads and writes only the
     /// state words h0..h4 at the start of the context. No GC transition: it runs ~50 ns, never blocks or calls back.
     /// </summary>
-    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<uint*, byte*, void> s_transform = LoadTransform(out s_libCryptoDescription);
-
-    private static readonly string? s_libCryptoDescription;
+    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<uint*, byte*, void> s_transform = LoadTransform();
 
     /// <summary>The size of OpenSSL's <c>SHA_CTX</c> (h0..h4, Nl, Nh, data[16], num), allocated so the call never reads past it.</summary>
     public const int LibCryptoContextLength = 96;
 
     public static bool LibCryptoAvailable => s_transform != null;
-
-    /// <summary>The library that answered, for benchmarks and logs.</summary>
-    public static string? LibCryptoDescription => s_libCryptoDescription;
 
     public static ReadOnlySpan<uint> InitialState => [0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u];
 
@@ -123,9 +118,8 @@ internal static unsafe class Sha1Compression
         state[4] += e;
     }
 
-    private static delegate* unmanaged[Cdecl, SuppressGCTransition]<uint*, byte*, void> LoadTransform(out string? description)
+    private static delegate* unmanaged[Cdecl, SuppressGCTransition]<uint*, byte*, void> LoadTransform()
     {
-        description = null;
         foreach (string name in s_libraryNames)
         {
             if (!NativeLibrary.TryLoad(name, out nint library))
@@ -141,7 +135,6 @@ internal static unsafe class Sha1Compression
             {
                 continue;
             }
-            description = name;
             return transform;
         }
         return null;

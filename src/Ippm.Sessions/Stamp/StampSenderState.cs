@@ -159,17 +159,8 @@ internal sealed class StampSenderState : IScheduledSender
             }
             uint seq = reply.SenderSequenceNumber;
             NtpTimestamp t4 = batch.ReceiveTime(i);
-            SenderTimeline.ReplyMatch match = _timeline.MatchReply(seq, sentSoFar, t4, timeoutSeconds, out NtpTimestamp t1);
-            if (match != SenderTimeline.ReplyMatch.Matched)
+            if (!_timeline.TryMatchReply(seq, sentSoFar, t4, timeoutSeconds, out NtpTimestamp t1, ref _malformed, ref _late))
             {
-                if (match == SenderTimeline.ReplyMatch.Unknown)
-                {
-                    _malformed++;
-                }
-                else
-                {
-                    _late++;
-                }
                 continue;
             }
             _backwardLength = packet.Length;

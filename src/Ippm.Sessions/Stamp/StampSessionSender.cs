@@ -53,9 +53,6 @@ public sealed record StampSenderOptions
 
     /// <summary>Send T1 in PTPv2 truncated format with Z = 1 (RFC 8762 §4.2.1); replies are decoded by their own Z bit.</summary>
     public bool PtpTimestamps { get; init; }
-
-    public bool AnyTlv => ExtraPadding is not null || ClassOfService || TimestampInformation || DirectMeasurement || FollowUpTelemetry
-        || Location || AccessReport is not null || HmacTlv || UnknownTlvType is not null;
 }
 
 /// <summary>What the reflector said in its TLVs over the session (RFC 8972), aggregated for the report.</summary>
@@ -173,8 +170,6 @@ public static class StampSessionSender
         }
         return o;
     }
-
-    public static int TlvLength(StampSenderOptions options) => WriteTlvTemplate(options, new byte[70_000], out _, out _);
 
     private static StampSessionResult Run(UdpTestSocket socket, StampSenderOptions options, CancellationToken cancellationToken)
     {

@@ -169,8 +169,6 @@ public sealed unsafe class DatagramBatch : IDisposable
 
     internal byte* Control(int index) => _control + (long)index * _controlSize;
 
-    internal int ControlCapacity => _controlSize;
-
     /// <summary>The peer's raw sockaddr (sockaddr_in or sockaddr_in6), of an addressed batch.</summary>
     public ReadOnlySpan<byte> Address(int index) => new(_names + (long)index * AddressSize, (int)_nameLengths![index]);
 

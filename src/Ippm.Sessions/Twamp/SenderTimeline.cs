@@ -24,32 +24,29 @@ internal sealed class SenderTimeline
         _sendTimes = new ulong[count];
     }
 
-    /// <summary>What a reply's Sender Sequence Number says about it.</summary>
-    public enum ReplyMatch
-    {
-        /// <summary>Answers a packet already sent, within the Timeout.</summary>
-        Matched,
-
-        /// <summary>Names a packet not (yet) sent: malformed.</summary>
-        Unknown,
-
-        /// <summary>Came back later than the Timeout after its packet left.</summary>
-        Late,
-    }
-
     /// <summary>Records T1 of packet <paramref name="seq"/> (the receive side reads it from another thread).</summary>
     public void RecordSend(int seq, NtpTimestamp t1) => Volatile.Write(ref _sendTimes[seq], t1.Value);
 
-    /// <summary>Matches a reply to the packet it answers: its T1 when <see cref="ReplyMatch.Matched"/>.</summary>
-    public ReplyMatch MatchReply(uint seq, long sentSoFar, NtpTimestamp t4, double timeoutSeconds, out NtpTimestamp t1)
+    /// <summary>
+    /// Matches a reply to the packet it answers, by its Sender Sequence Number, and gives that packet's T1. A reply
+    /// naming a packet not (yet) sent is counted in <paramref name="malformed"/>, one that came back later than the
+    /// Timeout after its packet left in <paramref name="late"/>; neither is a sample.
+    /// </summary>
+    public bool TryMatchReply(uint seq, long sentSoFar, NtpTimestamp t4, double timeoutSeconds, out NtpTimestamp t1, ref long malformed, ref long late)
     {
         t1 = default;
         if (seq >= sentSoFar)
         {
-            return ReplyMatch.Unknown;
+            malformed++;
+            return false;
         }
         t1 = new NtpTimestamp(Volatile.Read(ref _sendTimes[seq]));
-        return NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds ? ReplyMatch.Late : ReplyMatch.Matched;
+        if (NtpTimestamp.DifferenceSeconds(t4, t1) > timeoutSeconds)
+        {
+            late++;
+            return false;
+        }
+        return true;
     }
 
     /// <summary>T1 of the first and the last of <paramref name="sent"/> packets (zero when none was sent).</summary>

@@ -186,17 +186,8 @@ internal sealed class TwampSenderState : IScheduledSender
             ReflectorPacket.TryRead(packet, _protectedLayout, out ReflectorPacket reply);
             uint seq = reply.SenderSequenceNumber;
             NtpTimestamp t4 = batch.ReceiveTime(i);
-            SenderTimeline.ReplyMatch match = _timeline.MatchReply(seq, sentSoFar, t4, _timeoutSeconds, out NtpTimestamp t1);
-            if (match != SenderTimeline.ReplyMatch.Matched)
+            if (!_timeline.TryMatchReply(seq, sentSoFar, t4, _timeoutSeconds, out NtpTimestamp t1, ref _malformed, ref _late))
             {
-                if (match == SenderTimeline.ReplyMatch.Unknown)
-                {
-                    _malformed++;
-                }
-                else
-                {
-                    _late++;
-                }
                 continue;
             }
             byte ttl = batch.Ttl(i);
