@@ -36,10 +36,12 @@ internal static class BenchSessionsCommand
         var perConnection = new Option<int>("--sessions-per-connection") { Description = "Sessions asked for on one control connection (fewer when the server refuses more).", DefaultValueFactory = _ => 16 };
         var floorSource = new Option<FileInfo?>("--floor-source") { Description = "udpecho.c of ../shared/tools/udp-floor, the kernel's floor driven with the same load after each round (found automatically when beside the repository; local server only)." };
         var noFloor = new Option<bool>("--no-floor") { Description = "Skip the kernel-floor drive." };
+        var clientScheduling = new Option<string>("--client-sched") { Description = "The harness's send and receive threads: batch (SCHED_BATCH: woken, they do not preempt the server, as remote peers never would) or normal.", DefaultValueFactory = _ => "batch" };
+        clientScheduling.AcceptOnlyFromAmong("batch", "normal");
         var json = new Option<bool>("--json") { Description = "One JSON object on standard output." };
         var command = new Command("sessions", "Many slow TWAMP sessions from many source addresses on one server: loss, server CPU per packet, idle CPU, memory per session, threads.")
         {
-            sessions, rate, seconds, idleSeconds, rounds, server, serverPid, mode, identity, keyFile, sources, perConnection, floorSource, noFloor, json,
+            sessions, rate, seconds, idleSeconds, rounds, server, serverPid, mode, identity, keyFile, sources, perConnection, floorSource, noFloor, clientScheduling, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -131,6 +133,7 @@ internal static class BenchSessionsCommand
                     ServerPid = pid,
                     Rounds = roundCount,
                     FloorEcho = floor,
+                    BatchScheduling = parse.GetValue(clientScheduling) == "batch",
                 };
                 // Bounded: each round's set-up, idle time, drive and teardown, with generous margins.
                 using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -254,6 +257,7 @@ internal static class BenchSessionsCommand
             ["rate_per_session"] = options.Rate,
             ["seconds"] = options.Duration.TotalSeconds,
             ["sources"] = options.Sources.Count,
+            ["client_sched"] = options.BatchScheduling ? "batch" : "normal",
             ["server_cpu_over_floor_median"] = Round(Spread.Of(rounds.Select(r => r.ServerCpuOverFloor).OfType<double>().ToArray()).Median, 2),
             ["rounds"] = rows,
         };

@@ -54,6 +54,9 @@ public sealed record SessionsLoadOptions
     /// so the server's CPU per packet can be read against what the kernel alone costs in the same run. Null: none.
     /// </summary>
     public FloorEchoTarget? FloorEcho { get; init; }
+
+    /// <summary>The harness's threads under SCHED_BATCH (<see cref="SessionsLoadDriver.BatchScheduling"/>).</summary>
+    public bool BatchScheduling { get; init; } = true;
 }
 
 /// <summary>A running UDP echo process: where it listens and its process id (for its CPU time).</summary>
@@ -171,7 +174,7 @@ public static class SessionsLoad
         var connections = new List<Connection>();
         bool protectedLayout = options.Mode.ProtectsTestPackets();
         int packetLength = TestPacketLayout.ReflectorHeader(protectedLayout);
-        using var driver = new SessionsLoadDriver(packetLength);
+        using var driver = new SessionsLoadDriver(packetLength) { BatchScheduling = options.BatchScheduling };
         try
         {
             progress?.Invoke($"round {round}: setting up {options.Sessions} sessions from {options.Sources.Count} source address(es)");
@@ -308,7 +311,7 @@ public static class SessionsLoad
         ProcessSample? own0 = ProcFs.ReadProcess(Environment.ProcessId);
         MachineSample? machine0 = ProcFs.ReadMachine();
         var clock = Stopwatch.StartNew();
-        (long sent, long failed) = await Task.Run(() => driver.Send(options.Rate, options.Duration, cancellationToken), cancellationToken).ConfigureAwait(false);
+        (long sent, long failed) = await driver.SendAsync(options.Rate, options.Duration, cancellationToken).ConfigureAwait(false);
         var drain = Stopwatch.StartNew();
         while (driver.Received < sent && drain.Elapsed < TimeSpan.FromSeconds(2))
         {
@@ -337,7 +340,7 @@ public static class SessionsLoad
     private static async Task<FloorDrive> DriveFloorAsync(
         SessionsLoadOptions options, FloorEchoTarget echo, int flows, int perConnection, int packetLength, CancellationToken cancellationToken)
     {
-        using var driver = new SessionsLoadDriver(packetLength);
+        using var driver = new SessionsLoadDriver(packetLength) { BatchScheduling = options.BatchScheduling };
         for (int i = 0; i < flows; i++)
         {
             IPAddress source = options.Sources[i / Math.Max(1, perConnection) % options.Sources.Count];

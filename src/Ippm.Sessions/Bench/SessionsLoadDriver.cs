@@ -18,6 +18,7 @@ internal sealed unsafe partial class SessionsLoadDriver : IDisposable
     private const int MsgDontWait = 0x40;
     private const int MaxEvents = 256;
     private const int ReceiveSlot = 65536;
+    private const int SchedBatch = 3; // SCHED_BATCH, <linux/sched.h>
 
     private readonly List<Socket> _sockets = [];
     private readonly List<ClosedLoopLoad.SpanAction> _fills = [];
@@ -40,6 +41,13 @@ internal sealed unsafe partial class SessionsLoadDriver : IDisposable
     }
 
     public int Count => _sockets.Count;
+
+    /// <summary>
+    /// Runs the send and receive threads under SCHED_BATCH (sched(7)): a woken harness thread does not preempt the
+    /// server it shares the cores with (inside its sendmmsg, say), as a load from other machines never would, so the
+    /// server's CPU per packet is its own work rather than context switches the harness caused. Set before the load.
+    /// </summary>
+    public bool BatchScheduling { get; init; }
 
     /// <summary>Packets received on all sockets since <see cref="StartReceiving"/>.</summary>
     public long Received
@@ -152,8 +160,40 @@ internal sealed unsafe partial class SessionsLoadDriver : IDisposable
         return (sent, failed);
     }
 
+    /// <summary><see cref="Send"/> on a thread of its own (its scheduling policy must not leak into the thread pool).</summary>
+    public Task<(long Sent, long SendFailed)> SendAsync(double rate, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource<(long, long)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ApplyScheduling();
+                done.SetResult(Send(rate, duration, cancellationToken));
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        })
+        { IsBackground = true, Name = "bench sessions send" };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void ApplyScheduling()
+    {
+        int priority = 0;
+        // pid 0 is the calling thread; refused only by a seccomp filter or an old kernel, when the default policy stays.
+        if (BatchScheduling)
+        {
+            _ = sched_setscheduler(0, SchedBatch, &priority);
+        }
+    }
+
     private void ReceiveLoop()
     {
+        ApplyScheduling();
         int stride = EventSize;
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * stride));
         byte* buffer = (byte*)NativeMemory.Alloc(ReceiveSlot);
@@ -228,4 +268,7 @@ internal sealed unsafe partial class SessionsLoadDriver : IDisposable
 
     [LibraryImport("libc")]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sched_setscheduler(int pid, int policy, int* param);
 }

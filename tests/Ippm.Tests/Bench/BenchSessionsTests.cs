@@ -106,7 +106,7 @@ public sealed partial class BenchSessionsTests
     {
         await using var server = new TestServer();
         IPAddress[] sources = Enumerable.Range(2, 5).Select(i => IPAddress.Parse($"127.0.0.{i}")).ToArray();
-        IReadOnlyList<SessionsRound> rounds = await SessionsLoad.RunAsync(new SessionsLoadOptions
+        Task<IReadOnlyList<SessionsRound>> run = SessionsLoad.RunAsync(new SessionsLoadOptions
         {
             Server = server.TwampEndPoint,
             Sessions = 30,
@@ -120,7 +120,21 @@ public sealed partial class BenchSessionsTests
             MaxSessionsPerConnection = 3,
             ServerPid = null, // in process: /proc figures would mix in the test host's own threads
             Rounds = 2,
-        }, null, CancellationToken.None).DefaultTimeout();
+        }, null, CancellationToken.None);
+        // While it drives, the harness's threads run under SCHED_BATCH (the default), read back from the kernel: the
+        // last policy seen of each thread (a thread is named a moment before it sets its policy).
+        var policies = new Dictionary<string, int>();
+        while (!run.IsCompleted)
+        {
+            foreach ((string thread, int policy) in HarnessThreadPolicies())
+            {
+                policies[thread] = policy;
+            }
+            await Task.Delay(20);
+        }
+        IReadOnlyList<SessionsRound> rounds = await run.DefaultTimeout();
+        Assert.True(policies.Count >= 2, $"{policies.Count} harness threads seen"); // a send and a receive thread at least
+        Assert.All(policies.Values, policy => Assert.Equal(3, policy)); // SCHED_BATCH, <linux/sched.h>
 
         Assert.Equal(2, rounds.Count);
         foreach (SessionsRound round in rounds)
@@ -145,6 +159,30 @@ public sealed partial class BenchSessionsTests
             .Select(e => PeerTestAddress().Match(e.Message).Groups[1].Value).GroupBy(a => a).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal(sources.Select(s => s.ToString()).Order(), peers.Keys.Order());
         Assert.All(peers.Values, count => Assert.Equal(12, count));
+    }
+
+    /// <summary>The scheduling policy (proc(5) stat field 41) of this process's threads named "bench sessions …".</summary>
+    private static IEnumerable<(string Thread, int Policy)> HarnessThreadPolicies()
+    {
+        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            string stat;
+            try
+            {
+                if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith("bench sessions", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                stat = File.ReadAllText(Path.Combine(task, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // the thread ended meanwhile
+            }
+            // Fields counted after the command name's closing parenthesis: field 3 is the first, so 41 is the 39th.
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            yield return (Path.GetFileName(task), int.Parse(fields[38], System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     private static List<long> ReflectorEnds(TestServer server) => server.LoggerFactory.Entries
