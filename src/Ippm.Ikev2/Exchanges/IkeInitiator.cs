@@ -76,8 +76,11 @@ public static class IkeInitiator
                 payloads.Add(new NotifyPayload(NotifyType.SignatureHashAlgorithms, [0, 2, 0, 3, 0, 4]).ToOutgoing());
             }
             byte[] request = IkeMessage.Build(new IkeHeader(spiI, 0, PayloadType.None, ExchangeType.IkeSaInit, IkeFlags.Initiator, 0, 0), payloads);
+            DhGroup sentGroup = group;
+            byte[]? sentCookie = cookie;
             IkeMessage response = await Transport.RequestAsync(socket, request, m =>
-                m.Header.SpiI == spiI && m.Header.IsResponse && m.Header.MessageId == 0 && m.Header.Exchange == ExchangeType.IkeSaInit,
+                m.Header.SpiI == spiI && m.Header.IsResponse && m.Header.MessageId == 0 && m.Header.Exchange == ExchangeType.IkeSaInit
+                && !AnswersEarlierRequest(m, sentGroup, sentCookie),
                 options.Retransmit, logger, ct).ConfigureAwait(false);
             List<NotifyPayload> notifies = response.Payloads.Notifies();
             if (attempt >= MaxRestarts)
@@ -105,6 +108,28 @@ public static class IkeInitiator
             }
             return await AuthenticateAsync(socket, remote, options, spiI, ni, request, response, ke, logger, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Every IKE_SA_INIT request of a restart carries Message ID 0 (RFC 7296 §2.6, §1.3.1), so a late answer to an
+    /// earlier one — the responder answering a retransmission too — matches the current request. Such an answer asks
+    /// for what this request already carries: the DH group it sent, or the cookie it returned. Ignored, not obeyed.
+    /// </summary>
+    private static bool AnswersEarlierRequest(IkeMessage response, DhGroup sentGroup, byte[]? sentCookie)
+    {
+        foreach (NotifyPayload notify in response.Payloads.Notifies())
+        {
+            if (notify.Type == NotifyType.InvalidKePayload && notify.Data.Length == 2
+                && (DhGroup)System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(notify.Data) == sentGroup)
+            {
+                return true;
+            }
+            if (notify.Type == NotifyType.Cookie && sentCookie is not null && notify.Data.AsSpan().SequenceEqual(sentCookie))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static async Task<IkeSa> AuthenticateAsync(
