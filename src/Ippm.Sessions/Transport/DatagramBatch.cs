@@ -144,14 +144,8 @@ public sealed unsafe class DatagramBatch : IDisposable
                 if (_sendTrafficClass![i] >= 0)
                 {
                     byte* control = _control + (long)i * _controlSize;
-                    bool ipv6 = _nameLengths[i] > 16;
-                    // cmsghdr: cmsg_len (size_t) | level (int) | type (int) | data: IP_TOS or IPV6_TCLASS as an int.
-                    *(nuint*)control = 16 + 4;
-                    *(int*)(control + 8) = ipv6 ? 41 : 0;
-                    *(int*)(control + 12) = ipv6 ? 67 : 1;
-                    *(int*)(control + 16) = _sendTrafficClass[i];
                     _headers[i].Header.Control = control;
-                    _headers[i].Header.ControlLength = 24;
+                    _headers[i].Header.ControlLength = (nuint)AncillaryData.WriteTrafficClass(control, ipv6: _nameLengths[i] > 16, _sendTrafficClass[i]);
                 }
             }
         }

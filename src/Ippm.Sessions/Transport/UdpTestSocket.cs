@@ -15,17 +15,11 @@ namespace Ippm.Sessions.Transport;
 public sealed unsafe partial class UdpTestSocket : IDisposable
 {
     private const int SolSocket = 1;
-    private const int SoTimestampNs = 35;
     private const int IpProtoIp = 0;
-    private const int IpTtl = 2;
-    private const int IpRecvTtl = 12;
     private const int IpTos = 1;
-    private const int IpRecvTos = 13;
-    private const int Ipv6RecvTclass = 66;
-    private const int Ipv6Tclass = 67;
+    private const int IpTtl = 2;
     private const int IpProtoIpv6 = 41;
-    private const int Ipv6RecvHopLimit = 51;
-    private const int Ipv6HopLimit = 52;
+    private const int Ipv6Tclass = 67;
     private const int MsgTrunc = 0x20;
     private const int EAgain = 11;
     private const int EIntr = 4;
@@ -55,7 +49,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             SetBufferSizes(8 << 20);
             _socket.Bind(localEndPoint);
             SetTtl(255);
-            _native = NativeAbi.Usable && TryEnableAncillaryData();
+            _native = NativeAbi.Usable && AncillaryData.TryEnableReceive(_socket);
             _fd = (int)_socket.SafeHandle.DangerousGetHandle();
         }
         catch
@@ -120,11 +114,11 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
         int tos = tosOctet;
         if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
         {
-            _socket.SetRawSocketOption(IpProtoIpv6, 67 /* IPV6_TCLASS */, BitConverter.GetBytes(tos));
+            _socket.SetRawSocketOption(IpProtoIpv6, Ipv6Tclass, BitConverter.GetBytes(tos));
             if (_socket.DualMode)
             {
                 // As for the TTL: v4-mapped peers get the IPv4 TOS.
-                _socket.SetRawSocketOption(IpProtoIp, 1 /* IP_TOS */, BitConverter.GetBytes(tos));
+                _socket.SetRawSocketOption(IpProtoIp, IpTos, BitConverter.GetBytes(tos));
             }
         }
         else
@@ -193,52 +187,14 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
                 datagram = new ReceivedDatagram(0, SystemClock.Instance.Now(), null, false);
                 return true;
             }
-            NtpTimestamp? kernelTime = null;
-            byte? ttl = null;
-            byte? tos = null;
-            ParseControl(control, (int)msg.ControlLength, ref kernelTime, ref ttl, ref tos);
+            ReceivedAncillaryData ancillary = AncillaryData.Read(control, (int)msg.ControlLength, stackalloc byte[16]);
             datagram = new ReceivedDatagram(
                 (int)Math.Min(received, buffer.Length),
-                kernelTime ?? SystemClock.Instance.Now(),
-                ttl,
+                ancillary.KernelTime ?? SystemClock.Instance.Now(),
+                ancillary.Ttl,
                 (msg.Flags & MsgTrunc) != 0,
-                tos);
+                ancillary.Tos);
             return true;
-        }
-    }
-
-    private static void ParseControl(byte* control, int length, ref NtpTimestamp? kernelTime, ref byte? ttl, ref byte? tos)
-    {
-        int offset = 0;
-        while (offset + 16 <= length)
-        {
-            nuint cmsgLength = *(nuint*)(control + offset);
-            int level = *(int*)(control + offset + 8);
-            int type = *(int*)(control + offset + 12);
-            byte* payload = control + offset + 16;
-            if (cmsgLength < 16 || offset + (int)cmsgLength > length)
-            {
-                return;
-            }
-            if (level == SolSocket && type == SoTimestampNs && cmsgLength >= 16 + 16)
-            {
-                long seconds = *(long*)payload;
-                long nanos = *(long*)(payload + 8);
-                kernelTime = NtpTimestamp.FromUnixNanoseconds(seconds * 1_000_000_000L + nanos);
-            }
-            else if (((level == IpProtoIp && type == IpTtl) || (level == IpProtoIpv6 && type == Ipv6HopLimit)) && cmsgLength >= 16 + 4)
-            {
-                ttl = (byte)*(int*)payload;
-            }
-            else if (level == IpProtoIp && type == IpTos && cmsgLength >= 16 + 1)
-            {
-                tos = *payload; // IP_TOS carries one octet
-            }
-            else if (level == IpProtoIpv6 && type == Ipv6Tclass && cmsgLength >= 16 + 4)
-            {
-                tos = (byte)*(int*)payload;
-            }
-            offset += (int)((cmsgLength + 7) & ~(nuint)7);
         }
     }
 
@@ -247,98 +203,7 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
     /// IPV6_RECVTCLASS, IPV6_RECVPKTINFO), which addressed batches report. Needed by the STAMP reflector
     /// (RFC 8972 Class of Service and Location TLVs). Returns false where the platform cannot.
     /// </summary>
-    public bool EnableTrafficClassAndLocalAddress()
-    {
-        if (!_native)
-        {
-            return false;
-        }
-        try
-        {
-            ReadOnlySpan<byte> one = BitConverter.GetBytes(1);
-            if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                _socket.SetRawSocketOption(IpProtoIpv6, 66 /* IPV6_RECVTCLASS */, one);
-                _socket.SetRawSocketOption(IpProtoIpv6, 49 /* IPV6_RECVPKTINFO */, one);
-                if (!_socket.DualMode)
-                {
-                    return true;
-                }
-            }
-            _socket.SetRawSocketOption(IpProtoIp, 13 /* IP_RECVTOS */, one);
-            _socket.SetRawSocketOption(IpProtoIp, 8 /* IP_PKTINFO */, one);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static void CompleteAddressed(DatagramBatch batch, int index, uint nameLength, int controlLength)
-    {
-        byte* control = batch.Control(index);
-        int trafficClass = -1;
-        Span<byte> local = stackalloc byte[16];
-        int localLength = 0;
-        int offset = 0;
-        while (offset + 16 <= controlLength)
-        {
-            nuint cmsgLength = *(nuint*)(control + offset);
-            int level = *(int*)(control + offset + 8);
-            int type = *(int*)(control + offset + 12);
-            byte* payload = control + offset + 16;
-            if (cmsgLength < 16 || offset + (int)cmsgLength > controlLength)
-            {
-                break;
-            }
-            if (level == IpProtoIp && type == 1 /* IP_TOS */ && cmsgLength >= 17)
-            {
-                trafficClass = *payload;
-            }
-            else if (level == IpProtoIpv6 && type == 67 /* IPV6_TCLASS */ && cmsgLength >= 20)
-            {
-                trafficClass = *(int*)payload & 0xFF;
-            }
-            else if (level == IpProtoIp && type == 8 /* IP_PKTINFO: ifindex, spec_dst, addr */ && cmsgLength >= 16 + 12)
-            {
-                new ReadOnlySpan<byte>(payload + 8, 4).CopyTo(local);
-                localLength = 4;
-            }
-            else if (level == IpProtoIpv6 && type == 50 /* IPV6_PKTINFO: addr, ifindex */ && cmsgLength >= 16 + 20)
-            {
-                new ReadOnlySpan<byte>(payload, 16).CopyTo(local);
-                localLength = 16;
-            }
-            offset += (int)((cmsgLength + 7) & ~(nuint)7);
-        }
-        batch.CompleteAddressed(index, nameLength, trafficClass, local[..localLength]);
-    }
-
-    private bool TryEnableAncillaryData()
-    {
-        try
-        {
-            ReadOnlySpan<byte> one = BitConverter.GetBytes(1);
-            _socket.SetRawSocketOption(SolSocket, SoTimestampNs, one);
-            if (_socket.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                _socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvHopLimit, one);
-                _socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvTclass, one);
-                if (!_socket.DualMode)
-                {
-                    return true;
-                }
-            }
-            _socket.SetRawSocketOption(IpProtoIp, IpRecvTtl, one);
-            _socket.SetRawSocketOption(IpProtoIp, IpRecvTos, one);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    public bool EnableTrafficClassAndLocalAddress() => _native && AncillaryData.TryEnableLocalAddress(_socket);
 
     public void Dispose() => _socket.Dispose();
 
@@ -381,20 +246,18 @@ public sealed unsafe partial class UdpTestSocket : IDisposable
             return 0;
         }
         NtpTimestamp fallbackTime = default;
+        Span<byte> local = stackalloc byte[16];
         for (int i = 0; i < received; i++)
         {
-            NtpTimestamp? kernelTime = null;
-            byte? ttl = null;
-            byte? tos = null;
-            ParseControl(batch.Control(i), (int)headers[i].Header.ControlLength, ref kernelTime, ref ttl, ref tos);
-            if (kernelTime is null && fallbackTime.IsZero)
+            ReceivedAncillaryData ancillary = AncillaryData.Read(batch.Control(i), (int)headers[i].Header.ControlLength, local);
+            if (ancillary.KernelTime is null && fallbackTime.IsZero)
             {
                 fallbackTime = SystemClock.Instance.Now();
             }
-            batch.Complete(i, (int)headers[i].Length, kernelTime ?? fallbackTime, ttl ?? 0, (headers[i].Header.Flags & MsgTrunc) != 0, tos);
+            batch.Complete(i, (int)headers[i].Length, ancillary.KernelTime ?? fallbackTime, ancillary.Ttl ?? 0, (headers[i].Header.Flags & MsgTrunc) != 0, ancillary.Tos);
             if (batch.Addressed)
             {
-                CompleteAddressed(batch, i, headers[i].Header.NameLength, (int)headers[i].Header.ControlLength);
+                batch.CompleteAddressed(i, headers[i].Header.NameLength, ancillary.Tos ?? -1, ancillary.LocalAddress);
             }
         }
         return received;

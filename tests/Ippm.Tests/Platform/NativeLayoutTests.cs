@@ -37,6 +37,10 @@ public sealed class NativeLayoutTests : IDisposable
             printf("Ipv6RecvTclass %d\nIpv6Tclass %d\nIpProtoIpv6 %d\nIpv6RecvHopLimit %d\nIpv6HopLimit %d\n",
                 IPV6_RECVTCLASS, IPV6_TCLASS, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT);
             printf("MsgTrunc %d\nEAgain %d\nEIntr %d\nMsgWaitForOne %d\n", MSG_TRUNC, EAGAIN, EINTR, MSG_WAITFORONE);
+            printf("IpPktInfo %d\nIpv6RecvPktInfo %d\nIpv6PktInfo %d\n", IP_PKTINFO, IPV6_RECVPKTINFO, IPV6_PKTINFO);
+            printf("HeaderLength %zu\nTrafficClassLength %zu\n", (size_t)CMSG_LEN(0), (size_t)CMSG_SPACE(sizeof(int)));
+            printf("InPktInfoLength %zu\nInPktInfoAddrOffset %zu\nIn6PktInfoLength %zu\n",
+                sizeof(struct in_pktinfo), offsetof(struct in_pktinfo, ipi_addr), sizeof(struct in6_pktinfo));
             return 0;
         }
         """;
@@ -95,16 +99,23 @@ public sealed class NativeLayoutTests : IDisposable
     public async Task Constants_MatchTheSystemHeaders()
     {
         Dictionary<string, long[]> c = await CompilerSaysAsync();
-        string[] names =
+        // The socket's own constants, and the ancillary data's (cmsg levels and types, cmsghdr and pktinfo layouts).
+        Type ancillary = typeof(UdpTestSocket).Assembly.GetType("Ippm.Sessions.Transport.AncillaryData", throwOnError: true)!;
+        (Type Type, string[] Names)[] checks =
         [
-            "SolSocket", "SoTimestampNs", "IpProtoIp", "IpTtl", "IpRecvTtl", "IpTos", "IpRecvTos", "Ipv6RecvTclass", "Ipv6Tclass",
-            "IpProtoIpv6", "Ipv6RecvHopLimit", "Ipv6HopLimit", "MsgTrunc", "EAgain", "EIntr", "MsgWaitForOne",
+            (typeof(UdpTestSocket), ["SolSocket", "IpProtoIp", "IpTtl", "IpTos", "Ipv6Tclass", "IpProtoIpv6", "MsgTrunc", "EAgain", "EIntr", "MsgWaitForOne"]),
+            (ancillary, ["SolSocket", "SoTimestampNs", "IpProtoIp", "IpTtl", "IpRecvTtl", "IpTos", "IpRecvTos", "Ipv6RecvTclass", "Ipv6Tclass",
+                "IpProtoIpv6", "Ipv6RecvHopLimit", "Ipv6HopLimit", "IpPktInfo", "Ipv6RecvPktInfo", "Ipv6PktInfo",
+                "HeaderLength", "TrafficClassLength", "InPktInfoLength", "InPktInfoAddrOffset", "In6PktInfoLength"]),
         ];
-        foreach (string name in names)
+        foreach ((Type type, string[] names) in checks)
         {
-            FieldInfo? field = typeof(UdpTestSocket).GetField(name, BindingFlags.NonPublic | BindingFlags.Static);
-            Assert.True(field is { IsLiteral: true }, $"UdpTestSocket.{name}: the constant this test checks is gone or renamed; check the new one against the headers");
-            Assert.True(Convert.ToInt64(field!.GetRawConstantValue(), System.Globalization.CultureInfo.InvariantCulture) == c[name][0], $"{name}: ippm says {field.GetRawConstantValue()}, the headers {c[name][0]}");
+            foreach (string name in names)
+            {
+                FieldInfo? field = type.GetField(name, BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static);
+                Assert.True(field is { IsLiteral: true }, $"{type.Name}.{name}: the constant this test checks is gone or renamed; check the new one against the headers");
+                Assert.True(Convert.ToInt64(field!.GetRawConstantValue(), System.Globalization.CultureInfo.InvariantCulture) == c[name][0], $"{type.Name}.{name}: ippm says {field.GetRawConstantValue()}, the headers {c[name][0]}");
+            }
         }
     }
 }
