@@ -52,25 +52,34 @@ internal static unsafe class AncillaryData
 
     /// <summary>
     /// Asks for each datagram's kernel receive time, TTL / Hop Limit and TOS / Traffic Class (SO_TIMESTAMPNS,
-    /// IP_RECVTTL, IP_RECVTOS; IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS, and the IPv4 ones too on a dual-mode socket).
+    /// IP_RECVTTL, IP_RECVTOS; IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS).
     /// </summary>
-    public static bool TryEnableReceive(Socket socket)
+    public static bool TryEnableReceive(Socket socket) => TryTurnOn(socket,
+        [(SolSocket, SoTimestampNs)], [(IpProtoIpv6, Ipv6RecvHopLimit), (IpProtoIpv6, Ipv6RecvTclass)], [(IpProtoIp, IpRecvTtl), (IpProtoIp, IpRecvTos)]);
+
+    /// <summary>Also asks for the local address each datagram arrived at (IP_PKTINFO, IPV6_RECVPKTINFO), with its TOS / Traffic Class.</summary>
+    public static bool TryEnableLocalAddress(Socket socket) => TryTurnOn(socket,
+        [], [(IpProtoIpv6, Ipv6RecvTclass), (IpProtoIpv6, Ipv6RecvPktInfo)], [(IpProtoIp, IpRecvTos), (IpProtoIp, IpPktInfo)]);
+
+    /// <summary>
+    /// Sets each option to 1: <paramref name="any"/> always, <paramref name="ipv6"/> on an IPv6 socket,
+    /// <paramref name="ipv4"/> on an IPv4 one and on a dual-mode one (its v4-mapped peers' datagrams take the IPv4
+    /// path). False when the platform refuses one.
+    /// </summary>
+    private static bool TryTurnOn(Socket socket, ReadOnlySpan<(int Level, int Name)> any, ReadOnlySpan<(int Level, int Name)> ipv6, ReadOnlySpan<(int Level, int Name)> ipv4)
     {
+        bool v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
         try
         {
-            ReadOnlySpan<byte> one = BitConverter.GetBytes(1);
-            socket.SetRawSocketOption(SolSocket, SoTimestampNs, one);
-            if (socket.AddressFamily == AddressFamily.InterNetworkV6)
+            TurnOn(socket, any);
+            if (v6)
             {
-                socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvHopLimit, one);
-                socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvTclass, one);
-                if (!socket.DualMode)
-                {
-                    return true;
-                }
+                TurnOn(socket, ipv6);
             }
-            socket.SetRawSocketOption(IpProtoIp, IpRecvTtl, one);
-            socket.SetRawSocketOption(IpProtoIp, IpRecvTos, one);
+            if (!v6 || socket.DualMode)
+            {
+                TurnOn(socket, ipv4);
+            }
             return true;
         }
         catch (SocketException)
@@ -79,28 +88,11 @@ internal static unsafe class AncillaryData
         }
     }
 
-    /// <summary>Also asks for the local address each datagram arrived at (IP_PKTINFO, IPV6_RECVPKTINFO).</summary>
-    public static bool TryEnableLocalAddress(Socket socket)
+    private static void TurnOn(Socket socket, ReadOnlySpan<(int Level, int Name)> options)
     {
-        try
+        foreach ((int level, int name) in options)
         {
-            ReadOnlySpan<byte> one = BitConverter.GetBytes(1);
-            if (socket.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvTclass, one);
-                socket.SetRawSocketOption(IpProtoIpv6, Ipv6RecvPktInfo, one);
-                if (!socket.DualMode)
-                {
-                    return true;
-                }
-            }
-            socket.SetRawSocketOption(IpProtoIp, IpRecvTos, one);
-            socket.SetRawSocketOption(IpProtoIp, IpPktInfo, one);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
+            socket.SetRawSocketOption(level, name, BitConverter.GetBytes(1));
         }
     }
 
