@@ -106,8 +106,8 @@ internal static class BenchCommand
                 await using ReflectorSession session = await ReflectorSession.OpenAsync(target, securityMode, identityName, secret, packetLength, window, child, cancellationToken).ConfigureAwait(false);
                 // Floor, reflector, floor, …, floor: each reflector round is compared with the floor measured right
                 // around it, so the machine's speed drifting during the run (other load, frequency) moves both alike.
-                var floorRounds = new List<LoadResult>();
-                var reflectorRounds = new List<ReflectorRound>();
+                var floorRounds = new List<LoadRound>();
+                var reflectorRounds = new List<LoadRound>();
                 if (echo is not null)
                 {
                     floorRounds.Add(await echo.MeasureAsync(roundDuration, cancellationToken).ConfigureAwait(false));
@@ -154,7 +154,7 @@ internal static class BenchCommand
     /// The figures of interleaved rounds: the members of a single run (now medians over the rounds) and, added
     /// beside them, each round's figures and the spread of the paired ratios.
     /// </summary>
-    private static void AddRoundResults(Dictionary<string, object?> results, List<LoadResult> floorRounds, List<ReflectorRound> reflectorRounds, LoadResult unloaded)
+    private static void AddRoundResults(Dictionary<string, object?> results, List<LoadRound> floorRounds, List<LoadRound> reflectorRounds, LoadResult unloaded)
     {
         double[] reflectorPps = reflectorRounds.Select(r => r.Load.RepliesPerSecond).ToArray();
         double[] cpu = reflectorRounds.Where(r => r.CpuMicrosecondsPerPacket is not null).Select(r => r.CpuMicrosecondsPerPacket!.Value).ToArray();
@@ -163,13 +163,16 @@ internal static class BenchCommand
         var warnings = new List<string>();
         if (floorRounds.Count > 0)
         {
-            InterleavedRounds summary = InterleavedRounds.Summarize(floorRounds.Select(f => f.RepliesPerSecond).ToArray(), reflectorPps);
+            InterleavedRounds summary = InterleavedRounds.Summarize(floorRounds.Select(f => f.Load.RepliesPerSecond).ToArray(), reflectorPps);
             results["floor_pps"] = Math.Round(summary.Floor.Median);
-            results["floor_lost"] = floorRounds.Sum(f => f.Lost);
+            results["floor_lost"] = floorRounds.Sum(f => f.Load.Lost);
+            // The echo's own CPU per packet: what the kernel alone costs per reflected datagram at this load.
+            double[] floorCpu = floorRounds.Select(f => f.CpuMicrosecondsPerPacket).OfType<double>().ToArray();
+            results["floor_cpu_us_per_packet"] = floorCpu.Length > 0 ? Math.Round(Spread.Of(floorCpu).Median, 3) : null;
             results["ratio"] = Math.Round(summary.Ratio.Median, 3);
             results["ratio_spread"] = RoundedSpread(summary.Ratio, 3);
             results["ratios"] = summary.Ratios.Select(r => (object?)Math.Round(r, 3)).ToList();
-            results["floor_pps_rounds"] = floorRounds.Select(f => (object?)Math.Round(f.RepliesPerSecond)).ToList();
+            results["floor_pps_rounds"] = floorRounds.Select(f => (object?)Math.Round(f.Load.RepliesPerSecond)).ToList();
             results["floor_relative_spread"] = Math.Round(summary.FloorRelativeSpread, 3);
             results["floor_consistent"] = summary.FloorConsistent;
             if (!summary.FloorConsistent)
@@ -283,7 +286,7 @@ internal static class BenchCommand
     internal static async Task<LoadResult> MeasureFloorAsync(string source, int packetLength, int window, TimeSpan duration, CancellationToken cancellationToken)
     {
         await using FloorEcho echo = await FloorEcho.StartAsync(source, packetLength, window, cancellationToken).ConfigureAwait(false);
-        return await echo.MeasureAsync(duration, cancellationToken).ConfigureAwait(false);
+        return (await echo.MeasureAsync(duration, cancellationToken).ConfigureAwait(false)).Load;
     }
 
     internal static async Task<string> CompileFloorAsync(string source, CancellationToken cancellationToken)

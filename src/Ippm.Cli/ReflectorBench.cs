@@ -54,10 +54,15 @@ internal sealed class FloorEcho : IAsyncDisposable
         }
     }
 
-    public Task<LoadResult> MeasureAsync(TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>One closed-loop round on the echo, with the echo process's CPU time per echoed packet.</summary>
+    public async Task<LoadRound> MeasureAsync(TimeSpan duration, CancellationToken cancellationToken)
     {
         ClosedLoopLoad.SpanAction fill = (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq);
-        return Task.Run(() => ClosedLoopLoad.Run(_socket, _packetLength, _window, duration, fill, null, cancellationToken), cancellationToken);
+        ProcessSample? before = ProcFs.ReadProcess(_echo.Id);
+        LoadResult load = await Task.Run(() => ClosedLoopLoad.Run(_socket, _packetLength, _window, duration, fill, null, cancellationToken), cancellationToken).ConfigureAwait(false);
+        ProcessSample? after = ProcFs.ReadProcess(_echo.Id);
+        double? cpuPerPacket = before is { } b && after is { } a && load.Received > 0 ? ProcFs.TicksToMicroseconds(a.CpuTicks - b.CpuTicks) / load.Received : null;
+        return new LoadRound(load, cpuPerPacket);
     }
 
     public async ValueTask DisposeAsync()
@@ -72,8 +77,8 @@ internal sealed class FloorEcho : IAsyncDisposable
     }
 }
 
-/// <summary>One reflector round: the load's result and the reflector's CPU time per reflected packet (local server only).</summary>
-internal sealed record ReflectorRound(LoadResult Load, double? CpuMicrosecondsPerPacket);
+/// <summary>One round of closed-loop load: its result and the CPU time per reflected packet of the process that answered (a local server, the floor's echo).</summary>
+internal sealed record LoadRound(LoadResult Load, double? CpuMicrosecondsPerPacket);
 
 /// <summary>
 /// A running TWAMP test session with a reflector (control connection, Request-TW-Session, Start-Sessions) that
@@ -142,7 +147,7 @@ internal sealed class ReflectorSession : IAsyncDisposable
     }
 
     /// <summary>One round of the closed-loop load with the reflector's CPU time read around it.</summary>
-    public async Task<ReflectorRound> MeasureAsync(TimeSpan duration, CancellationToken cancellationToken)
+    public async Task<LoadRound> MeasureAsync(TimeSpan duration, CancellationToken cancellationToken)
     {
         TimeSpan? cpuBefore = _child?.CpuTime();
         LoadResult load = await Task.Run(
@@ -150,7 +155,7 @@ internal sealed class ReflectorSession : IAsyncDisposable
             cancellationToken).ConfigureAwait(false);
         TimeSpan? cpuAfter = _child?.CpuTime();
         double? cpuPerPacket = cpuBefore is { } b && cpuAfter is { } a && load.Received > 0 ? (a - b).TotalMicroseconds / load.Received : null;
-        return new ReflectorRound(load, cpuPerPacket);
+        return new LoadRound(load, cpuPerPacket);
     }
 
     /// <summary>One packet in flight for a second: T3 − T2 without queueing in the socket buffer.</summary>
