@@ -294,8 +294,16 @@ internal static class BenchCommand
         string directory = Path.Combine(Path.GetTempPath(), "ippm-udp-floor");
         Directory.CreateDirectory(directory);
         string binary = Path.Combine(directory, "udpecho");
-        using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-O2", "-o", binary, source]) { UseShellExecute = false, RedirectStandardError = true })
-            ?? throw new IOException("cannot start gcc");
+        Process? started;
+        try
+        {
+            started = Process.Start(new ProcessStartInfo("gcc", ["-O2", "-o", binary, source]) { UseShellExecute = false, RedirectStandardError = true });
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new IOException($"the kernel floor needs gcc to build {source} ({e.Message}): install gcc or pass --no-floor", e);
+        }
+        using Process gcc = started ?? throw new IOException("cannot start gcc");
         string errors = await gcc.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
         await gcc.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         if (gcc.ExitCode != 0)

@@ -58,6 +58,36 @@ public sealed partial class BenchSessionsTests
         Assert.True(round.GetProperty("floor_cpu_us_per_packet").GetDouble() >= 0);
     }
 
+    /// <summary>No gcc to build the floor's echo: a clear error that says what to do, not a stack trace.</summary>
+    [Fact]
+    public async Task Executable_NoGccForTheFloor_SaysSoAndHowToSkipIt()
+    {
+        // A PATH that holds dotnet only (env finds it there), so gcc cannot be found.
+        string bin = Directory.CreateTempSubdirectory("ippm-nogcc-").FullName;
+        try
+        {
+            // The dotnet host sits at the root of the installation, above shared/Microsoft.NETCore.App/VERSION/.
+            string host = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", "..", "dotnet"));
+            Assert.True(File.Exists(host), host);
+            File.CreateSymbolicLink(Path.Combine(bin, "dotnet"), host);
+            System.Diagnostics.ProcessStartInfo info = IppmProcess.StartInfo(
+                "bench", "sessions", "--sessions", "2", "--rate", "1", "--seconds", "0.5", "--idle-seconds", "0.5", "--json");
+            info.Environment["PATH"] = bin;
+            using System.Diagnostics.Process process = System.Diagnostics.Process.Start(info)!;
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+            string errors = await stderr;
+            Assert.True(process.ExitCode == 2, errors); // ExitCodes.Refused
+            Assert.Contains("needs gcc", errors, StringComparison.Ordinal);
+            Assert.Contains("--no-floor", errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
+
     /// <summary>
     /// The default limits leave room for a mesh whose peers open one control connection per session (perfSONAR's
     /// twping): 256 connections (twice the old server-wide limit) from two addresses, 128 each (the per-source share).
