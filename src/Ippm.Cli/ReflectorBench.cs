@@ -57,9 +57,8 @@ internal sealed class FloorEcho : IAsyncDisposable
     /// <summary>One closed-loop round on the echo, with the echo process's CPU time per echoed packet.</summary>
     public async Task<LoadRound> MeasureAsync(TimeSpan duration, CancellationToken cancellationToken)
     {
-        ClosedLoopLoad.SpanAction fill = (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq);
         ProcessSample? before = ProcFs.ReadProcess(_echo.Id);
-        LoadResult load = await Task.Run(() => ClosedLoopLoad.Run(_socket, _packetLength, _window, duration, fill, null, cancellationToken), cancellationToken).ConfigureAwait(false);
+        LoadResult load = await Task.Run(() => ClosedLoopLoad.Run(_socket, _packetLength, _window, duration, ClosedLoopLoad.SequenceOnly, null, cancellationToken), cancellationToken).ConfigureAwait(false);
         ProcessSample? after = ProcFs.ReadProcess(_echo.Id);
         double? cpuPerPacket = before is { } b && after is { } a && load.Received > 0 ? ProcFs.TicksToMicroseconds(a.CpuTicks - b.CpuTicks) / load.Received : null;
         return new LoadRound(load, cpuPerPacket);

@@ -89,6 +89,9 @@ public static class ClosedLoopLoad
 
     public delegate void SpanAction(Span<byte> packet, uint sequence);
 
+    /// <summary>The packet a plain echo (the kernel floor) gets: its sequence number first, the rest as it is.</summary>
+    public static readonly SpanAction SequenceOnly = static (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq);
+
     /// <summary>A packet builder for TWAMP sender packets in the given mode (timestamp now, protected when needed).</summary>
     public static SpanAction TwampSender(SecurityMode mode, TestPacketCipher? cipher)
     {

@@ -11,113 +11,6 @@ using Ippm.Wire.Test;
 
 namespace Ippm.Sessions.Bench;
 
-/// <summary>What <see cref="SessionsLoad"/> sets up and drives.</summary>
-public sealed record SessionsLoadOptions
-{
-    public required IPEndPoint Server { get; init; }
-
-    /// <summary>TWAMP test sessions to set up.</summary>
-    public required int Sessions { get; init; }
-
-    /// <summary>Test packets per second on each session.</summary>
-    public required double Rate { get; init; }
-
-    /// <summary>Source addresses, used in turn by the control connections (and their test sockets).</summary>
-    public required IReadOnlyList<IPAddress> Sources { get; init; }
-
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long the started sessions are left without packets while the server's idle CPU is measured.</summary>
-    public TimeSpan IdleDuration { get; init; } = TimeSpan.FromSeconds(3);
-
-    public SecurityMode Mode { get; init; } = SecurityMode.Open;
-
-    public string? Identity { get; init; }
-
-    public byte[]? Secret { get; init; }
-
-    /// <summary>Sessions asked for on one control connection; lowered when the server refuses more (Accept=4).</summary>
-    public int MaxSessionsPerConnection { get; init; } = 16;
-
-    /// <summary>The server's process, for its CPU time, memory and threads (/proc); null: loss figures only.</summary>
-    public int? ServerPid { get; init; }
-
-    /// <summary>Set-up, drive and teardown repeated on the same server.</summary>
-    public int Rounds { get; init; } = 1;
-
-    /// <summary>Control connections set up at once.</summary>
-    public int ParallelConnections { get; init; } = 8;
-
-    /// <summary>
-    /// A plain UDP echo (the kernel's floor: <c>../shared/tools/udp-floor/udpecho.c</c>) driven after each round with
-    /// the same load — as many flows as sessions were set up, from the same sources, at the same rate for as long —
-    /// so the server's CPU per packet can be read against what the kernel alone costs in the same run. Null: none.
-    /// </summary>
-    public FloorEchoTarget? FloorEcho { get; init; }
-
-    /// <summary>The harness's threads under SCHED_BATCH (<see cref="SessionsLoadDriver.BatchScheduling"/>).</summary>
-    public bool BatchScheduling { get; init; } = true;
-}
-
-/// <summary>A running UDP echo process: where it listens and its process id (for its CPU time).</summary>
-public readonly record struct FloorEchoTarget(IPEndPoint EndPoint, int Pid);
-
-/// <summary>The kernel-floor drive of a round: the same load on a plain UDP echo.</summary>
-public sealed record FloorDrive
-{
-    public required long Sent { get; init; }
-    public required long Received { get; init; }
-    public long Lost => Math.Max(0, Sent - Received);
-
-    /// <summary>The echo's CPU (utime + stime) over the drive, per echoed packet.</summary>
-    public double? CpuMicrosecondsPerPacket { get; init; }
-}
-
-/// <summary>One round of <see cref="SessionsLoad"/>: set-up, idle, drive, teardown.</summary>
-public sealed record SessionsRound
-{
-    public required int Round { get; init; }
-    public required int SessionsSetUp { get; init; }
-    public required int Connections { get; init; }
-    public required int SessionsPerConnection { get; init; }
-
-    /// <summary>Why sessions or connections were refused, with counts ("Accept=5", "connection: …").</summary>
-    public required IReadOnlyDictionary<string, int> Refusals { get; init; }
-
-    public required double SetupSeconds { get; init; }
-    public required long Sent { get; init; }
-    public required long SendFailed { get; init; }
-    public required long Received { get; init; }
-    public long Lost => Math.Max(0, Sent - Received);
-    public required double DriveSeconds { get; init; }
-
-    /// <summary>Server CPU (utime + stime of its process) over the driven interval, per reflected packet.</summary>
-    public double? ServerCpuMicrosecondsPerPacket { get; init; }
-
-    /// <summary>The whole machine's busy time (/proc/stat) less this client's own, per packet: includes anything else running.</summary>
-    public double? MachineCpuMicrosecondsPerPacket { get; init; }
-
-    /// <summary>This client's CPU per packet (sending and receiving): shows whether the load itself was cheap.</summary>
-    public double? ClientCpuMicrosecondsPerPacket { get; init; }
-
-    /// <summary>Server CPU with every session started and no packets, in percent of one core.</summary>
-    public double? IdleCpuPercentOfCore { get; init; }
-
-    public ProcessSample? Before { get; init; }
-    public ProcessSample? Idle { get; init; }
-    public ProcessSample? Driven { get; init; }
-    public ProcessSample? After { get; init; }
-
-    /// <summary>The same load on the kernel's floor right after this round (<see cref="SessionsLoadOptions.FloorEcho"/>).</summary>
-    public FloorDrive? Floor { get; init; }
-
-    /// <summary>Server CPU per packet over the floor's (1: as cheap as a bare echo).</summary>
-    public double? ServerCpuOverFloor => ServerCpuMicrosecondsPerPacket is double server && Floor?.CpuMicrosecondsPerPacket is double floor && floor > 0 ? server / floor : null;
-
-    /// <summary>(idle − before) resident memory over the sessions set up.</summary>
-    public double? KiBPerIdleSession => Before is { } b && Idle is { } i && SessionsSetUp > 0 ? (double)(i.ResidentKiB - b.ResidentKiB) / SessionsSetUp : null;
-}
-
 /// <summary>
 /// <c>ippm bench sessions</c>: sets up many real TWAMP sessions (TWAMP-Control over TCP: Request-TW-Session,
 /// Accept-Session, Start-Sessions; test packets over UDP) from many source addresses, as a mesh server's peers
@@ -349,7 +242,7 @@ public static class SessionsLoad
             {
                 socket.Bind(new IPEndPoint(source, 0));
                 socket.Connect(echo.EndPoint);
-                driver.Add(socket, static (packet, seq) => System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(packet, seq));
+                driver.Add(socket, ClosedLoopLoad.SequenceOnly);
             }
             catch
             {
