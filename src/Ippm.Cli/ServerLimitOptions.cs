@@ -12,6 +12,7 @@ internal sealed class ServerLimitOptions
     private readonly Option<string> _memoryPerSource = new("--max-memory-per-source") { Description = "Reflector buffer memory one source address may hold, K/M/G suffixes.", DefaultValueFactory = _ => "64M" };
     private readonly Option<long?> _packetsPerSource = new("--max-scheduled-packets-per-source") { Description = "OWAMP packets one source address (or authenticated identity) may schedule at once (default: max-scheduled-packets / 4)." };
     private readonly Option<double> _startDelay = new("--max-start-delay") { Description = "Seconds ahead an OWAMP session may start; later ones get Accept=4.", DefaultValueFactory = _ => 300 };
+    private readonly Option<double> _sessionDuration = new("--max-session-duration") { Description = "Seconds ahead an OWAMP session's schedule may end (start delay included); longer ones get Accept=4.", DefaultValueFactory = _ => 86400 };
     private readonly Option<double> _setupTimeout = new("--setup-timeout") { Description = "Seconds a new connection has to authenticate (Set-Up-Response), and a started command to arrive whole.", DefaultValueFactory = _ => 10 };
     private readonly Option<double> _openLifetime = new("--open-lifetime") { Description = "Seconds an open-mode (unauthenticated) control connection may last.", DefaultValueFactory = _ => 3600 };
     private readonly Option<double> _openIdle = new("--open-idle-under-pressure") { Description = "Seconds an idle open-mode connection is kept while 3/4 of max-connections are held (instead of SERVWAIT).", DefaultValueFactory = _ => 30 };
@@ -20,7 +21,7 @@ internal sealed class ServerLimitOptions
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _connectionsPerSource, _sessionsPerSource, _memoryPerSource, _packetsPerSource, _startDelay, _setupTimeout, _openLifetime, _openIdle, _ikeHalfOpenPerSource, _ikeCookieThreshold })
+        foreach (Option option in new Option[] { _connectionsPerSource, _sessionsPerSource, _memoryPerSource, _packetsPerSource, _startDelay, _sessionDuration, _setupTimeout, _openLifetime, _openIdle, _ikeHalfOpenPerSource, _ikeCookieThreshold })
         {
             command.Options.Add(option);
         }
@@ -36,16 +37,17 @@ internal sealed class ServerLimitOptions
         int? connections = parse.GetValue(_connectionsPerSource);
         long? packets = parse.GetValue(_packetsPerSource);
         int sessions = parse.GetValue(_sessionsPerSource);
-        double startDelay = parse.GetValue(_startDelay), setup = parse.GetValue(_setupTimeout), lifetime = parse.GetValue(_openLifetime), idle = parse.GetValue(_openIdle);
-        if (connections is < 1 || packets is < 1 || sessions < 1 || startDelay < 0 || setup <= 0 || lifetime <= 0 || idle <= 0)
+        double startDelay = parse.GetValue(_startDelay), duration = parse.GetValue(_sessionDuration), setup = parse.GetValue(_setupTimeout), lifetime = parse.GetValue(_openLifetime), idle = parse.GetValue(_openIdle);
+        if (connections is < 1 || packets is < 1 || sessions < 1 || startDelay < 0 || duration <= 0 || setup <= 0 || lifetime <= 0 || idle <= 0)
         {
-            return "limits must be positive (--max-*-per-source, --setup-timeout, --open-lifetime, --open-idle-under-pressure) and --max-start-delay not negative.";
+            return "limits must be positive (--max-*-per-source, --max-session-duration, --setup-timeout, --open-lifetime, --open-idle-under-pressure) and --max-start-delay not negative.";
         }
         options.MaxConnectionsPerSource = connections;
         options.MaxSessionsPerSource = sessions;
         options.MaxMemoryPerSource = memory;
         options.MaxScheduledPacketsPerSource = packets;
         options.MaxStartDelay = TimeSpan.FromSeconds(startDelay);
+        options.MaxSessionDuration = TimeSpan.FromSeconds(duration);
         options.SetupTimeout = TimeSpan.FromSeconds(setup);
         options.OpenModeLifetime = TimeSpan.FromSeconds(lifetime);
         options.OpenModeIdleUnderPressure = TimeSpan.FromSeconds(idle);

@@ -38,13 +38,20 @@ public sealed partial class OwampServerConnection
 
     private async Task HandleFetchAsync(byte[] first, CancellationToken cancellationToken)
     {
+        // The request whole first, under the set-up deadline: a client that sends one block and stalls must not hold
+        // a fetch slot (all of them, on as many connections) for the fetch's ten minutes.
+        byte[] message;
+        using (CancellationTokenSource whole = MessageDeadline(cancellationToken))
+        {
+            message = await ReadRestAsync(first, FetchSession.Length, whole.Token).ConfigureAwait(false);
+        }
         // Each fetch holds a whole session in memory a few times over while it is encrypted and sent; a
         // server-wide limit on simultaneous fetches bounds that (the others wait their turn).
         SemaphoreSlim slots = Options.FetchSlots;
         await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await FetchAsync(first, cancellationToken).ConfigureAwait(false);
+            await FetchAsync(message, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -52,9 +59,8 @@ public sealed partial class OwampServerConnection
         }
     }
 
-    private async Task FetchAsync(byte[] first, CancellationToken cancellationToken)
+    private async Task FetchAsync(byte[] message, CancellationToken cancellationToken)
     {
-        byte[] message = await ReadRestAsync(first, FetchSession.Length, cancellationToken).ConfigureAwait(false);
         FetchSession.TryRead(message, out FetchSession? fetch);
         SessionId sid = fetch!.Sid;
         OwampReceiver? receiver = _receivers.FirstOrDefault(r => r.Sid == sid);

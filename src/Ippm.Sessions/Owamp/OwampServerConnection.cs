@@ -172,8 +172,15 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         {
             throw new ControlProtocolException($"Request-Session with {slotCount} schedule slots; closing");
         }
-        byte[] slotBlocks = new byte[slotCount * ScheduleSlot.Length + ControlStreamCipher.HmacLength];
-        if (slotCount > 0)
+        // Slots beyond the limit are refused below, but read first to keep the stream in step: through a small buffer,
+        // so a request of 65 536 slots costs no more memory than one of a few.
+        bool overLimit = slotCount > Options.MaxScheduleSlots;
+        byte[] slotBlocks = new byte[(overLimit ? 0 : slotCount * ScheduleSlot.Length) + ControlStreamCipher.HmacLength];
+        if (overLimit)
+        {
+            await DiscardBlocksAsync(slotCount * ScheduleSlot.Length, cancellationToken).ConfigureAwait(false);
+        }
+        else if (slotCount > 0)
         {
             await Channel.ReadBlocksAsync(slotBlocks.AsMemory(0, (int)slotCount * ScheduleSlot.Length), cancellationToken).ConfigureAwait(false);
         }
@@ -182,6 +189,17 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         AcceptSession answer = CreateSession(handshake, request, message, slotBlocks, slotCount);
         ServerMetrics.SessionAnswered(twamp: false, (byte)answer.Accept);
         await SendAsync(answer.Write, AcceptSession.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DiscardBlocksAsync(long octets, CancellationToken cancellationToken)
+    {
+        byte[] scratch = new byte[64 * ScheduleSlot.Length];
+        for (long left = octets; left > 0;)
+        {
+            int chunk = (int)Math.Min(left, scratch.Length);
+            await Channel.ReadBlocksAsync(scratch.AsMemory(0, chunk), cancellationToken).ConfigureAwait(false);
+            left -= chunk;
+        }
     }
 
     private AcceptSession CreateSession(ControlHandshakeResult handshake, SessionRequest? request, byte[] message, byte[] slotBlocks, uint slotCount)
@@ -259,8 +277,16 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             // A session starting far ahead would hold its packets, port and connection for as long (RFC 4656 §3.5 sets no bound).
             return Refuse(AcceptCode.PermanentResourceLimitation, $"start time {startsIn:0} s ahead (limit {Options.MaxStartDelay.TotalSeconds:0} s)");
         }
-        // owampd.limits(5) bandwidth over the schedule the client asked for: packet on the wire × mean rate of the slots.
         double[] slotMeans = [.. slots.Select(slot => slot.Parameter.TotalSeconds)];
+        // The schedule's length, as the slots' means give it (RFC 4656 §3.5 cycles through them), without drawing a
+        // million exponential offsets for a request that may be refused: only the start is bounded above otherwise, and
+        // two packets a year apart would hold the connection, a port and a packet share for that year.
+        double endsIn = startsIn + (request.PacketCount * slotMeans.Average());
+        if (endsIn > Options.MaxSessionDuration.TotalSeconds)
+        {
+            return Refuse(AcceptCode.PermanentResourceLimitation, $"the schedule ends {endsIn:0} s ahead (limit {Options.MaxSessionDuration.TotalSeconds:0} s)");
+        }
+        // owampd.limits(5) bandwidth over the schedule the client asked for: packet on the wire × mean rate of the slots.
         int payload = TestPacketLayout.SenderHeader(handshake.Mode.ProtectsTestPackets()) + (int)request.PaddingLength;
         ulong bitsPerSecond = TestBandwidth.BitsPerSecond(payload, Local.AddressFamily == AddressFamily.InterNetworkV6, slotMeans);
         BandwidthReservation? bandwidth = Options.PolicyUsage.TryReserve(PolicyClass, bitsPerSecond, out PolicyRefusal? overBandwidth);
@@ -303,9 +329,6 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             Shares.Packets.Release(packetKey, request.PacketCount);
             return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
         }
-        _reservedPackets += request.PacketCount;
-        _sharedPackets += request.PacketCount;
-        _sharedSessions++;
         try
         {
             socket.Connect(new IPEndPoint(peerAddress, peerPort));
@@ -324,6 +347,9 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             {
                 _senders.Add(new OwampSender(socket, spec, cipher));
             }
+            _reservedPackets += request.PacketCount;
+            _sharedPackets += request.PacketCount;
+            _sharedSessions++;
             _requests[sid] = (message[..SessionRequest.Length], slotBlocks);
             _bandwidth.Add(bandwidth);
             _activeSessions++;
@@ -333,8 +359,13 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         }
         catch (SocketException e)
         {
+            // Nothing of the session is held yet but what was reserved above: give it all back, or each retry would
+            // keep a share until the connection closes.
             bandwidth.Dispose();
             socket.Dispose();
+            Options.PacketBudget.Release(request.PacketCount);
+            Shares.Sessions.Release(Remote.Address, 1);
+            Shares.Packets.Release(packetKey, request.PacketCount);
             return Refuse(AcceptCode.InternalError, e.Message);
         }
     }

@@ -141,6 +141,9 @@ public sealed partial class ServerOptions
     /// <summary>How far in the future an OWAMP session's Start Time may be; later ones get Accept=4.</summary>
     public TimeSpan MaxStartDelay { get; set; } = TimeSpan.FromSeconds(300);
 
+    /// <summary>How far ahead an OWAMP session's last scheduled packet may be (start delay included); later ones get Accept=4.</summary>
+    public TimeSpan MaxSessionDuration { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>An open-mode (unauthenticated) control connection is closed after this long, whatever it does.</summary>
     public TimeSpan OpenModeLifetime { get; set; } = TimeSpan.FromSeconds(3600);
 

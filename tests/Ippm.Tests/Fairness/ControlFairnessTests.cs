@@ -1,4 +1,5 @@
 using System.Net;
+using Ippm.Security;
 using Ippm.Sessions.Control;
 using Ippm.Sessions.Owamp;
 using Ippm.Sessions.Twamp;
@@ -166,6 +167,82 @@ public sealed class ControlFairnessTests
         Assert.Equal(0, report.Outbound!.Lost);
         Assert.Equal(0, report.Inbound!.Lost);
         Assert.Equal(40, report.Outbound.Received);
+    }
+
+    [Fact]
+    public async Task OwampRequest_TooManySlotsOrTooLongASchedule_Accept4_AndTheStreamStaysInStep()
+    {
+        await using var server = new TestServer(); // 1 024 slots, a schedule ending within a day
+        await using HostileClient attacker = await HostileClient.OpenAsync(Attacker, server.OwampEndPoint, ControlProtocol.Owamp).DefaultTimeout();
+        var request = new SessionRequest { ConfReceiver = 1, SenderPort = 9, PacketCount = 10, Timeout = NtpTimestamp.FromSeconds(1) };
+
+        ScheduleSlot[] tooMany = [.. Enumerable.Repeat(s_slot[0], 5000)];
+        Assert.Equal(AcceptCode.PermanentResourceLimitation, (await attacker.RequestOwampAsync(request, tooMany).DefaultTimeout()).Accept);
+        // Two packets a year apart, and 1 000 exponential packets 100 s apart (a day and a bit): over the day.
+        ScheduleSlot[] yearly = [new(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(31_536_000))];
+        Assert.Equal(AcceptCode.PermanentResourceLimitation, (await attacker.RequestOwampAsync(request with { PacketCount = 2 }, yearly).DefaultTimeout()).Accept);
+        ScheduleSlot[] slow = [new(ScheduleSlotType.Exponential, NtpTimestamp.FromSeconds(100))];
+        Assert.Equal(AcceptCode.PermanentResourceLimitation, (await attacker.RequestOwampAsync(request with { PacketCount = 1000 }, slow).DefaultTimeout()).Accept);
+        // 800 of them end within the day; and 1 024 slots are within the limit. Both answered on the same connection,
+        // so the 5 000 refused slots were read to the end (the stream is still in step).
+        Assert.Equal(AcceptCode.Ok, (await attacker.RequestOwampAsync(request with { PacketCount = 800 }, slow).DefaultTimeout()).Accept);
+        Assert.Equal(AcceptCode.Ok, (await attacker.RequestOwampAsync(request, [.. Enumerable.Repeat(s_slot[0], 1024)]).DefaultTimeout()).Accept);
+    }
+
+    [Fact]
+    public async Task OwampFetch_RequestsStalledAfterTheirFirstBlock_HoldNoFetchSlot_AndAreClosed()
+    {
+        await using var server = new TestServer(o => o.SetupTimeout = TimeSpan.FromSeconds(2)); // 4 fetch slots
+        var stallers = new List<HostileClient>();
+        try
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                HostileClient staller = await HostileClient.OpenAsync(Attacker, server.OwampEndPoint, ControlProtocol.Owamp).DefaultTimeout();
+                stallers.Add(staller);
+                byte[] firstBlock = new byte[16];
+                firstBlock[0] = (byte)CommandNumber.FetchSession;
+                await staller.Tcp.GetStream().WriteAsync(firstBlock);
+            }
+            await Task.Delay(300); // the blocks are read before the legitimate fetch arrives
+
+            // A fetch of a session the server does not hold: refused at once, not after the stallers' 10-minute fetch deadline.
+            await using OwampControlClient legit = await OwampControlClient.ConnectAsync(
+                server.OwampEndPoint, (uint)SecurityMode.Authenticated, TestServer.Identity, TestServer.Passphrase, 32768, CancellationToken.None).DefaultTimeout();
+            Assert.Null(await legit.FetchAsync(new SessionId(0x7f000001_00000000, 99), 0, uint.MaxValue, 10, CancellationToken.None).DefaultTimeout());
+            foreach (HostileClient staller in stallers)
+            {
+                await staller.ClosedByServerAsync().DefaultTimeout();
+            }
+        }
+        finally
+        {
+            foreach (HostileClient staller in stallers)
+            {
+                await staller.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task OwampRequest_TestSocketCannotConnect_Accept2_AndTheSharesAreGivenBack()
+    {
+        // Two sessions per source; a broadcast peer makes the test socket's connect fail (EACCES without SO_BROADCAST).
+        await using var server = new TestServer(o =>
+        {
+            o.AllowThirdPartyTestAddresses = true;
+            o.MaxSessionsPerSource = 2;
+        });
+        await using HostileClient attacker = await HostileClient.OpenAsync(Attacker, server.OwampEndPoint, ControlProtocol.Owamp).DefaultTimeout();
+        var broadcast = new SessionRequest { ConfReceiver = 1, SenderPort = 9, SenderAddress = IPAddress.Broadcast, PacketCount = 10, Timeout = NtpTimestamp.FromSeconds(1) };
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(AcceptCode.InternalError, (await attacker.RequestOwampAsync(broadcast, s_slot).DefaultTimeout()).Accept);
+        }
+        var ordinary = broadcast with { SenderAddress = IPAddress.Parse(Attacker) };
+        Assert.Equal(AcceptCode.Ok, (await attacker.RequestOwampAsync(ordinary, s_slot).DefaultTimeout()).Accept);
+        Assert.Equal(AcceptCode.Ok, (await attacker.RequestOwampAsync(ordinary, s_slot).DefaultTimeout()).Accept);
+        Assert.Equal(AcceptCode.TemporaryResourceLimitation, (await attacker.RequestOwampAsync(ordinary, s_slot).DefaultTimeout()).Accept);
     }
 
     [Fact]

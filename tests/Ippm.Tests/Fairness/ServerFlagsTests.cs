@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Ippm.Tests.Cli;
+using Ippm.Wire;
 using Ippm.Wire.Control;
 
 namespace Ippm.Tests.Fairness;
@@ -38,10 +39,24 @@ public sealed class ServerFlagsTests
         }
     }
 
+    [Fact]
+    public async Task MaxSessionDuration_ALongerScheduleGetsAccept4()
+    {
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0", "--max-session-duration", "60");
+        var endPoint = new IPEndPoint(IPAddress.Loopback, await server.OwampPortAsync(s_timeout));
+        await using HostileClient client = await HostileClient.OpenAsync("127.0.0.1", endPoint, ControlProtocol.Owamp).WaitAsync(s_timeout);
+        var request = new SessionRequest { ConfReceiver = 1, SenderPort = 9, Timeout = NtpTimestamp.FromSeconds(1) };
+        ScheduleSlot[] everyTenSeconds = [new(ScheduleSlotType.Fixed, NtpTimestamp.FromSeconds(10))];
+        Assert.Equal(AcceptCode.PermanentResourceLimitation, (await client.RequestOwampAsync(request with { PacketCount = 7 }, everyTenSeconds).WaitAsync(s_timeout)).Accept);
+        Assert.Equal(AcceptCode.Ok, (await client.RequestOwampAsync(request with { PacketCount = 5 }, everyTenSeconds).WaitAsync(s_timeout)).Accept);
+        await server.WaitForLogAsync("the schedule ends 70 s ahead (limit 60 s)", s_timeout);
+    }
+
     [Theory]
     [InlineData("--max-connections-per-source", "0")]
     [InlineData("--max-memory-per-source", "lots")]
     [InlineData("--setup-timeout", "-1")]
+    [InlineData("--max-session-duration", "0")]
     public async Task NonsenseLimits_RefusedAsUsageErrors(string flag, string value)
     {
         (int exit, _, string stderr) = await IppmProcess.RunAsync(s_timeout, "server", "--twamp-listen", "127.0.0.1:0", flag, value);

@@ -320,6 +320,22 @@ public sealed class OwampLoopbackTests
     }
 
     [Fact]
+    public async Task Receiver_MissingSent_SkipRangesOnBothSidesOfEachGap()
+    {
+        using var rig = new ReceiverRig(46, 12);
+        rig.Send(0, 2, 10);
+        await TaskTimeouts.UntilAsync(() => rig.Receiver.Records().Length == 3);
+        NtpTimestamp stopTime = SystemClock.Instance.Now();
+        // Sent 0..11 but for 1, 4–5, 7 and 9 (and ranges past Next Seqno, which count for nothing); 0, 2, 10 came in:
+        // 3, 6, 8 and 11 are missing.
+        SkipRange[] skips = [new(1, 1), new(4, 5), new(7, 7), new(9, 9), new(12, 20), new(30, 40)];
+        Assert.Equal(4, rig.Receiver.MissingSent(new SessionDescription(rig.Sid, 12, skips), stopTime));
+        Assert.Equal(3, rig.Receiver.MissingSent(new SessionDescription(rig.Sid, 11, skips), stopTime));
+        Assert.Equal(9, rig.Receiver.MissingSent(new SessionDescription(rig.Sid, 12, []), stopTime));
+        Assert.Equal(0, rig.Receiver.MissingSent(new SessionDescription(rig.Sid, 12, [new(0, 11)]), stopTime));
+    }
+
+    [Fact]
     public async Task Measure_WrongPassphrase_RefusedWithAccept1()
     {
         await using var server = new TestServer();
