@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Ippm.Ikev2.Crypto.Modp;
 using Ippm.Ikev2.Messages;
-using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Math.EC.Rfc7748;
 using Org.BouncyCastle.Security;
 
 namespace Ippm.Ikev2.Crypto;
@@ -94,37 +94,57 @@ internal sealed class EcpKeyExchange : KeyExchange
     }
 }
 
-/// <summary>Curve25519 (RFC 8031) through BouncyCastle, the only algorithm here the BCL lacks.</summary>
+/// <summary>
+/// Curve25519 (RFC 8031) through BouncyCastle, the only algorithm here the BCL lacks. The private scalar is a pinned
+/// array of our own (BouncyCastle's key parameters keep theirs unwiped), zeroed on Dispose like the MODP exponent.
+/// </summary>
 internal sealed class X25519KeyExchange : KeyExchange
 {
-    private readonly X25519PrivateKeyParameters _private;
-    private readonly byte[] _public;
+    private readonly byte[] _scalar = GC.AllocateArray<byte>(X25519.ScalarSize, pinned: true);
+    private readonly byte[] _public = new byte[X25519.PointSize];
+
+    private bool _disposed;
 
     public X25519KeyExchange()
+        : this(null)
+    {
+    }
+
+    /// <summary>With a given private scalar (the RFC 7748 §6.1 test), copied into the pinned array; null: a random one.</summary>
+    internal X25519KeyExchange(ReadOnlySpan<byte> scalar)
         : base(DhGroup.Curve25519)
     {
-        _private = new X25519PrivateKeyParameters(new SecureRandom());
-        _public = _private.GeneratePublicKey().GetEncoded();
+        if (scalar.IsEmpty)
+        {
+            X25519.GeneratePrivateKey(new SecureRandom(), _scalar);
+        }
+        else
+        {
+            scalar.CopyTo(_scalar);
+        }
+        X25519.ScalarMultBase(_scalar, 0, _public, 0);
     }
 
     public override byte[] PublicKey => _public;
 
+    /// <summary>The private scalar, for the test that checks it is wiped.</summary>
+    internal ReadOnlySpan<byte> Scalar => _scalar;
+
     public override byte[]? TryDeriveSharedSecret(ReadOnlySpan<byte> peerPublic)
     {
-        if (peerPublic.Length != X25519PublicKeyParameters.KeySize)
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (peerPublic.Length != X25519.PointSize)
         {
             return null;
         }
-        byte[] secret = new byte[X25519PrivateKeyParameters.SecretSize];
-        try
-        {
-            // BouncyCastle throws when the result is all zero (RFC 8031 §2.3 check).
-            _private.GenerateSecret(new X25519PublicKeyParameters(peerPublic), secret, 0);
-        }
-        catch (InvalidOperationException)
-        {
-            return null;
-        }
-        return secret.AsSpan().IndexOfAnyExcept((byte)0) < 0 ? null : secret;
+        byte[] secret = new byte[X25519.PointSize];
+        // False when the result is all zero (the RFC 8031 §2.3 check against small-order points).
+        return X25519.CalculateAgreement(_scalar, 0, peerPublic.ToArray(), 0, secret, 0) ? secret : null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _disposed = true;
+        CryptographicOperations.ZeroMemory(_scalar);
     }
 }

@@ -152,4 +152,20 @@ public sealed class KdfAndCodecTests
         Assert.Null(a.TryDeriveSharedSecret(new byte[b.PublicKey.Length])); // zero / point not on curve / low order
         Assert.Null(a.TryDeriveSharedSecret(b.PublicKey.AsSpan(1)));
     }
+
+    [Fact]
+    public void X25519_Rfc7748Section6_1_PublicKeysAndSharedSecret_ScalarZeroedOnDispose()
+    {
+        var alice = new X25519KeyExchange(Convert.FromHexString("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+        using var bob = new X25519KeyExchange(Convert.FromHexString("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+        Assert.Equal("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a", Convert.ToHexStringLower(alice.PublicKey));
+        Assert.Equal("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", Convert.ToHexStringLower(bob.PublicKey));
+        const string k = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+        Assert.Equal(k, Convert.ToHexStringLower(alice.TryDeriveSharedSecret(bob.PublicKey)!));
+        Assert.Equal(k, Convert.ToHexStringLower(bob.TryDeriveSharedSecret(alice.PublicKey)!));
+
+        alice.Dispose();
+        Assert.True(alice.Scalar.IndexOfAnyExcept((byte)0) < 0);
+        Assert.Throws<ObjectDisposedException>(() => alice.TryDeriveSharedSecret(bob.PublicKey));
+    }
 }
