@@ -175,7 +175,7 @@ public static class AgentConfigFile
             {
                 throw new PolicyFormatException(file, keyFile.Line, $"cannot read key file {path}: {e.Message}");
             }
-            keyDigest = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(keyText)));
+            keyDigest = KeyDigest(Encoding.UTF8.GetBytes(keyText));
             try
             {
                 using KeyFile keyFileContents = KeyFile.Parse(keyText, path);
@@ -193,122 +193,140 @@ public static class AgentConfigFile
             }
         }
         byte[]? ikePsk = null;
-        if (keys.TryGetValue("ike-psk-file", out Setting? pskFile))
+        try
         {
-            if (secret is not null)
+            if (keys.TryGetValue("ike-psk-file", out Setting? pskFile))
             {
-                CryptographicOperations.ZeroMemory(secret);
-                throw new PolicyFormatException(file, pskFile.Line, "give 'key-file' (a passphrase) or 'ike-psk-file' (RFC 7717, keys from an IKEv2 SA), not both");
-            }
-            if (mode == SecurityMode.Open)
-            {
-                throw new PolicyFormatException(file, pskFile.Line, "'ike-psk-file' keys a protected mode: set 'mode = authenticated', 'encrypted' or 'mixed'");
-            }
-            string path = Resolve(file, pskFile.Value);
-            try
-            {
-                byte[] raw = File.ReadAllBytes(path);
-                int pskLength = raw.Length;
-                while (pskLength > 0 && raw[pskLength - 1] is (byte)'\n' or (byte)'\r')
+                if (secret is not null)
                 {
-                    pskLength--;
+                    CryptographicOperations.ZeroMemory(secret);
+                    throw new PolicyFormatException(file, pskFile.Line, "give 'key-file' (a passphrase) or 'ike-psk-file' (RFC 7717, keys from an IKEv2 SA), not both");
                 }
-                ikePsk = raw.AsSpan(0, pskLength).ToArray();
-                CryptographicOperations.ZeroMemory(raw);
-                keyDigest = Convert.ToHexString(SHA256.HashData(ikePsk));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new PolicyFormatException(file, pskFile.Line, $"cannot read IKE pre-shared key file {path}: {e.Message}");
-            }
-            if (ikePsk.Length == 0)
-            {
-                throw new PolicyFormatException(file, pskFile.Line, $"IKE pre-shared key file {path} is empty");
-            }
-            foreach (string idKey in new[] { "ike-remote-id", "ike-local-id" })
-            {
-                if (keys.TryGetValue(idKey, out Setting? id))
+                if (mode == SecurityMode.Open)
                 {
-                    try
+                    throw new PolicyFormatException(file, pskFile.Line, "'ike-psk-file' keys a protected mode: set 'mode = authenticated', 'encrypted' or 'mixed'");
+                }
+                string path = Resolve(file, pskFile.Value);
+                try
+                {
+                    byte[] raw = File.ReadAllBytes(path);
+                    int pskLength = raw.Length;
+                    while (pskLength > 0 && raw[pskLength - 1] is (byte)'\n' or (byte)'\r')
                     {
-                        _ = idKey == "ike-remote-id" ? (object)Ippm.Ikev2.Identity.IkeIdentityPattern.Parse(id.Value) : Ippm.Ikev2.Exchanges.IkeIdentity.Parse(id.Value);
+                        pskLength--;
                     }
-                    catch (Exception e) when (e is FormatException or CryptographicException or ArgumentException)
+                    ikePsk = raw.AsSpan(0, pskLength).ToArray();
+                    CryptographicOperations.ZeroMemory(raw);
+                    keyDigest = KeyDigest(ikePsk);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new PolicyFormatException(file, pskFile.Line, $"cannot read IKE pre-shared key file {path}: {e.Message}");
+                }
+                if (ikePsk.Length == 0)
+                {
+                    throw new PolicyFormatException(file, pskFile.Line, $"IKE pre-shared key file {path} is empty");
+                }
+                foreach (string idKey in new[] { "ike-remote-id", "ike-local-id" })
+                {
+                    if (keys.TryGetValue(idKey, out Setting? id))
                     {
-                        CryptographicOperations.ZeroMemory(ikePsk);
-                        throw new PolicyFormatException(file, id.Line, $"{idKey} '{id.Value}': {e.Message}");
+                        try
+                        {
+                            _ = idKey == "ike-remote-id" ? (object)Ippm.Ikev2.Identity.IkeIdentityPattern.Parse(id.Value) : Ippm.Ikev2.Exchanges.IkeIdentity.Parse(id.Value);
+                        }
+                        catch (Exception e) when (e is FormatException or CryptographicException or ArgumentException)
+                        {
+                            CryptographicOperations.ZeroMemory(ikePsk);
+                            throw new PolicyFormatException(file, id.Line, $"{idKey} '{id.Value}': {e.Message}");
+                        }
                     }
                 }
             }
-        }
-        else if (keys.Keys.FirstOrDefault(k => k.StartsWith("ike-", StringComparison.Ordinal)) is string stray)
-        {
-            throw new PolicyFormatException(file, keys[stray].Line, $"'{stray}' needs 'ike-psk-file' (RFC 7717 keys from an IKEv2 SA)");
-        }
-        else if (mode != SecurityMode.Open && secret is null)
-        {
-            throw new PolicyFormatException(file, keys["mode"].Line, $"mode '{keys["mode"].Value}' needs 'key-file = FILE.pfs' (and 'user =' when the file has several identities) or 'ike-psk-file'");
-        }
+            else if (keys.Keys.FirstOrDefault(k => k.StartsWith("ike-", StringComparison.Ordinal)) is string stray)
+            {
+                throw new PolicyFormatException(file, keys[stray].Line, $"'{stray}' needs 'ike-psk-file' (RFC 7717 keys from an IKEv2 SA)");
+            }
+            else if (mode != SecurityMode.Open && secret is null)
+            {
+                throw new PolicyFormatException(file, keys["mode"].Line, $"mode '{keys["mode"].Value}' needs 'key-file = FILE.pfs' (and 'user =' when the file has several identities) or 'ike-psk-file'");
+            }
 
-        SendSchedule interval = new(0.1, Exponential: true);
-        if (keys.TryGetValue("interval", out Setting? i) && (!SendSchedule.TryParse(i.Value, out SendSchedule? parsed) || parsed!.IntervalSeconds <= 0))
-        {
-            throw new PolicyFormatException(file, i.Line, $"interval '{i.Value}' is not SECONDS[e|f] (mean seconds between packets, e exponential, f fixed; more than 0)");
+            SendSchedule interval = new(0.1, Exponential: true);
+            if (keys.TryGetValue("interval", out Setting? i) && (!SendSchedule.TryParse(i.Value, out SendSchedule? parsed) || parsed!.IntervalSeconds <= 0))
+            {
+                throw new PolicyFormatException(file, i.Line, $"interval '{i.Value}' is not SECONDS[e|f] (mean seconds between packets, e exponential, f fixed; more than 0)");
+            }
+            else if (i is not null)
+            {
+                SendSchedule.TryParse(i.Value, out SendSchedule? ok);
+                interval = ok!;
+            }
+            int? count = reader.Integer(keys, "count", 1, 10_000_000);
+            TimeSpan? duration = reader.Duration(keys, "duration");
+            if (count is not null && duration is not null)
+            {
+                throw new PolicyFormatException(file, keys["duration"].Line, "give 'count' or 'duration', not both");
+            }
+            if (duration is { } length)
+            {
+                count = (int)Math.Clamp(Math.Round(length.TotalSeconds / interval.IntervalSeconds), 1, 10_000_000);
+            }
+            bool backToBack = reader.Boolean(keys, "back-to-back") ?? false;
+            TimeSpan? every = reader.Duration(keys, "every");
+            if (backToBack && every is not null)
+            {
+                throw new PolicyFormatException(file, keys["every"].Line, "give 'every' or 'back-to-back = yes', not both");
+            }
+            int? dscp = reader.Integer(keys, "dscp", 0, 63);
+            var canonical = new StringBuilder(CultureInfo.InvariantCulture.TextInfo.ToLower(name)).Append('|').Append(keyDigest);
+            foreach (KeyValuePair<string, Setting> pair in keys.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                canonical.Append('|').Append(pair.Key).Append('=').Append(pair.Value.Value);
+            }
+            return new AgentTest
+            {
+                Name = name,
+                Target = target.Value,
+                Host = host,
+                Port = port,
+                Protocol = protocol,
+                Direction = direction,
+                Mode = mode,
+                Identity = identity,
+                Secret = secret,
+                IkePsk = ikePsk,
+                IkeRemoteId = keys.TryGetValue("ike-remote-id", out Setting? remoteId) ? remoteId.Value : null,
+                IkeLocalId = keys.TryGetValue("ike-local-id", out Setting? localId) ? localId.Value : null,
+                IkePort = reader.Integer(keys, "ike-port", 1, 65535) ?? 500,
+                Count = count ?? 100,
+                Interval = interval,
+                Padding = reader.Integer(keys, "padding", 0, 65000),
+                Dscp = (byte)(dscp ?? 0),
+                Timeout = reader.Duration(keys, "timeout") ?? TimeSpan.FromSeconds(2),
+                ConnectTimeout = reader.Duration(keys, "connect-timeout") ?? TimeSpan.FromSeconds(10),
+                Every = every ?? TimeSpan.FromSeconds(60),
+                BackToBack = backToBack,
+                Where = $"{file}:{sectionLine}",
+                Fingerprint = canonical.ToString(),
+            };
         }
-        else if (i is not null)
+        catch (Exception)
         {
-            SendSchedule.TryParse(i.Value, out SendSchedule? ok);
-            interval = ok!;
+            // A mistake further down the section drops the passphrase or PSK read above: wipe them on the way out.
+            CryptographicOperations.ZeroMemory(secret);
+            CryptographicOperations.ZeroMemory(ikePsk);
+            throw;
         }
-        int? count = reader.Integer(keys, "count", 1, 10_000_000);
-        TimeSpan? duration = reader.Duration(keys, "duration");
-        if (count is not null && duration is not null)
-        {
-            throw new PolicyFormatException(file, keys["duration"].Line, "give 'count' or 'duration', not both");
-        }
-        if (duration is { } length)
-        {
-            count = (int)Math.Clamp(Math.Round(length.TotalSeconds / interval.IntervalSeconds), 1, 10_000_000);
-        }
-        bool backToBack = reader.Boolean(keys, "back-to-back") ?? false;
-        TimeSpan? every = reader.Duration(keys, "every");
-        if (backToBack && every is not null)
-        {
-            throw new PolicyFormatException(file, keys["every"].Line, "give 'every' or 'back-to-back = yes', not both");
-        }
-        int? dscp = reader.Integer(keys, "dscp", 0, 63);
-        var canonical = new StringBuilder(CultureInfo.InvariantCulture.TextInfo.ToLower(name)).Append('|').Append(keyDigest);
-        foreach (KeyValuePair<string, Setting> pair in keys.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            canonical.Append('|').Append(pair.Key).Append('=').Append(pair.Value.Value);
-        }
-        return new AgentTest
-        {
-            Name = name,
-            Target = target.Value,
-            Host = host,
-            Port = port,
-            Protocol = protocol,
-            Direction = direction,
-            Mode = mode,
-            Identity = identity,
-            Secret = secret,
-            IkePsk = ikePsk,
-            IkeRemoteId = keys.TryGetValue("ike-remote-id", out Setting? remoteId) ? remoteId.Value : null,
-            IkeLocalId = keys.TryGetValue("ike-local-id", out Setting? localId) ? localId.Value : null,
-            IkePort = reader.Integer(keys, "ike-port", 1, 65535) ?? 500,
-            Count = count ?? 100,
-            Interval = interval,
-            Padding = reader.Integer(keys, "padding", 0, 65000),
-            Dscp = (byte)(dscp ?? 0),
-            Timeout = reader.Duration(keys, "timeout") ?? TimeSpan.FromSeconds(2),
-            ConnectTimeout = reader.Duration(keys, "connect-timeout") ?? TimeSpan.FromSeconds(10),
-            Every = every ?? TimeSpan.FromSeconds(60),
-            BackToBack = backToBack,
-            Where = $"{file}:{sectionLine}",
-            Fingerprint = canonical.ToString(),
-        };
     }
+
+    /// <summary>
+    /// Tells a changed key file from the same one on reload without keeping a plain digest of a secret, which a
+    /// low-entropy PSK could be guessed back from: an HMAC under a key that lives as long as this process.
+    /// </summary>
+    private static string KeyDigest(ReadOnlySpan<byte> keyMaterial) => Convert.ToHexString(HMACSHA256.HashData(s_digestKey, keyMaterial));
+
+    private static readonly byte[] s_digestKey = RandomNumberGenerator.GetBytes(32);
 
     private static bool IsName(string name) => name.Length is > 0 and <= 100 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 

@@ -25,14 +25,13 @@ internal sealed class BenchServerChild : IDisposable
 
     public int Pid => _process.Id;
 
-    public static async Task<BenchServerChild> StartAsync(byte[] passphrase, CancellationToken cancellationToken) =>
-        await StartAsync(passphrase, pinToCore0: true, cancellationToken).ConfigureAwait(false);
-
-    public static async Task<BenchServerChild> StartAsync(byte[] passphrase, bool pinToCore0, CancellationToken cancellationToken)
+    /// <summary>
+    /// A key file in the temporary directory under a random name, created exclusively (never through a file or link
+    /// someone else put there) and 0600 before the key is written: no moment where another user could read it.
+    /// </summary>
+    public static async Task<string> WritePrivateKeyFileAsync(string stem, string extension, string line, CancellationToken cancellationToken)
     {
-        // Created exclusively (never through a file or link someone else put there) and 0600 before the
-        // key is written: no moment where another user could read it.
-        string keyFile = Path.Combine(Path.GetTempPath(), $"ippm-bench-{Environment.ProcessId}-{Path.GetRandomFileName()}.pfs");
+        string keyFile = Path.Combine(Path.GetTempPath(), $"{stem}-{Environment.ProcessId}-{Path.GetRandomFileName()}{extension}");
         var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
         {
@@ -41,8 +40,17 @@ internal sealed class BenchServerChild : IDisposable
         var stream = new FileStream(keyFile, create);
         await using (stream.ConfigureAwait(false))
         {
-            await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(KeyFile.FormatLine("bench", passphrase) + "\n"), cancellationToken).ConfigureAwait(false);
+            await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(line + "\n"), cancellationToken).ConfigureAwait(false);
         }
+        return keyFile;
+    }
+
+    public static async Task<BenchServerChild> StartAsync(byte[] passphrase, CancellationToken cancellationToken) =>
+        await StartAsync(passphrase, pinToCore0: true, cancellationToken).ConfigureAwait(false);
+
+    public static async Task<BenchServerChild> StartAsync(byte[] passphrase, bool pinToCore0, CancellationToken cancellationToken)
+    {
+        string keyFile = await WritePrivateKeyFileAsync("ippm-bench", ".pfs", KeyFile.FormatLine("bench", passphrase), cancellationToken).ConfigureAwait(false);
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0))
         {

@@ -50,7 +50,7 @@ internal static class StampBench
             results["floor_lost"] = floor.Lost;
         }
         byte[] key = RandomNumberGenerator.GetBytes(32);
-        string keyFile = Path.Combine(Path.GetTempPath(), $"ippm-bench-stamp-{Environment.ProcessId}.keys");
+        string? keyFile = null;
         Process? child = null;
         try
         {
@@ -69,11 +69,7 @@ internal static class StampBench
                 }
                 if (authenticated)
                 {
-                    await File.WriteAllTextAsync(keyFile, KeyFile.FormatLine("*", key) + "\n", cancellationToken).ConfigureAwait(false);
-                    if (!OperatingSystem.IsWindows())
-                    {
-                        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                    }
+                    keyFile = await BenchServerChild.WritePrivateKeyFileAsync("ippm-bench-stamp", ".keys", KeyFile.FormatLine("*", key), cancellationToken).ConfigureAwait(false);
                     info.ArgumentList.Add("--stamp-keys");
                     info.ArgumentList.Add(keyFile);
                 }
@@ -146,7 +142,10 @@ internal static class StampBench
                 }
                 child.Dispose();
             }
-            File.Delete(keyFile);
+            if (keyFile is not null)
+            {
+                File.Delete(keyFile);
+            }
             CryptographicOperations.ZeroMemory(key);
         }
         BenchCommand.Print(results, json);

@@ -22,43 +22,55 @@ public sealed class KeyFile : IDisposable
     public static KeyFile Parse(string text, string sourceName = "key file")
     {
         var secrets = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        int lineNumber = 0;
-        foreach (string rawLine in text.Split('\n'))
+        try
         {
-            lineNumber++;
-            string line = rawLine;
-            int hash = line.IndexOf('#', StringComparison.Ordinal);
-            if (hash >= 0)
+            int lineNumber = 0;
+            foreach (string rawLine in text.Split('\n'))
             {
-                line = line[..hash];
+                lineNumber++;
+                string line = rawLine;
+                int hash = line.IndexOf('#', StringComparison.Ordinal);
+                if (hash >= 0)
+                {
+                    line = line[..hash];
+                }
+                string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length == 0)
+                {
+                    continue;
+                }
+                if (fields.Length != 2)
+                {
+                    throw new FormatException($"{sourceName}:{lineNumber.ToString(CultureInfo.InvariantCulture)}: expected 'identity hex-passphrase'.");
+                }
+                byte[] secret;
+                try
+                {
+                    secret = Convert.FromHexString(fields[1]);
+                }
+                catch (FormatException)
+                {
+                    throw new FormatException($"{sourceName}:{lineNumber.ToString(CultureInfo.InvariantCulture)}: the passphrase of '{fields[0]}' is not hex.");
+                }
+                if (secret.Length == 0)
+                {
+                    throw new FormatException($"{sourceName}:{lineNumber.ToString(CultureInfo.InvariantCulture)}: empty passphrase for '{fields[0]}'.");
+                }
+                if (secrets.Remove(fields[0], out byte[]? previous))
+                {
+                    CryptographicOperations.ZeroMemory(previous);
+                }
+                secrets[fields[0]] = secret;
             }
-            string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length == 0)
+        }
+        catch (FormatException)
+        {
+            // The passphrases of the lines before the bad one are dropped with the dictionary: wipe them first.
+            foreach (byte[] parsed in secrets.Values)
             {
-                continue;
+                CryptographicOperations.ZeroMemory(parsed);
             }
-            if (fields.Length != 2)
-            {
-                throw new FormatException($"{sourceName}:{lineNumber.ToString(CultureInfo.InvariantCulture)}: expected 'identity hex-passphrase'.");
-            }
-            byte[] secret;
-            try
-            {
-                secret = Convert.FromHexString(fields[1]);
-            }
-            catch (FormatException)
-            {
-                throw new FormatException($"{sourceName}:{lineNumber.ToString(CultureInfo.InvariantCulture)}: the passphrase of '{fields[0]}' is not hex.");
-            }
-            if (secret.Length == 0)
-            {
-                throw new FormatException($"{sourceName}:{lineNumber.ToString(CultureInfo.InvariantCulture)}: empty passphrase for '{fields[0]}'.");
-            }
-            if (secrets.Remove(fields[0], out byte[]? previous))
-            {
-                CryptographicOperations.ZeroMemory(previous);
-            }
-            secrets[fields[0]] = secret;
+            throw;
         }
         return new KeyFile(secrets);
     }

@@ -42,7 +42,9 @@ public sealed class SkProtection : IDisposable
         else
         {
             _aes = Aes.Create();
-            _aes.Key = encryptionKey[..keyLength].ToArray();
+            byte[] key = encryptionKey[..keyLength].ToArray();
+            _aes.Key = key; // Aes keeps a copy of its own
+            CryptographicOperations.ZeroMemory(key);
         }
     }
 

@@ -21,6 +21,7 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
 
     /// <summary>The SA just rekeyed away: kept to answer the peer's Delete for it (and retransmissions).</summary>
     private IkeSa? _previous;
+    private IkeSaEntry? _previousEntry;
 
     /// <summary>While <see cref="ServeAsync"/> owns the socket, responses to our own requests are handed over here.</summary>
     private volatile Channel<byte[]>? _responses;
@@ -165,6 +166,10 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
             _previous?.Dispose();
             _previous = _sa;
             _sa = rekeyed;
+            // The replaced entry's SK_d copy is wiped a rekey later, with the SA it came from: a caller that read
+            // Entry just before the swap may still be deriving from it.
+            _previousEntry?.Dispose();
+            _previousEntry = Entry;
             Entry = rekeyed.ToEntry();
         }
         else if (_sa.Deleted)
@@ -179,6 +184,7 @@ public sealed class IkeInitiatorSession : IAsyncDisposable
         _socket.Dispose();
         _sa.Dispose();
         _previous?.Dispose();
+        _previousEntry?.Dispose();
         Entry.Dispose();
         _deleted.Dispose();
         return ValueTask.CompletedTask;

@@ -80,4 +80,26 @@ public sealed class KeysCommandTests : IDisposable
         Assert.Contains(message, stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(path));
     }
+
+    [Fact]
+    public async Task BenchKeyFile_Mode0600_RandomName_NeverReusesAnExistingFile()
+    {
+        string first = await Ippm.Cli.BenchServerChild.WritePrivateKeyFileAsync("ippm-test-key", ".pfs", "bench\t6b6579", CancellationToken.None);
+        string second = await Ippm.Cli.BenchServerChild.WritePrivateKeyFileAsync("ippm-test-key", ".pfs", "bench\t6b6579", CancellationToken.None);
+        try
+        {
+            Assert.NotEqual(first, second);
+            Assert.StartsWith(Path.GetTempPath(), first, StringComparison.Ordinal);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(first));
+            Assert.Equal("bench\t6b6579\n", await File.ReadAllTextAsync(first));
+            using KeyFile keys = KeyFile.Load(first);
+            Assert.True(keys.TryGetSecret("bench", out ReadOnlySpan<byte> secret));
+            Assert.Equal("key"u8.ToArray(), secret.ToArray());
+        }
+        finally
+        {
+            File.Delete(first);
+            File.Delete(second);
+        }
+    }
 }

@@ -250,6 +250,7 @@ public sealed class StrongSwanInteropTests
         Task serve = session.ServeAsync(stop.Token);
         IkeSaEntry old = db.Entries.Single();
         AssertSameKeys(sw, old);
+        IkeSaEntry firstSessionEntry = session.Entry; // the session's own copy of the first SA's SK_d
 
         Run(Path.Combine(sw.Dir, "sw"), "--rekey", "--ike", "psk");
         await WaitFor(() => db.Count == 2 && old.State == IkeSaState.Rekeyed, "the rekeyed SA");
@@ -269,5 +270,9 @@ public sealed class StrongSwanInteropTests
         Assert.NotNull(db.DeriveIppmSecret(old.SpiI, old.SpiR));
         Assert.NotNull(db.DeriveIppmSecret(fresh.SpiI, fresh.SpiR));
         Assert.DoesNotContain("retransmit", File.ReadAllText(sw.Log), StringComparison.Ordinal);
+        // Replaced, the session's first entry kept its SK_d for late readers; gone with the session, it is wiped.
+        Assert.True(firstSessionEntry.SkD.IndexOfAnyExcept((byte)0) >= 0);
+        await session.DisposeAsync();
+        Assert.True(firstSessionEntry.SkD.IndexOfAnyExcept((byte)0) < 0);
     }
 }
