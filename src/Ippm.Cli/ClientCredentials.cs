@@ -17,6 +17,10 @@ internal static class ClientCredentials
         try
         {
             using KeyFile keys = KeyFile.Load(keyPath);
+            if (keys.Identities.Count == 0)
+            {
+                return $"{keyPath} holds no identities (a .pfs file has lines 'identity hex-passphrase'; see ippm keys add).";
+            }
             user ??= keys.Identities.Count == 1 ? keys.Identities.First() : null;
             if (user is null)
             {

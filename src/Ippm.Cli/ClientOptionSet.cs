@@ -83,7 +83,10 @@ internal sealed class ClientOptionSet
         values = null;
         string? keyPath = parse.GetValue(KeyFile)?.FullName;
         bool viaIke = parse.GetValue(Ike.Enable);
-        string letters = parse.GetValue(Modes) ?? (viaIke ? defaultModes.Ike : keyPath is null ? defaultModes.None : defaultModes.Key);
+        string? identity = parse.GetValue(Identity);
+        // -u without -k: as owping does, ask for the identity's passphrase (and default to the protected modes).
+        bool askPassphrase = identity is not null && keyPath is null && !viaIke && !embeddedServer;
+        string letters = parse.GetValue(Modes) ?? (viaIke ? defaultModes.Ike : keyPath is null && !askPassphrase ? defaultModes.None : defaultModes.Key);
         if (!SecurityModes.TryParseLetters(letters, out uint acceptable) || letters.Any(c => !_protocolLetters.Contains(char.ToUpperInvariant(c))))
         {
             return $"-A '{letters}': use the letters {string.Join(", ", _protocolLetters.ToCharArray())}.";
@@ -94,7 +97,7 @@ internal sealed class ClientOptionSet
         {
             return $"-A {letters} asks for open mode only, but --ike keys only the protected modes (A, E{(_protocolLetters.Contains('M') ? ", M" : "")}; RFC 7717 §5): drop --ike to measure in open mode, or use -A with a protected mode.";
         }
-        if (!viaIke && keyPath is null && !embeddedServer && (acceptable & ~open) != 0)
+        if (!viaIke && keyPath is null && !askPassphrase && !embeddedServer && (acceptable & ~open) != 0)
         {
             if ((acceptable & open) == 0)
             {
@@ -137,7 +140,17 @@ internal sealed class ClientOptionSet
             family ??= source.AddressFamily;
         }
         // Last: from here on a passphrase copy exists and the caller must zero it.
-        if (ClientCredentials.TryLoad(keyPath, parse.GetValue(Identity), out string? user, out byte[]? secret) is string keyError)
+        string? user = identity;
+        byte[]? secret;
+        if (askPassphrase)
+        {
+            secret = ConsolePassphrase.Read($"passphrase for {identity}: ", confirm: false, out string? passphraseError);
+            if (secret is null)
+            {
+                return $"-u {identity} without -k: {passphraseError} (type the passphrase when asked, pipe it on standard input, or give -k KEYFILE).";
+            }
+        }
+        else if (ClientCredentials.TryLoad(keyPath, identity, out user, out secret) is string keyError)
         {
             return keyError;
         }

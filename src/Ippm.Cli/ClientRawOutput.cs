@@ -28,6 +28,27 @@ internal sealed record ClientRawOutput(RawOutputOptions.Values Output, FileInfo?
     /// <summary>The host part of HOST[:PORT] as the user wrote it: perfSONAR prints the remote end by the name it was given.</summary>
     private static string HostPart(string label) => EndpointParser.TrySplit(label, 0, out string host, out _) ? host : label;
 
+    /// <summary>Null when <paramref name="file"/> can be written (created and removed again if it did not exist), else why not.</summary>
+    public static string? CheckWritable(FileInfo file)
+    {
+        bool existed = File.Exists(file.FullName);
+        try
+        {
+            using (new FileStream(file.FullName, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite))
+            {
+            }
+            if (!existed)
+            {
+                File.Delete(file.FullName);
+            }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot save in {file}: {e.Message}";
+        }
+    }
+
     /// <summary>Saves the directions -F/-T name; a direction that was not measured (refused fetch) is an error.</summary>
     public string? Save(OwampResult result)
     {
@@ -53,9 +74,13 @@ internal sealed record ClientRawOutput(RawOutputOptions.Values Output, FileInfo?
         return null;
     }
 
-    /// <summary>owping -R / -M: the outbound session's output, then the inbound one's, as owping prints them.</summary>
+    /// <summary>owping -R / -M (nothing for -Q): the outbound session's output, then the inbound one's, as owping prints them.</summary>
     public async Task<string> OwpingAsync(OwampResult result, string label, CancellationToken cancellationToken)
     {
+        if (Output.Quiet)
+        {
+            return "";
+        }
         var b = new StringBuilder();
         IPAddress localAddress = result.LocalControl?.Address ?? IPAddress.Loopback;
         string local = await RawOutputOptions.NameOfAsync(localAddress.IsIPv4MappedToIPv6 ? localAddress.MapToIPv4() : localAddress, cancellationToken).ConfigureAwait(false);
@@ -79,9 +104,13 @@ internal sealed record ClientRawOutput(RawOutputOptions.Values Output, FileInfo?
         return b.ToString();
     }
 
-    /// <summary>twping -R / -M for one session.</summary>
+    /// <summary>twping -R / -M for one session (nothing for -Q).</summary>
     public async Task<string> TwpingAsync(TwampSessionResult result, string label, CancellationToken cancellationToken)
     {
+        if (Output.Quiet)
+        {
+            return "";
+        }
         if (Output.Raw)
         {
             return string.Concat(PerfsonarReport.RawLines(result).Select(l => l + "\n"));

@@ -59,6 +59,11 @@ internal static class EndpointParser
         IPAddress? chosen = family is { } only
             ? addresses.FirstOrDefault(a => a.AddressFamily == only)
             : addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault();
+        if (chosen is null && family is { } wanted && addresses.Length > 0)
+        {
+            string name = wanted == AddressFamily.InterNetwork ? "IPv4" : "IPv6";
+            throw new FormatException($"{host} has no {name} address (only {(wanted == AddressFamily.InterNetwork ? "IPv6" : "IPv4")}), as {(wanted == AddressFamily.InterNetwork ? "-4 (or an IPv4 -S)" : "-6 (or an IPv6 -S)")} asks.");
+        }
         return chosen is null ? throw new SocketException((int)SocketError.HostNotFound) : new IPEndPoint(chosen, port);
     }
 

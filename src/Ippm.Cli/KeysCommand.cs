@@ -28,10 +28,10 @@ internal static class KeysCommand
         {
             return CliErrors.Fail($"identity '{identity}': use at most 80 octets, no whitespace or '#' (a .pfs line is 'identity hex').", ExitCodes.Usage);
         }
-        byte[]? passphrase = ReadPassphrase(identity, out string? error);
+        byte[]? passphrase = ConsolePassphrase.Read($"passphrase for {identity}: ", confirm: true, out string? error);
         if (passphrase is null)
         {
-            return CliErrors.Fail(error!, ExitCodes.Usage);
+            return CliErrors.Fail($"{error}; nothing stored.", ExitCodes.Usage);
         }
         try
         {
@@ -106,59 +106,6 @@ internal static class KeysCommand
         {
             File.Delete(temporary);
             throw;
-        }
-    }
-
-    /// <summary>The passphrase as raw UTF-8 octets (pfstore hex-encodes strlen() octets): typed twice without echo on a
-    /// terminal, else the first line of standard input.</summary>
-    private static byte[]? ReadPassphrase(string identity, out string? error)
-    {
-        error = null;
-        string? text;
-        if (Console.IsInputRedirected)
-        {
-            text = Console.In.ReadLine();
-        }
-        else
-        {
-            text = Prompt($"passphrase for {identity}: ");
-            if (text is not null && Prompt("again: ") != text)
-            {
-                error = "the passphrases differ; nothing stored.";
-                return null;
-            }
-        }
-        if (string.IsNullOrEmpty(text))
-        {
-            error = "empty passphrase; nothing stored.";
-            return null;
-        }
-        return Encoding.UTF8.GetBytes(text);
-    }
-
-    private static string? Prompt(string prompt)
-    {
-        Console.Error.Write(prompt);
-        var typed = new StringBuilder();
-        while (true)
-        {
-            ConsoleKeyInfo key = Console.ReadKey(intercept: true);
-            if (key.Key == ConsoleKey.Enter)
-            {
-                Console.Error.WriteLine();
-                return typed.ToString();
-            }
-            if (key.Key == ConsoleKey.Backspace)
-            {
-                if (typed.Length > 0)
-                {
-                    typed.Length--;
-                }
-            }
-            else if (!char.IsControl(key.KeyChar))
-            {
-                typed.Append(key.KeyChar);
-            }
         }
     }
 }

@@ -59,9 +59,17 @@ internal static class OwpingCommand
             {
                 return TwpingCommand.Fail($"cannot save in {noDirectory}: the directory {noDirectory.Directory} does not exist.", ExitCodes.Usage);
             }
+            // As owping opens them before the test: a file that cannot be written fails now, not after an hour of measuring.
+            foreach (FileInfo file in new[] { saveFrom, saveTo }.OfType<FileInfo>())
+            {
+                if (ClientRawOutput.CheckWritable(file) is string unwritable)
+                {
+                    return TwpingCommand.Fail(unwritable, ExitCodes.Usage);
+                }
+            }
             if (outputValues.Any && parse.GetValue(common.Json))
             {
-                return TwpingCommand.Fail("--json excludes -R and -M.", ExitCodes.Usage);
+                return TwpingCommand.Fail("--json excludes -R, -M and -Q.", ExitCodes.Usage);
             }
             var raw = new ClientRawOutput(outputValues, saveFrom, saveTo);
             // owping: -F FILE measures (and saves) the inbound direction, -T FILE the outbound one, as -f and -t do.

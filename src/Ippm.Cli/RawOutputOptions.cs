@@ -18,6 +18,7 @@ internal sealed class RawOutputOptions
         Machine = new Option<bool>("-M", "--machine") { Description = "Print perfSONAR's machine-readable summary (SUMMARY 3.00 key/value lines, <BUCKETS>, TTLs) instead of the report." };
         BucketWidth = new Option<double>("-b", "--bucket-width") { Description = "Histogram bucket width of -M (and of the owstats report's percentiles), seconds.", HelpName = "SECONDS", DefaultValueFactory = _ => PerfsonarStats.DefaultBucketWidth };
         Units = new Option<string>("-n", "--units") { Description = "Units of the owstats report: n, u, m or s.", HelpName = "UNIT", DefaultValueFactory = _ => "m" };
+        Quiet = new Option<bool>("-Q", "--quiet") { Description = "Measure and print no statistics, as owping -Q (the exit status, and -F/-T files, still hold the outcome)." };
         Percentiles = new Option<string?>("-a", "--percentiles") { Description = "Extra percentiles for the owstats report, a comma list such as 90,99.", HelpName = "LIST" };
         _reportOptions = reportOptions;
     }
@@ -30,6 +31,9 @@ internal sealed class RawOutputOptions
     public Option<string> Units { get; }
     public Option<string?> Percentiles { get; }
 
+    /// <summary>-Q: the clients' only (owstats exists to print).</summary>
+    public Option<bool> Quiet { get; }
+
     public void AddTo(Command command)
     {
         command.Add(Raw);
@@ -40,6 +44,10 @@ internal sealed class RawOutputOptions
             command.Add(Units);
             command.Add(Percentiles);
         }
+        else
+        {
+            command.Add(Quiet);
+        }
     }
 
     /// <summary>What the flags say, validated; an error message for bad values.</summary>
@@ -49,6 +57,14 @@ internal sealed class RawOutputOptions
         if (values.Raw && values.Machine)
         {
             return "-R and -M exclude each other.";
+        }
+        if (!_reportOptions && parse.GetValue(Quiet))
+        {
+            if (values.Raw || values.Machine)
+            {
+                return "-Q prints nothing: it excludes -R and -M.";
+            }
+            values = values with { Quiet = true };
         }
         if (!(values.BucketWidth > 0 && values.BucketWidth < 3600))
         {
@@ -78,7 +94,11 @@ internal sealed class RawOutputOptions
 
     internal sealed record Values(bool Raw, bool Machine, double BucketWidth, char Unit, IReadOnlyList<double> Percentiles)
     {
-        public bool Any => Raw || Machine;
+        /// <summary>-Q: no output at all.</summary>
+        public bool Quiet { get; init; }
+
+        /// <summary>Something other than ippm's own report (or nothing, for -Q).</summary>
+        public bool Any => Raw || Machine || Quiet;
     }
 
     /// <summary>A host name for an address as owstats prints it (its reverse lookup), the address itself when there is none within 2 s.</summary>

@@ -60,7 +60,7 @@ internal static class TwpingCommand
             }
             if (outputValues.Any && (parse.GetValue(common.Json) || parse.GetValue(light) || parse.GetValue(extensions.Sessions) > 1))
             {
-                return Fail("-R and -M print one TWAMP-Control session: they exclude --json, --light and --sessions.", ExitCodes.Usage);
+                return Fail("-R, -M and -Q are for one TWAMP-Control session: they exclude --json, --light and --sessions.", ExitCodes.Usage);
             }
             ClientRawOutput? raw = outputValues.Any ? new ClientRawOutput(outputValues) : null;
             string? target = parse.GetValue(host);
@@ -215,6 +215,11 @@ internal static class TwpingCommand
         catch (ControlProtocolException e)
         {
             return Fail(e.Message, ExitCodes.Refused);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            // EADDRNOTAVAIL comes from binding to -S: a local mistake, not an unreachable peer.
+            return Fail($"cannot send from the -S address: {e.Message} (is it an address of this host?)", ExitCodes.Usage);
         }
         catch (SocketException e)
         {

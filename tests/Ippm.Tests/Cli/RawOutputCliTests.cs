@@ -79,6 +79,34 @@ public sealed partial class RawOutputCliTests
     }
 
     [Fact]
+    public async Task OwpingAndTwping_Quiet_PrintNothing_TheFilesStillHoldTheSession()
+    {
+        string dir = Directory.CreateTempSubdirectory("ippm-quiet").FullName;
+        using var server = new ServerProcess("server", "--owamp-listen", "127.0.0.1:0", "--twamp-listen", "127.0.0.1:0");
+        try
+        {
+            string from = Path.Combine(dir, "from.owp");
+            var owping = await IppmProcess.RunAsync(Timeout, "owping", "-Q", "-c", "20", "-i", "0.005f", "-L", "1", "-F", from, $"127.0.0.1:{await server.OwampPortAsync(Timeout)}");
+            Assert.True(owping.ExitCode == 0, owping.Stderr);
+            Assert.Empty(owping.Stdout);
+            PerfsonarOwpSession session = PerfsonarOwpFile.Parse(File.ReadAllBytes(from));
+            Assert.Equal(20, session.Records.Count(r => !r.IsLost));
+
+            var twping = await IppmProcess.RunAsync(Timeout, "twping", "-Q", "-c", "5", "-i", "0.005f", $"127.0.0.1:{await server.TwampPortAsync(Timeout)}");
+            Assert.True(twping.ExitCode == 0, twping.Stderr);
+            Assert.Empty(twping.Stdout);
+
+            var both = await IppmProcess.RunAsync(Timeout, "owping", "-Q", "-M", "-c", "1", "127.0.0.1:1");
+            Assert.Equal(1, both.ExitCode);
+            Assert.Contains("-Q prints nothing", both.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Owping_SaveFiles_InPerfsonarFormat_StatsReadsBackTheRunsFigures()
     {
         string dir = Directory.CreateTempSubdirectory("ippm-owp").FullName;
