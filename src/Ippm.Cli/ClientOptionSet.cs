@@ -25,6 +25,7 @@ internal sealed class ClientOptionSet
         Verbose = new Option<bool>("-v", "--verbose") { Description = "Trace the control exchange on standard error: greeting modes, chosen mode, identity, every Accept value, session SIDs and ports. Never key material." };
         VeryVerbose = new Option<bool>("-vv") { Description = "As -v, plus the IKEv2 exchanges (with --ike)." };
         Source = new Option<string?>("-S", "--source") { Description = "Local address to send from (control connection and test packets)." };
+        TestPorts = new Option<string>("-P", "--test-ports") { Description = "Local UDP ports for the test packets, LOW-HIGH, or 0 for the system's choice (as owping/twping -P).", HelpName = "LOW-HIGH|0", DefaultValueFactory = _ => DefaultTestPorts };
         IPv4 = new Option<bool>("-4") { Description = "Use IPv4 only (resolve HOST to an IPv4 address)." };
         IPv6 = new Option<bool>("-6") { Description = "Use IPv6 only (resolve HOST to an IPv6 address)." };
         Ike = IkeOptionSet.ForClient();
@@ -41,12 +42,16 @@ internal sealed class ClientOptionSet
     public Option<bool> Verbose { get; }
     public Option<bool> VeryVerbose { get; }
     public Option<string?> Source { get; }
+    public Option<string> TestPorts { get; }
     public Option<bool> IPv4 { get; }
+
+    /// <summary>owping's and twping's own default (owping.c): the range perfSONAR hosts open for test traffic.</summary>
+    public const string DefaultTestPorts = "8760-9960";
     public Option<bool> IPv6 { get; }
     public IkeOptionSet Ike { get; }
 
     /// <summary>The options this set adds to a command, in help order; a tool adds its own beside them.</summary>
-    public IEnumerable<Option> Options => [Modes, Identity, KeyFile, Count, Dscp, Timeout, Source, IPv4, IPv6, Json, MaxCount, Verbose, VeryVerbose];
+    public IEnumerable<Option> Options => [Modes, Identity, KeyFile, Count, Dscp, Timeout, Source, TestPorts, IPv4, IPv6, Json, MaxCount, Verbose, VeryVerbose];
 
     public void AddTo(Command command)
     {
@@ -62,6 +67,9 @@ internal sealed class ClientOptionSet
     {
         /// <summary>-S: the local address to bind to; null lets the kernel choose.</summary>
         public IPAddress? Source { get; init; }
+
+        /// <summary>-P: the local test ports; null for the kernel's choice (-P 0).</summary>
+        public Sessions.Server.PortRange? TestPorts { get; init; }
 
         /// <summary>-4 / -6: the only address family HOST may resolve to; null for either.</summary>
         public AddressFamily? Family { get; init; }
@@ -139,6 +147,16 @@ internal sealed class ClientOptionSet
             }
             family ??= source.AddressFamily;
         }
+        string portsText = parse.GetValue(TestPorts) ?? DefaultTestPorts;
+        Sessions.Server.PortRange? testPorts = null;
+        if (portsText != "0")
+        {
+            if (!Sessions.Server.PortRange.TryParse(portsText, out Sessions.Server.PortRange range))
+            {
+                return $"-P '{portsText}': use LOW-HIGH (1-65535) or 0 for the system's choice.";
+            }
+            testPorts = range;
+        }
         // Last: from here on a passphrase copy exists and the caller must zero it.
         string? user = identity;
         byte[]? secret;
@@ -157,6 +175,7 @@ internal sealed class ClientOptionSet
         values = new Values(acceptable, user, secret, packets, parse.GetValue(Dscp), TimeSpan.FromSeconds(timeoutSeconds), parse.GetValue(MaxCount), parse.GetValue(Json), viaIke)
         {
             Source = source,
+            TestPorts = testPorts,
             Family = family,
             Verbosity = Verbosity(parse),
             ModeNote = modeNote,

@@ -102,6 +102,7 @@ internal static class OwpingCommand
                 Inbound = onlyFrom || !onlyTo,
                 MaxCount = values.MaxCount,
                 LocalAddress = values.Source,
+                TestPorts = values.TestPorts,
             };
             try
             {

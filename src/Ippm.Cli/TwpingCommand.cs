@@ -90,6 +90,7 @@ internal static class TwpingCommand
                 Timeout = values.Timeout,
                 MaxCount = values.MaxCount,
                 LocalAddress = values.Source,
+                TestPorts = values.TestPorts,
             };
             try
             {

@@ -40,6 +40,12 @@ public sealed record OwpingOptions
     /// <summary>owping -S: the local address of the control connection and the test sockets; null lets the kernel choose.</summary>
     public IPAddress? LocalAddress { get; init; }
 
+    /// <summary>
+    /// owping/twping -P: the local UDP ports the test sockets are bound from (perfSONAR's clients use 8760–9960 unless
+    /// told otherwise, and perfSONAR hosts open that range); null lets the kernel choose.
+    /// </summary>
+    public Server.PortRange? TestPorts { get; init; }
+
     /// <summary>How long Stop-Sessions and Fetch-Session may take after an interrupted measurement.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
@@ -144,7 +150,7 @@ public static class OwampMeasurement
             {
                 if (options.Outbound)
                 {
-                    var socket = new UdpTestSocket(new IPEndPoint(client.LocalEndPoint.Address, 0), TimeSpan.FromMilliseconds(50));
+                    var socket = Server.TestPortAllocator.BindClientSocket(client.LocalEndPoint.Address, options.TestPorts, TimeSpan.FromMilliseconds(50));
                     try
                     {
                         SessionRequest request = template with
@@ -170,7 +176,7 @@ public static class OwampMeasurement
                 }
                 if (options.Inbound)
                 {
-                    var socket = new UdpTestSocket(new IPEndPoint(client.LocalEndPoint.Address, 0), TimeSpan.FromMilliseconds(50));
+                    var socket = Server.TestPortAllocator.BindClientSocket(client.LocalEndPoint.Address, options.TestPorts, TimeSpan.FromMilliseconds(50));
                     try
                     {
                         SessionId sid = SessionIdGenerator.Create(local);

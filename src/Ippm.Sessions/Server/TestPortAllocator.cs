@@ -46,6 +46,12 @@ public sealed class TestPortAllocator
     private SharedReflectorPorts? _shared;
     private volatile bool _sharedChecked;
 
+    /// <summary>A client's test socket (owping/twping -P): a port from <paramref name="range"/>, or the kernel's choice for null.</summary>
+    /// <exception cref="IOException">Every port of the range is taken.</exception>
+    public static UdpTestSocket BindClientSocket(IPAddress address, PortRange? range, TimeSpan pollInterval) =>
+        range is null ? new UdpTestSocket(new IPEndPoint(address, 0), pollInterval)
+            : new TestPortAllocator(range).TryBind(address, 0, pollInterval) ?? throw new IOException($"no free UDP port in {range} for a test session (-P)");
+
     public UdpTestSocket? TryBind(IPAddress address, int requestedPort, TimeSpan pollInterval)
     {
         if (requestedPort != 0 && (_range?.Contains(requestedPort) ?? requestedPort >= 1024))

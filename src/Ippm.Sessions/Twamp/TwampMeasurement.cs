@@ -63,6 +63,12 @@ public sealed record TwpingOptions
     /// <summary>twping -S: the local address of the control connection and the test socket; null lets the kernel choose.</summary>
     public IPAddress? LocalAddress { get; init; }
 
+    /// <summary>
+    /// owping/twping -P: the local UDP ports the test sockets are bound from (perfSONAR's clients use 8760–9960 unless
+    /// told otherwise, and perfSONAR hosts open that range); null lets the kernel choose.
+    /// </summary>
+    public Server.PortRange? TestPorts { get; init; }
+
     /// <summary>How long Stop-Sessions may take after an interrupted measurement before ippm gives up on it.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
@@ -115,7 +121,7 @@ public static class TwampMeasurement
                     int padding = options.SessionPaddings is { } p && i < p.Count ? p[i]
                         : options.PaddingLength ?? format.SymmetricSenderPadding;
                     padding = Math.Max(padding, options.ReflectOctets);
-                    var socket = new UdpTestSocket(new IPEndPoint(localAddress, 0), TimeSpan.FromMilliseconds(50));
+                    var socket = Server.TestPortAllocator.BindClientSocket(localAddress, options.TestPorts, TimeSpan.FromMilliseconds(50));
                     byte tos = (byte)((dscp << 2) | (options.Ecn & 3));
                     if (tos != 0)
                     {

@@ -233,6 +233,37 @@ public sealed partial class RawOutputCliTests
         Assert.Equal(1, both.ExitCode);
     }
 
+    [Fact]
+    public async Task TestPorts_FromOwpingsDefaultRange_OrTheRangeOfP()
+    {
+        using var server = new ServerProcess("server", "--twamp-listen", "127.0.0.1:0", "--owamp-listen", "127.0.0.1:0");
+        string twamp = $"127.0.0.1:{await server.TwampPortAsync(Timeout)}", owamp = $"127.0.0.1:{await server.OwampPortAsync(Timeout)}";
+        static int Port(string[] m, string key) => int.Parse(m.Single(l => l.StartsWith(key + "\t", StringComparison.Ordinal)).Split('\t')[1], CultureInfo.InvariantCulture);
+
+        // As twping in cli-output/twping-M.txt (FROM_PORT 8860): owping.c's default range, 8760–9960.
+        var byDefault = await IppmProcess.RunAsync(Timeout, "twping", "-c", "3", "-i", "0.005f", "-M", twamp);
+        Assert.True(byDefault.ExitCode == 0, byDefault.Stderr);
+        Assert.InRange(Port(Lines(byDefault.Stdout), "FROM_PORT"), 8760, 9960);
+
+        var twping = await IppmProcess.RunAsync(Timeout, "twping", "-P", "47100-47119", "-c", "3", "-i", "0.005f", "-M", twamp);
+        Assert.True(twping.ExitCode == 0, twping.Stderr);
+        Assert.InRange(Port(Lines(twping.Stdout), "FROM_PORT"), 47100, 47119);
+
+        // owping: the outbound session is sent from our port, the inbound one received on it (-M prints outbound first).
+        var owping = await IppmProcess.RunAsync(Timeout, "owping", "-P", "47120-47139", "-c", "3", "-i", "0.005f", "-L", "1", "-M", owamp);
+        Assert.True(owping.ExitCode == 0, owping.Stderr);
+        string[] sessions = owping.Stdout.Split("SUMMARY\t", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, sessions.Length);
+        Assert.InRange(Port(Lines(sessions[0]), "FROM_PORT"), 47120, 47139);
+        Assert.InRange(Port(Lines(sessions[1]), "TO_PORT"), 47120, 47139);
+
+        var anyPort = await IppmProcess.RunAsync(Timeout, "twping", "-P", "0", "-c", "3", "-i", "0.005f", twamp);
+        Assert.True(anyPort.ExitCode == 0, anyPort.Stderr);
+        var backwards = await IppmProcess.RunAsync(Timeout, "twping", "-P", "9000-8000", twamp);
+        Assert.Equal(1, backwards.ExitCode);
+        Assert.Contains("-P '9000-8000'", backwards.Stderr, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"(?<sent>\d+) sent, (?<lost>\d+) lost")]
     private static partial Regex SentLost();
 
