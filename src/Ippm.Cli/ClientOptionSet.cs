@@ -18,7 +18,7 @@ internal sealed class ClientOptionSet
         Identity = new Option<string?>("-u", "--identity") { Description = "Identity (KeyID) for the protected modes." };
         KeyFile = new Option<FileInfo?>("-k", "--key-file") { Description = "perfSONAR .pfs key file holding the identity's passphrase." };
         Count = new Option<int>("-c", "--count") { Description = countDescription, DefaultValueFactory = _ => 100 };
-        Dscp = new Option<byte>("-D", "--dscp") { Description = "DSCP for test packets (0-63)." };
+        Dscp = new Option<string?>("-D", "--dscp") { Description = "DSCP for test packets: 0-63 (0x hex and 0 octal as owping reads them) or a name such as EF, AF41, CS5.", HelpName = "DSCP" };
         Timeout = new Option<double>("-L", "--timeout") { Description = "Seconds after which a packet not yet arrived is lost.", DefaultValueFactory = _ => 2.0 };
         Json = new Option<bool>("--json") { Description = "Print one JSON object on standard output instead of the report." };
         MaxCount = new Option<uint>("--max-pbkdf2-count") { Description = "Refuse servers asking for more PBKDF2 iterations than this.", DefaultValueFactory = _ => ControlHandshake.DefaultMaxCount };
@@ -35,7 +35,7 @@ internal sealed class ClientOptionSet
     public Option<string?> Identity { get; }
     public Option<FileInfo?> KeyFile { get; }
     public Option<int> Count { get; }
-    public Option<byte> Dscp { get; }
+    public Option<string?> Dscp { get; }
     public Option<double> Timeout { get; }
     public Option<bool> Json { get; }
     public Option<uint> MaxCount { get; }
@@ -120,9 +120,10 @@ internal sealed class ClientOptionSet
         {
             return $"-c must be between 1 and {maxPackets}.";
         }
-        if (parse.GetValue(Dscp) > 63)
+        byte dscp = 0;
+        if (parse.GetValue(Dscp) is string dscpText && !DscpParser.TryParse(dscpText, out dscp))
         {
-            return "-D must be between 0 and 63.";
+            return $"-D '{dscpText}': use 0-63 (or 0x hex, 0 octal) or a name such as EF, AF41, CS5, DF.";
         }
         double timeoutSeconds = parse.GetValue(Timeout);
         if (!(timeoutSeconds > 0 && timeoutSeconds < 3600))
@@ -172,7 +173,7 @@ internal sealed class ClientOptionSet
         {
             return keyError;
         }
-        values = new Values(acceptable, user, secret, packets, parse.GetValue(Dscp), TimeSpan.FromSeconds(timeoutSeconds), parse.GetValue(MaxCount), parse.GetValue(Json), viaIke)
+        values = new Values(acceptable, user, secret, packets, dscp, TimeSpan.FromSeconds(timeoutSeconds), parse.GetValue(MaxCount), parse.GetValue(Json), viaIke)
         {
             Source = source,
             TestPorts = testPorts,
