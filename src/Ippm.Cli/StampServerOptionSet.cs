@@ -14,7 +14,7 @@ internal sealed class StampServerOptionSet
     public Option<bool> Stateless { get; } = new("--stamp-stateless") { Description = "Copy each sender's sequence numbers instead of keeping per-session state (RFC 8762 §4.3.1)." };
     public Option<bool> AnswerShort { get; } = new("--stamp-answer-short") { Description = "Answer packets shorter than 44 octets with a 44-octet base packet as RFC 8762 §4.6 says (sends more than arrived). Off: counted and dropped." };
     public Option<bool> Ptp { get; } = new("--stamp-ptp") { Description = "Reflector timestamps in PTPv2 truncated format (Z = 1, RFC 8762 §4.2.1) instead of NTP format." };
-    public Option<int> MaxSessions { get; } = new("--stamp-max-sessions") { Description = "Sessions the stateful reflector keeps at once.", DefaultValueFactory = _ => 65536 };
+    public Option<int> MaxSessions { get; } = new("--stamp-max-sessions") { Description = "Sessions the stateful reflector keeps at once; packets of further sessions are answered statelessly.", DefaultValueFactory = _ => 65536 };
 
     public void AddTo(Command command)
     {

@@ -32,7 +32,7 @@ public sealed record StampReflectorOptions
     /// <summary>Largest datagram answered; longer ones are counted as oversized and dropped.</summary>
     public int MaxPacketLength { get; init; } = 9000;
 
-    /// <summary>Sessions the stateful reflector keeps at once; packets of new sessions beyond it are dropped.</summary>
+    /// <summary>Sessions the stateful reflector keeps at once; packets of new sessions beyond it are answered statelessly.</summary>
     public int MaxSessions { get; init; } = 65536;
 
     /// <summary>A session silent this long is forgotten (its next packet starts a new one).</summary>
@@ -243,12 +243,16 @@ public sealed partial class StampReflector : IDisposable
                         session = FindSession(peer, ssid, now);
                         if (session is null)
                         {
+                            // Table full (spoofed sources can fill it): answer statelessly, the sender's own Sequence
+                            // Number reflected (RFC 8762 §4.3.2), rather than leave a new peer with no replies at all.
                             Interlocked.Increment(ref _sessionsFull);
-                            continue;
                         }
-                        sequence = session.NextSequence++;
-                        session.Received++;
-                        session.Transmitted++;
+                        else
+                        {
+                            sequence = session.NextSequence++;
+                            session.Received++;
+                            session.Transmitted++;
+                        }
                     }
                     int replyLength = request.Length;
                     Span<byte> reply = replies.Slot(ready)[..replyLength];
@@ -272,7 +276,7 @@ public sealed partial class StampReflector : IDisposable
                             SenderSequenceNumber = request[..4],
                             Key = key,
                             Authenticated = auth,
-                            Stateful = _options.Stateful,
+                            Stateful = session is not null, // a full table answers statelessly
                             ClockSynchronized = synchronized,
                             SessionReceived = session?.Received ?? 0,
                             SessionTransmitted = session?.Transmitted ?? 0,
@@ -433,7 +437,7 @@ public sealed partial class StampReflector : IDisposable
         [LoggerMessage(EventId = 1403, Level = LogLevel.Error, Message = "STAMP reflector failed")]
         public static partial void Failed(ILogger logger, Exception exception);
 
-        [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "STAMP reflector ended: {Reflected} reflected, {SendFailed} not sent, {Short} short, {Oversized} oversized, {BadHmac} bad HMAC, {TlvIntegrity} TLV integrity failures, {SessionsFull} dropped with the session table full")]
+        [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "STAMP reflector ended: {Reflected} reflected, {SendFailed} not sent, {Short} short, {Oversized} oversized, {BadHmac} bad HMAC, {TlvIntegrity} TLV integrity failures, {SessionsFull} answered statelessly with the session table full")]
         public static partial void Ended(ILogger logger, long reflected, long sendFailed, long @short, long oversized, long badHmac, long tlvIntegrity, long sessionsFull);
 
         [LoggerMessage(EventId = 1406, Level = LogLevel.Warning, Message = "STAMP: the kernel refused {Failed} of {Count} replies (counted as not sent; further refusals are logged at Debug)")]

@@ -50,12 +50,15 @@ public sealed partial class StampReflector
             Session? session = FindSession(peer, 0, now);
             if (session is null)
             {
+                // Table full: answered statelessly, as STAMP packets are.
                 Interlocked.Increment(ref _sessionsFull);
-                return false;
             }
-            sequence = session.NextSequence++;
-            session.Received++;
-            session.Transmitted++;
+            else
+            {
+                sequence = session.NextSequence++;
+                session.Received++;
+                session.Transmitted++;
+            }
         }
         byte ttl = received.Ttl(index);
         Span<byte> reply = replies.Slot(slot)[..replyLength];

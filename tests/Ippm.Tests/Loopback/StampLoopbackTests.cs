@@ -137,6 +137,39 @@ public sealed class StampLoopbackTests
     }
 
     [Fact]
+    public void SessionTableFull_NewPeersAnsweredStatelessly_KnownSessionsKeepTheirCounters()
+    {
+        // One session fits; a flood of spoofed sources could fill a real table the same way.
+        using var reflector = new StampReflector(new StampReflectorOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), MaxSessions = 1 }, NullLogger.Instance);
+        reflector.Start();
+        using var first = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        using var second = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        foreach (Socket s in new[] { first, second })
+        {
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            s.ReceiveTimeout = (int)TaskTimeouts.Default.TotalMilliseconds; // a safety bound only
+        }
+        byte[] buffer = new byte[256];
+        StampReflectorPacket Exchange(Socket s, uint sequence)
+        {
+            byte[] packet = new byte[44];
+            new StampSenderPacket(sequence, NtpTimestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), new ErrorEstimate(0x0001), 7).Write(packet, false);
+            s.SendTo(packet, reflector.LocalEndPoint);
+            int length = s.Receive(buffer);
+            Assert.Equal(OperationStatus.Done, StampReflectorPacket.TryRead(buffer.AsSpan(0, length), false, out StampReflectorPacket reply));
+            Assert.Equal(sequence, reply.SenderSequenceNumber);
+            return reply;
+        }
+
+        Assert.Equal(0u, Exchange(first, 100).SequenceNumber); // the table's one session: the reflector's own count
+        Assert.Equal(500u, Exchange(second, 500).SequenceNumber); // table full: answered, the sender's number reflected
+        Assert.Equal(501u, Exchange(second, 501).SequenceNumber);
+        Assert.Equal(1u, Exchange(first, 101).SequenceNumber);
+        Assert.Equal(2, reflector.SessionsFull);
+        Assert.Equal(1, reflector.Sessions);
+    }
+
+    [Fact]
     public async Task ClassOfService_DscpMeasuredInBothDirections()
     {
         using StampReflector reflector = Start(IPAddress.Loopback, false, out _);
