@@ -244,7 +244,7 @@ public sealed partial class StampReflector : IDisposable
                         if (session is null)
                         {
                             // Table full (spoofed sources can fill it): answer statelessly, the sender's own Sequence
-                            // Number reflected (RFC 8762 §4.3.2), rather than leave a new peer with no replies at all.
+                            // Number reflected (RFC 8762 §4.2, stateless mode), rather than leave a new peer with no replies at all.
                             Interlocked.Increment(ref _sessionsFull);
                         }
                         else
