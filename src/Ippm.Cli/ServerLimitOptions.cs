@@ -17,11 +17,12 @@ internal sealed class ServerLimitOptions
     private readonly Option<double> _openLifetime = new("--open-lifetime") { Description = "Seconds an open-mode (unauthenticated) control connection may last.", DefaultValueFactory = _ => 3600 };
     private readonly Option<double> _openIdle = new("--open-idle-under-pressure") { Description = "Seconds an idle open-mode connection is kept while 3/4 of max-connections are held (instead of SERVWAIT).", DefaultValueFactory = _ => 30 };
     private readonly Option<int> _ikeHalfOpenPerSource = new("--ike-max-half-open-per-source") { Description = "IKE half-open SAs one source address may hold; more IKE_SA_INITs from it are dropped.", DefaultValueFactory = _ => 16 };
+    private readonly Option<int> _ikeSasPerIdentity = new("--ike-max-sas-per-identity") { Description = "Established IKE SAs one peer identity may hold (rekeyed ones included); the oldest is forgotten when another completes.", DefaultValueFactory = _ => 16 };
     private readonly Option<int> _ikeCookieThreshold = new("--ike-cookie-threshold") { Description = "Half-open IKE SAs (all sources) above which every IKE_SA_INIT must return a COOKIE.", DefaultValueFactory = _ => 64 };
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _connectionsPerSource, _sessionsPerSource, _memoryPerSource, _packetsPerSource, _startDelay, _sessionDuration, _setupTimeout, _openLifetime, _openIdle, _ikeHalfOpenPerSource, _ikeCookieThreshold })
+        foreach (Option option in new Option[] { _connectionsPerSource, _sessionsPerSource, _memoryPerSource, _packetsPerSource, _startDelay, _sessionDuration, _setupTimeout, _openLifetime, _openIdle, _ikeHalfOpenPerSource, _ikeCookieThreshold, _ikeSasPerIdentity })
         {
             command.Options.Add(option);
         }
@@ -58,5 +59,6 @@ internal sealed class ServerLimitOptions
     {
         MaxHalfOpenPerSource = Math.Max(1, parse.GetValue(_ikeHalfOpenPerSource)),
         CookieThreshold = Math.Max(0, parse.GetValue(_ikeCookieThreshold)),
+        MaxSasPerIdentity = Math.Max(1, parse.GetValue(_ikeSasPerIdentity)),
     };
 }

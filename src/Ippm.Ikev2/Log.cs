@@ -30,6 +30,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1207, Level = LogLevel.Error, Message = "IKE responder: unexpected error handling a datagram from {Peer}")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, EndPoint? peer);
 
+    [LoggerMessage(EventId = 1208, Level = LogLevel.Information, Message = "IKE SA {SpiI}_i {SpiR}_r of {PeerId} forgotten: that identity holds {Count} newer SAs (its keys are kept as deleted)")]
+    public static partial void ForgottenOverCap(ILogger logger, string spiI, string spiR, string peerId, int count);
+
     [LoggerMessage(EventId = 1240, Level = LogLevel.Debug, Message = "IKE: MODP Diffie-Hellman by {Engine}")]
     public static partial void ModpEngineInUse(ILogger logger, string engine);
 }

@@ -113,6 +113,13 @@ public sealed record IkeResponderOptions
     /// <summary>Datagrams all sources may have waiting for a worker.</summary>
     public int QueueTotal { get; init; } = 512;
 
+    /// <summary>
+    /// Established IKE SAs one peer identity may hold (rekeyed ones included: a peer that rekeys and never deletes the
+    /// old SA, or one that connects again and again, would otherwise grow the table without bound). When another
+    /// completes, the oldest is forgotten and its keys marked deleted.
+    /// </summary>
+    public int MaxSasPerIdentity { get; init; } = 16;
+
     /// <summary>Workers handling datagrams (Diffie-Hellman, AUTH) off the receive loop, round-robin by source.</summary>
     public int Workers { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
 }

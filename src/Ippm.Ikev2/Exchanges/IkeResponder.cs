@@ -213,7 +213,7 @@ public sealed class IkeResponder : IAsyncDisposable
             }
             if (rekeyed is not null)
             {
-                _established[(rekeyed.SpiI, rekeyed.SpiR)] = rekeyed;
+                Admit(rekeyed);
                 IkeSaEntry entry = rekeyed.ToEntry();
                 _database.Add(entry);
                 _database.MarkRekeyed(sa.SpiI, sa.SpiR, rekeyed.SpiI, rekeyed.SpiR);
@@ -501,7 +501,7 @@ public sealed class IkeResponder : IAsyncDisposable
         byte[] response = sa.Seal(ExchangeType.IkeAuth, true, 1, reply);
         sa.LastResponse = response;
         sa.PeerIdentity = IkeIdentity.Format(idi!);
-        _established[(sa.SpiI, sa.SpiR)] = sa;
+        Admit(sa);
         IkeSaEntry entry = sa.ToEntry();
         _database.Add(entry);
         Log.Established(_logger, sa.SpiIText, sa.SpiRText, peer, sa.PeerIdentity, sa.Suite.ToString(), "responder");
@@ -509,6 +509,29 @@ public sealed class IkeResponder : IAsyncDisposable
         Finished(IkeSetupOutcome.Established);
         return response;
     }
+
+    /// <summary>
+    /// Adds an established (or rekeyed) SA, forgetting its identity's oldest beyond <see cref="IkeResponderOptions.MaxSasPerIdentity"/>:
+    /// removed at once (no new request finds it), its keys marked deleted, disposed after the grace a Delete gets.
+    /// </summary>
+    private void Admit(IkeSa sa)
+    {
+        sa.EstablishedOrder = Interlocked.Increment(ref _establishedCount);
+        _established[(sa.SpiI, sa.SpiR)] = sa;
+        IkeSa[] same = [.. _established.Values.Where(s => s.PeerIdentity == sa.PeerIdentity).OrderBy(s => s.EstablishedOrder)];
+        for (int i = 0; i < same.Length - Math.Max(1, _options.MaxSasPerIdentity); i++)
+        {
+            IkeSa old = same[i];
+            if (_established.TryRemove((old.SpiI, old.SpiR), out _))
+            {
+                _database.MarkDeleted(old.SpiI, old.SpiR);
+                Log.ForgottenOverCap(_logger, old.SpiIText, old.SpiRText, old.PeerIdentity, same.Length - 1 - i);
+                _ = Task.Delay(TimeSpan.FromSeconds(10), _stop.Token).ContinueWith(_ => old.Dispose(), TaskScheduler.Default);
+            }
+        }
+    }
+
+    private long _establishedCount;
 
     public async ValueTask DisposeAsync()
     {

@@ -45,6 +45,9 @@ internal sealed class IkeSa : IDisposable
     public byte[]? LastResponse { get; set; }
     public bool Deleted { get; set; }
 
+    /// <summary>The responder's establishment order (IKE_AUTH or rekey), oldest first, for its per-identity cap.</summary>
+    internal long EstablishedOrder { get; set; }
+
     public string SpiIText => IkeHeader.FormatSpi(SpiI);
     public string SpiRText => IkeHeader.FormatSpi(SpiR);
 

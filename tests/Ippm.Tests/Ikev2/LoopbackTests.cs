@@ -15,7 +15,7 @@ public sealed class LoopbackTests
     private static readonly byte[] s_psk = "loopback psk"u8.ToArray();
     private static readonly RetransmitPolicy s_fast = new(TimeSpan.FromMilliseconds(200), 4);
 
-    private static IkeResponder StartResponder(IkeCredentials credentials, IkeSaDatabase db, string? proposals = null, int cookieThreshold = 64)
+    private static IkeResponder StartResponder(IkeCredentials credentials, IkeSaDatabase db, string? proposals = null, int cookieThreshold = 64, int maxSasPerIdentity = 16)
     {
         var responder = new IkeResponder(new IkeResponderOptions
         {
@@ -23,6 +23,7 @@ public sealed class LoopbackTests
             Credentials = credentials,
             Proposals = proposals is null ? IkeProposalSpec.Default : IkeProposalSpec.ParseList(proposals),
             CookieThreshold = cookieThreshold,
+            MaxSasPerIdentity = maxSasPerIdentity,
         }, db);
         responder.Start();
         return responder;
@@ -49,6 +50,37 @@ public sealed class LoopbackTests
         await session.DeleteAsync();
         await WaitFor(() => server.State == IkeSaState.Deleted);
         Assert.NotNull(serverDb.DeriveIppmSecret(server.SpiI, server.SpiR));
+    }
+
+    [Fact]
+    public async Task OneIdentity_BeyondItsSaCap_TheOldestIsForgotten_NewestServed()
+    {
+        using var serverDb = new IkeSaDatabase();
+        using var clientDb = new IkeSaDatabase();
+        await using IkeResponder responder = StartResponder(new IkeCredentials { PreSharedKey = s_psk }, serverDb, maxSasPerIdentity: 2);
+        var sessions = new List<IkeInitiatorSession>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                sessions.Add(await IkeInitiator.ConnectAsync(responder.LocalEndPoint, Initiator(new IkeCredentials { PreSharedKey = s_psk }), clientDb));
+            }
+            IkeSaState StateOf(IkeInitiatorSession s) => serverDb.TryGet(s.Entry.SpiI, s.Entry.SpiR, out IkeSaEntry? e) ? e!.State : throw new InvalidOperationException("not in the database");
+            // The two oldest were forgotten (keys kept, marked deleted, as after a Delete); the two newest stand.
+            Assert.Equal([IkeSaState.Deleted, IkeSaState.Deleted, IkeSaState.Established, IkeSaState.Established], sessions.Select(StateOf));
+            Assert.NotNull(serverDb.DeriveIppmSecret(sessions[0].Entry.SpiI, sessions[0].Entry.SpiR));
+            await sessions[3].CheckLivenessAsync();
+            await sessions[2].CheckLivenessAsync();
+            // A forgotten SA gets no answer: its liveness check runs out of retransmissions.
+            await Assert.ThrowsAsync<IkeTimeoutException>(() => sessions[0].CheckLivenessAsync());
+        }
+        finally
+        {
+            foreach (IkeInitiatorSession s in sessions)
+            {
+                await s.DisposeAsync();
+            }
+        }
     }
 
     [Fact]
