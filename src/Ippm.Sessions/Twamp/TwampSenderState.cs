@@ -190,6 +190,14 @@ internal sealed class TwampSenderState : IScheduledSender
             {
                 continue;
             }
+            if (_receiveCipher is not null && reply.SenderTimestamp.Value != t1.Value)
+            {
+                // The reflector echoes our T1 (RFC 5357 §4.2.1) under its HMAC. A verified reply that echoes another T1
+                // is a replay: TWAMP-Light keys come from configuration, not from a per-session SID, so an earlier
+                // session's replies verify in every later one with the same key (and its sequence numbers match too).
+                _malformed++;
+                continue;
+            }
             byte ttl = batch.Ttl(i);
             _replies.Add(new TwampSample(
                 seq, reply.SequenceNumber, t1, reply.ReceiveTimestamp, reply.Timestamp, t4,

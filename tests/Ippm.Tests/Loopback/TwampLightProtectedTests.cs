@@ -77,6 +77,118 @@ public sealed class TwampLightProtectedTests
         }
     }
 
+    [Theory]
+    [InlineData('A')]
+    [InlineData('E')]
+    public async Task RepliesOfAnEarlierSession_ReplayedIntoALaterOne_AreNotCountedAsReceived(char letter)
+    {
+        SecurityMode mode = letter == 'A' ? SecurityMode.Authenticated : SecurityMode.Encrypted;
+        using StampReflector reflector = Start(IPAddress.Loopback, KeyFile.FormatLine($"light-{letter}@127.0.0.1", s_key), out StampKeyStore keys);
+        using (keys)
+        using (var relay = new ReplayRelay(reflector.LocalEndPoint))
+        {
+            TwampSessionResult first = await RunAsync(relay.Front, mode, s_key, 20, 64);
+            Assert.Equal(20, first.Replies.Count);
+            Assert.Equal(20, relay.Recorded);
+
+            // Same key, so the same SID and test keys: the recorded replies verify. They echo the first session's T1.
+            relay.Replay = true;
+            TwampSessionResult second = await RunAsync(relay.Front, mode, s_key, 20, 64);
+            Assert.Equal(20, relay.Replayed);
+            Assert.Empty(second.Replies);
+            Assert.Equal(0, second.BadHmac);
+            Assert.Equal(20, second.Malformed);
+        }
+    }
+
+    /// <summary>
+    /// A man in the middle on loopback: forwards to the reflector and records its replies, then (<see cref="Replay"/>)
+    /// answers each new request with the next recorded reply instead. Bounded: at most 100 datagrams.
+    /// </summary>
+    private sealed class ReplayRelay : IDisposable
+    {
+        private readonly Socket _front = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        private readonly Socket _back = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        private readonly List<byte[]> _recorded = [];
+        private readonly Thread _thread;
+        private volatile bool _stopping;
+        private int _replayed;
+
+        public ReplayRelay(IPEndPoint reflector)
+        {
+            _front.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _front.ReceiveTimeout = 200;
+            _back.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _back.Connect(reflector);
+            _back.ReceiveTimeout = (int)TaskTimeouts.Default.TotalMilliseconds;
+            _thread = new Thread(Run) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public IPEndPoint Front => (IPEndPoint)_front.LocalEndPoint!;
+        public volatile bool Replay;
+
+        public int Recorded
+        {
+            get
+            {
+                lock (_recorded)
+                {
+                    return _recorded.Count;
+                }
+            }
+        }
+
+        public int Replayed => Volatile.Read(ref _replayed);
+
+        private void Run()
+        {
+            byte[] buffer = new byte[2048];
+            for (int datagrams = 0; datagrams < 100 && !_stopping;)
+            {
+                EndPoint client = new IPEndPoint(IPAddress.Any, 0);
+                int length;
+                try
+                {
+                    length = _front.ReceiveFrom(buffer, ref client);
+                }
+                catch (SocketException)
+                {
+                    continue; // the 200 ms poll
+                }
+                datagrams++;
+                if (!Replay)
+                {
+                    _back.Send(buffer.AsSpan(0, length));
+                    int replyLength = _back.Receive(buffer);
+                    lock (_recorded)
+                    {
+                        _recorded.Add(buffer[..replyLength]);
+                    }
+                    _front.SendTo(buffer.AsSpan(0, replyLength), client);
+                }
+                else
+                {
+                    byte[] old;
+                    lock (_recorded)
+                    {
+                        old = _recorded[_replayed % _recorded.Count];
+                    }
+                    Interlocked.Increment(ref _replayed);
+                    _front.SendTo(old, client);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            _stopping = true;
+            _thread.Join();
+            _front.Dispose();
+            _back.Dispose();
+        }
+    }
+
     [Fact]
     public async Task WrongKey_CountedAsBadHmac_NoReply_OtherSendersUnaffected()
     {
