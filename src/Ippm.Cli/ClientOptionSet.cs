@@ -100,6 +100,8 @@ internal sealed class ClientOptionSet
             return $"-A '{letters}': use the letters {string.Join(", ", _protocolLetters.ToCharArray())}.";
         }
         const uint open = (uint)SecurityMode.Open;
+        // -u with an explicit open-only -A needs no passphrase.
+        askPassphrase &= (acceptable & ~open) != 0;
         string? modeNote = null;
         if (viaIke && (acceptable & ~open) == 0)
         {

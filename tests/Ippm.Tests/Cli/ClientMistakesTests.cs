@@ -33,6 +33,11 @@ public sealed class ClientMistakesTests : IDisposable
         var wrong = await IppmProcess.RunWithInputAsync(Timeout, "not the passphrase\n", "twping", "-u", "alice", "-c", "5", target);
         Assert.Equal(2, wrong.ExitCode);
 
+        // -A O asks for open mode only: no passphrase is read (the server here offers none, hence the refusal).
+        var openOnly = await IppmProcess.RunWithInputAsync(Timeout, "", "twping", "-u", "alice", "-A", "O", "-c", "5", target);
+        Assert.Equal(2, openOnly.ExitCode);
+        Assert.DoesNotContain("without -k", openOnly.Stderr, StringComparison.Ordinal);
+
         var none = await IppmProcess.RunWithInputAsync(Timeout, "", "twping", "-u", "alice", "-c", "5", target);
         Assert.Equal(1, none.ExitCode);
         Assert.Contains("-u alice without -k: empty passphrase", none.Stderr, StringComparison.Ordinal);
