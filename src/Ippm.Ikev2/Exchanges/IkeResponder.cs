@@ -226,13 +226,13 @@ public sealed class IkeResponder : IAsyncDisposable
                 Log.DeletedByPeer(_logger, sa.SpiIText, sa.SpiRText);
                 _database.MarkDeleted(sa.SpiI, sa.SpiR);
                 // Keep the SA a little to answer a retransmitted Delete; the database keeps the keys.
-                _ = Task.Delay(TimeSpan.FromSeconds(10), _stop.Token).ContinueWith(_ =>
+                AfterGrace(() =>
                 {
                     if (_established.TryRemove((sa.SpiI, sa.SpiR), out IkeSa? gone))
                     {
                         gone.Dispose();
                     }
-                }, TaskScheduler.Default);
+                });
             }
             return response;
         }
@@ -526,10 +526,17 @@ public sealed class IkeResponder : IAsyncDisposable
             {
                 _database.MarkDeleted(old.SpiI, old.SpiR);
                 Log.ForgottenOverCap(_logger, old.SpiIText, old.SpiRText, old.PeerIdentity, same.Length - 1 - i);
-                _ = Task.Delay(TimeSpan.FromSeconds(10), _stop.Token).ContinueWith(_ => old.Dispose(), TaskScheduler.Default);
+                AfterGrace(old.Dispose);
             }
         }
     }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> 10 s from now, or at shutdown: a worker may still be handling a request on an SA
+    /// that has just left the table, so it is disposed only after that.
+    /// </summary>
+    private void AfterGrace(Action action) =>
+        _ = Task.Delay(TimeSpan.FromSeconds(10), _stop.Token).ContinueWith(_ => action(), TaskScheduler.Default);
 
     private long _establishedCount;
 

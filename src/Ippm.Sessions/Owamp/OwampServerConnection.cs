@@ -320,13 +320,19 @@ public sealed partial class OwampServerConnection : ControlServerConnection
             ServerMetrics.PolicyRefusal(Fairness.ShareRefusal.ScheduledPackets);
             return Refuse(AcceptCode.TemporaryResourceLimitation, $"the server already schedules {Options.PacketBudget.Used} packets (limit {Options.MaxScheduledPackets})");
         }
-        UdpTestSocket? socket = Ports.TryBind(Local.Address, 0, TimeSpan.FromMilliseconds(100));
-        if (socket is null)
+        // Everything reserved above, given back when the session cannot be set up after all.
+        void ReleaseReservations()
         {
             bandwidth.Dispose();
             Options.PacketBudget.Release(request.PacketCount);
             Shares.Sessions.Release(Remote.Address, 1);
             Shares.Packets.Release(packetKey, request.PacketCount);
+        }
+
+        UdpTestSocket? socket = Ports.TryBind(Local.Address, 0, TimeSpan.FromMilliseconds(100));
+        if (socket is null)
+        {
+            ReleaseReservations();
             return Refuse(AcceptCode.TemporaryResourceLimitation, "no free test port");
         }
         try
@@ -361,11 +367,8 @@ public sealed partial class OwampServerConnection : ControlServerConnection
         {
             // Nothing of the session is held yet but what was reserved above: give it all back, or each retry would
             // keep a share until the connection closes.
-            bandwidth.Dispose();
             socket.Dispose();
-            Options.PacketBudget.Release(request.PacketCount);
-            Shares.Sessions.Release(Remote.Address, 1);
-            Shares.Packets.Release(packetKey, request.PacketCount);
+            ReleaseReservations();
             return Refuse(AcceptCode.InternalError, e.Message);
         }
     }
